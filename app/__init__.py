@@ -1,0 +1,63 @@
+"""The Flask app factory: the admin panel and /healthz.
+
+One blueprint module per panel screen under app/views. The app never runs jobs: that is
+the runner's work (jobs/runner.py), so any number of web workers is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from core import __version__
+from core.config import Config, load
+from core.db import engine_options
+
+
+def _secret_key(config: Config) -> str:
+    if config.web.secret_key:
+        return config.web.secret_key
+    # Generated once and kept beside the data, so sessions survive restarts.
+    path = Path(config.storage.data_dir, "secret_key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config: Config | None = None) -> Flask:
+    if config is None:
+        config = load(os.environ.get("KABINET_CONFIG") or None)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(config),
+        SQLALCHEMY_DATABASE_URI=config.storage.url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(config.storage.url),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        KABINET=config,
+    )
+    from app.extensions import db
+
+    db.init_app(app)
+
+    from app import auth
+    from app.views import dashboard, health, patients, tasks
+
+    for module in (auth, health, dashboard, patients, tasks):
+        app.register_blueprint(module.bp)
+
+    @app.context_processor
+    def inject_globals() -> dict[str, object]:
+        return {
+            "clinic": config.clinic,
+            "version": __version__,
+            "current_user": auth.current_user(),
+        }
+
+    return app

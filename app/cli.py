@@ -1,0 +1,336 @@
+"""The `kabinet` command, built on Flask's CLI.
+
+Every command reads the configuration named by --config or $KABINET_CONFIG, validated
+once; a bad value stops the command with the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from core import __version__
+from core.config import Config, ConfigError, load
+
+
+def _create_app() -> Any:
+    from app import create_app
+
+    return create_app(_config())
+
+
+def _config() -> Config:
+    try:
+        return load(os.environ.get("KABINET_CONFIG") or None)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def _set_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        os.environ["KABINET_CONFIG"] = str(Path(value).resolve())
+
+
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+)
+@click.option(
+    "--config",
+    "-c",
+    metavar="PATH",
+    expose_value=False,
+    is_eager=True,
+    callback=_set_config,
+    help="Configuration file (default: $KABINET_CONFIG).",
+)
+@click.version_option(__version__, prog_name="kabinet")
+def cli() -> None:
+    """Kabinet: the clinic's patient bot, loyalty programme and admin panel."""
+
+
+def main() -> None:
+    cli(prog_name="kabinet")
+
+
+def _appliance_config() -> Config:
+    return current_app.config["KABINET"]
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check and show the configuration."""
+
+
+@config_group.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def config_check(path: str | None) -> None:
+    """Validate a configuration file (default: the one in use)."""
+    target = path or os.environ.get("KABINET_CONFIG")
+    try:
+        config = load(target)
+    except ConfigError as exc:
+        click.echo(f"✗ {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"✓ {config.source}: configuration is valid (MIS profile {config.mis.profile!r})")
+
+
+@config_group.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets masked."""
+    click.echo(json.dumps(_config().redacted(), ensure_ascii=False, indent=2, default=str))
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """The local store."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Apply schema migrations (safe to run at every start)."""
+    from app.extensions import db
+    from core.migrate import UnsupportedUpgrade, upgrade
+
+    config = _appliance_config()
+    try:
+        before, after = upgrade(db.engine, Path(config.storage.data_dir, "migrate.lock"))
+    except UnsupportedUpgrade as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"schema: {before or 'empty'} -> {after}")
+
+
+def prepare_storage(config: Config) -> None:
+    """Data directory and schema, before anything else touches the store."""
+    from core.db import make_engine
+    from core.migrate import UnsupportedUpgrade, upgrade
+
+    Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(config.storage.url)
+    try:
+        upgrade(engine, Path(config.storage.data_dir, "migrate.lock"))
+    except UnsupportedUpgrade as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Panel accounts."""
+
+
+@user_group.command("add")
+@click.argument("login")
+@click.option("--role", type=click.Choice(["owner", "admin"]), default="admin", show_default=True)
+@click.option("--name", "full_name", default="", help="Full name shown in the panel.")
+@click.option("--password", default=None, help="Omit to generate one.")
+@with_appcontext
+def user_add(login: str, role: str, full_name: str, password: str | None) -> None:
+    """Create a panel account and print its password."""
+    from app.extensions import db
+    from core.staff import create_user
+
+    try:
+        user, secret = create_user(db.session, login, role, password, full_name)
+        db.session.commit()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.login!r}; password: {secret}")
+
+
+# --- MIS and sync ---------------------------------------------------------------------------
+
+
+@cli.group("mis")
+def mis_group() -> None:
+    """The clinic's MIS database (read-only)."""
+
+
+@mis_group.command("check")
+def mis_check() -> None:
+    """Connect and run every query of the profile with a small limit."""
+    from connectors.base import ConnectorError
+    from connectors.registry import open_connector
+
+    config = _config()
+    try:
+        connector = open_connector(config)
+        connector.test_connection()
+    except ConnectorError as exc:
+        click.echo(f"✗ cannot connect ({exc.kind}): {exc}", err=True)
+        sys.exit(1)
+    failed = False
+    for entity in connector.entities():
+        try:
+            batch = connector.read_changes(entity, None, limit=5)
+            click.echo(f"✓ {entity}: OK ({len(batch.records)} rows read)")
+        except ConnectorError as exc:
+            failed = True
+            click.echo(f"✗ {entity}: {exc.kind}: {exc}", err=True)
+    connector.close()
+    sys.exit(1 if failed else 0)
+
+
+@mis_group.command("dump")
+@click.argument("entity")
+@click.option("--since", default=None, help="Cursor to read after (default: the beginning).")
+@click.option("--limit", default=100, show_default=True)
+def mis_dump(entity: str, since: str | None, limit: int) -> None:
+    """Print canonical records of ENTITY as JSON lines."""
+    from connectors.base import ConnectorError
+    from connectors.registry import open_connector
+
+    connector = open_connector(_config())
+    if entity not in connector.entities():
+        raise click.ClickException(
+            f"entity {entity!r}: expected one of {', '.join(connector.entities())}"
+        )
+    try:
+        batch = connector.read_changes(entity, since, limit=limit)
+    except ConnectorError as exc:
+        raise click.ClickException(f"{exc.kind}: {exc}") from None
+    finally:
+        connector.close()
+    for record in batch.records:
+        click.echo(json.dumps(asdict(record), ensure_ascii=False, default=str))
+
+
+@cli.command("sync")
+@click.option("--once", is_flag=True, required=True, help="Read changes once and exit.")
+def sync_once(once: bool) -> None:
+    """Read MIS changes once, apply the rules, print what changed."""
+    from connectors.base import ConnectorError
+    from connectors.registry import open_connector
+    from connectors.sync import SyncEngine
+    from core.db import make_engine, session_factory
+    from core.rules import Rules
+
+    config = _config()
+    prepare_storage(config)
+    engine = make_engine(config.storage.url)
+    factory = session_factory(engine)
+    connector = open_connector(config)
+    try:
+        report = SyncEngine(connector, factory).run_once()
+        handled = Rules(config).process_pending(factory)
+    except ConnectorError as exc:
+        raise click.ClickException(f"MIS read failed ({exc.kind}): {exc}") from None
+    finally:
+        connector.close()
+        engine.dispose()
+    click.echo(report.summary())
+    click.echo(f"events handled: {handled}")
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+@cli.group("ledger")
+def ledger_group() -> None:
+    """The loyalty ledger."""
+
+
+@ledger_group.command("verify")
+@with_appcontext
+def ledger_verify() -> None:
+    """Recompute every balance from its entries and report differences."""
+    from app.extensions import db
+    from core.ledger import verify
+
+    problems = verify(db.session)
+    for account_id, cached, actual in problems:
+        click.echo(f"✗ account {account_id}: cached balance {cached}, entries sum to {actual}")
+    if problems:
+        sys.exit(1)
+    click.echo("✓ every balance equals the sum of its entries")
+
+
+# --- backups --------------------------------------------------------------------------------
+
+
+@cli.command("backup")
+@click.option("--to", "target", default=None, help="Directory (default: <data_dir>/backups).")
+def backup(target: str | None) -> None:
+    """Write a consistent copy of the local store; print its path."""
+    from core.backup import make_backup
+
+    config = _config()
+    path = make_backup(config, Path(target) if target else None)
+    click.echo(str(path))
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path: str, yes: bool) -> None:
+    """Replace the local store with a backup (stop the service first)."""
+    from core.backup import restore_backup
+
+    if not yes:
+        click.confirm("This replaces the current data. Continue?", abort=True)
+    restore_backup(_config(), Path(path))
+    click.echo(f"restored {path}")
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.option("--port", type=int, default=None, help="Override web.port (also $KABINET_PORT).")
+def run(port: int | None) -> None:
+    """Serve the panel and run the bot and the jobs (one runner per installation)."""
+    from app.serve import serve
+
+    config = _config()
+    if port is not None:
+        config = config.replace(web={"port": port})
+    serve(config)
+
+
+@cli.command("demo")
+@click.option("--port", type=int, default=None, help="Panel port (default 8080 or $KABINET_PORT).")
+@click.option("--data-dir", default="var/demo", show_default=True)
+@click.option("--fresh", is_flag=True, help="Rebuild the demo clinic and forget the demo's state.")
+def demo(port: int | None, data_dir: str, fresh: bool) -> None:
+    """Run Kabinet on the embedded demo clinic with the Telegram emulator."""
+    from sandbox.demo import run_demo
+
+    run_demo(Path(data_dir), port=port, fresh=fresh)
+
+
+@cli.group("sandbox")
+def sandbox_group() -> None:
+    """The Telegram Bot API emulator and the demo clinic, standalone."""
+
+
+@sandbox_group.command(
+    "telegram", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.pass_context
+def sandbox_telegram(ctx: click.Context) -> None:
+    """Run the Telegram Bot API emulator (see --help of the emulator)."""
+    from sandbox.telegram.cli import main as emulator_main
+
+    emulator_main(ctx.args)
+
+
+if __name__ == "__main__":
+    main()

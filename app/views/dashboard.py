@@ -1,0 +1,64 @@
+"""The first screen: what needs attention now, and the programme's numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+from sqlalchemy import func, select
+
+from app.auth import login_required
+from app.extensions import db
+from core.db import utcnow
+from core.health import mis_health
+from core.models import Appointment, LedgerEntry, OutboxMessage, PatientLink, Subscriber, Task
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    s = db.session
+    config = current_app.config["KABINET"]
+    now = utcnow()
+    tomorrow_end = now + timedelta(days=2)
+    stats = {
+        "connected": s.scalar(select(func.count(func.distinct(PatientLink.patient_mis_id)))) or 0,
+        "subscribers": s.scalar(select(func.count(Subscriber.id))) or 0,
+        "unreachable": s.scalar(
+            select(func.count(Subscriber.id)).where(Subscriber.unreachable_at.is_not(None))
+        )
+        or 0,
+        "open_tasks": s.scalar(select(func.count(Task.id)).where(Task.state.in_(("open", "taken"))))
+        or 0,
+        "upcoming": s.scalar(
+            select(func.count(Appointment.id)).where(
+                Appointment.starts_at.between(now, tomorrow_end), Appointment.status == "scheduled"
+            )
+        )
+        or 0,
+        "confirmed": s.scalar(
+            select(func.count(Appointment.id)).where(
+                Appointment.starts_at.between(now, tomorrow_end),
+                Appointment.confirmation == "confirmed",
+            )
+        )
+        or 0,
+        "sent_today": s.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.state == "sent", OutboxMessage.sent_at >= now - timedelta(days=1)
+            )
+        )
+        or 0,
+        "queued": s.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.state == "pending")
+        )
+        or 0,
+        "points_accrued": s.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.amount > 0)
+        )
+        or 0,
+    }
+    return render_template("dashboard.html", stats=stats, mis=mis_health(s), config=config)

@@ -1,0 +1,124 @@
+"""Patients: who is connected, their visits, confirmations and bonus balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template, request
+from sqlalchemy import func, or_, select
+
+from app.auth import login_required
+from app.extensions import db
+from core import ledger
+from core.models import (
+    Appointment,
+    Doctor,
+    LedgerEntry,
+    LoyaltyAccount,
+    Patient,
+    PatientLink,
+    PatientPhone,
+    Payment,
+    Subscriber,
+)
+from core.phones import normalize
+
+bp = Blueprint("patients", __name__, url_prefix="/patients")
+
+PAGE_SIZE = 50
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    s = db.session
+    q = request.args.get("q", "").strip()
+    only_connected = request.args.get("connected") == "1"
+    page = max(int(request.args.get("page", "1") or 1), 1)
+    stmt = select(Patient).where(Patient.status != "deleted")
+    if q:
+        phone = normalize(q, current_app.config["KABINET"].clinic.phone_region)
+        conditions = [func.lower(Patient.last_name).contains(q.lower()), Patient.mis_id == q]
+        if phone:
+            conditions.append(
+                Patient.id.in_(select(PatientPhone.patient_id).where(PatientPhone.phone == phone))
+            )
+        stmt = stmt.where(or_(*conditions))
+    if only_connected:
+        stmt = stmt.where(Patient.mis_id.in_(select(PatientLink.patient_mis_id)))
+    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    patients = s.scalars(
+        stmt.order_by(Patient.last_name, Patient.first_name)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    connected = set(
+        s.scalars(
+            select(PatientLink.patient_mis_id).where(
+                PatientLink.patient_mis_id.in_([p.mis_id for p in patients])
+            )
+        )
+    )
+    return render_template(
+        "patients.html",
+        patients=patients,
+        connected=connected,
+        q=q,
+        only_connected=only_connected,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        total=total,
+    )
+
+
+@bp.route("/<mis_id>")
+@login_required
+def detail(mis_id: str) -> Any:
+    s = db.session
+    patient = s.scalar(select(Patient).where(Patient.mis_id == mis_id))
+    if patient is None:
+        abort(404)
+    tz = current_app.config["KABINET"].clinic.tz
+    visits = s.execute(
+        select(Appointment, Doctor)
+        .outerjoin(Doctor, Doctor.mis_id == Appointment.doctor_mis_id)
+        .where(Appointment.patient_mis_id == mis_id)
+        .order_by(Appointment.starts_at.desc())
+        .limit(50)
+    ).all()
+    subscribers = s.scalars(
+        select(Subscriber)
+        .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
+        .where(PatientLink.patient_mis_id == mis_id)
+    ).all()
+    account = s.scalar(
+        select(LoyaltyAccount).where(
+            LoyaltyAccount.owner_kind == "patient", LoyaltyAccount.owner_id == mis_id
+        )
+    )
+    entries = (
+        s.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.account_id == account.id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(50)
+        ).all()
+        if account
+        else []
+    )
+    payments = s.scalars(
+        select(Payment)
+        .where(Payment.patient_mis_id == mis_id)
+        .order_by(Payment.paid_at.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "patient.html",
+        patient=patient,
+        visits=visits,
+        subscribers=subscribers,
+        balance=ledger.balance(s, "patient", mis_id),
+        entries=entries,
+        payments=payments,
+        tz=tz,
+    )

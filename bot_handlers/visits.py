@@ -1,0 +1,145 @@
+"""Visits and bonuses: the menu, and the reminder's Confirm / Reschedule buttons."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from telebot import TeleBot, types
+
+from bot_handlers.context import BotContext, answer_callback
+from core import ledger
+from core.db import utcnow
+from core.models import Appointment, Patient
+from core.outbox import PRIORITY_REPLY, enqueue
+from core.patients import is_linked, linked_patients
+from core.rules import doctor_label
+from core.tasks import create_task
+from core.texts import CATALOGUE, when
+
+
+def _menu_texts(key: str) -> set[str]:
+    return set(CATALOGUE[key].values())
+
+
+def register(bot: TeleBot, ctx: BotContext) -> None:
+    tz = ctx.config.clinic.tz
+
+    @bot.message_handler(
+        chat_types=["private"],
+        func=lambda m: m.text in _menu_texts("menu_visits") or m.text == "/visits",
+    )
+    def my_visits(message: types.Message) -> None:
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, message)
+            key = f"visits:{message.chat.id}:{message.message_id}"
+            patients = linked_patients(session, sub)
+            if not patients:
+                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                return
+            names = {p.mis_id: p.address_name for p in patients}
+            upcoming = session.scalars(
+                select(Appointment)
+                .where(
+                    Appointment.patient_mis_id.in_(names),
+                    Appointment.starts_at > utcnow(),
+                    Appointment.status == "scheduled",
+                    Appointment.deleted.is_(False),
+                )
+                .order_by(Appointment.starts_at)
+                .limit(10)
+            ).all()
+            if not upcoming:
+                ctx.reply(session, sub, key, ctx.text("no_visits", sub))
+                return
+            today = utcnow().astimezone(tz).date()
+            lines = [ctx.text("visits_header", sub)]
+            for appt in upcoming:
+                mark = " ✅" if appt.confirmation == "confirmed" else ""
+                who = f"{names[appt.patient_mis_id]}: " if len(names) > 1 else ""
+                lines.append(
+                    f"• {who}{when(appt.starts_at.astimezone(tz), today, sub.language)}, "
+                    f"{doctor_label(session, appt.doctor_mis_id)}{mark}"
+                )
+            ctx.reply(session, sub, key, "\n".join(lines))
+
+    @bot.message_handler(
+        chat_types=["private"],
+        func=lambda m: m.text in _menu_texts("menu_balance") or m.text == "/balance",
+    )
+    def my_balance(message: types.Message) -> None:
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, message)
+            key = f"balance:{message.chat.id}:{message.message_id}"
+            patients = linked_patients(session, sub)
+            if not patients:
+                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                return
+            lines = [
+                ctx.text(
+                    "balance",
+                    sub,
+                    name=p.address_name,
+                    balance=ledger.balance(session, "patient", p.mis_id),
+                    value=f"{ctx.config.loyalty.point_value_rub:g}",
+                )
+                for p in patients
+            ]
+            ctx.reply(session, sub, key, "\n".join(lines))
+
+    @bot.callback_query_handler(func=lambda c: (c.data or "").split(":")[0] in ("c", "r"))
+    def reminder_answer(call: types.CallbackQuery) -> None:
+        action, _, raw_id = (call.data or "").partition(":")
+        notice = ""
+        message = call.message
+        with ctx.session() as session:
+            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
+            appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
+            # Callback data comes from the client and can be forged: the pressing user
+            # must be linked to the visit's patient.
+            if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+                notice = ctx.text("not_yours", sub)
+            elif appt.confirmation:
+                notice = ctx.text("already_answered", sub)
+            else:
+                today = utcnow().astimezone(tz).date()
+                visit_when = when(appt.starts_at.astimezone(tz), today, sub.language)
+                key = f"answer:{appt.mis_id}:{appt.starts_at.isoformat()}:{sub.id}"
+                if action == "c":
+                    appt.confirmation, appt.confirmed_at = "confirmed", utcnow()
+                    ctx.reply(session, sub, key, ctx.text("confirmed", sub, when=visit_when))
+                else:
+                    appt.confirmation = "reschedule"
+                    patient = session.scalar(
+                        select(Patient).where(Patient.mis_id == appt.patient_mis_id)
+                    )
+                    create_task(
+                        session,
+                        ctx.config,
+                        kind="reschedule",
+                        key=f"reschedule:{appt.mis_id}:{appt.starts_at.isoformat()}",
+                        text=ctx.text(
+                            "task_reschedule",
+                            None,
+                            patient=patient.full_name if patient else appt.patient_mis_id,
+                            phone=sub.phone or "—",
+                            when=visit_when,
+                            doctor=doctor_label(session, appt.doctor_mis_id),
+                        ),
+                        subscriber_id=sub.id,
+                        patient_mis_id=appt.patient_mis_id,
+                        appointment_mis_id=appt.mis_id,
+                    )
+                    ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
+                if message is not None:
+                    # Remove the buttons so the answer cannot be given twice.
+                    enqueue(
+                        session,
+                        key=f"{key}:unbutton",
+                        chat_id=message.chat.id,
+                        text=message.text or "",
+                        kind="edit_markup",
+                        priority=PRIORITY_REPLY,
+                        reply_markup={"inline_keyboard": []},
+                        edit_message_id=message.message_id,
+                        respect_quiet_hours=False,
+                    )
+        answer_callback(bot, call, notice)

@@ -1,0 +1,75 @@
+"""SQLite: the embedded demo clinic. Opened read-only, like every real MIS."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from connectors.base import ConnectorError
+
+name = "sqlite"
+dialect = "sqlite"
+
+
+def _path(dsn: str) -> str:
+    for prefix in ("sqlite:///", "sqlite://", "file:"):
+        if dsn.startswith(prefix):
+            return dsn[len(prefix) :]
+    return dsn
+
+
+def connect(dsn: str, timeout_seconds: int, password: str = "") -> Any:
+    path = Path(_path(dsn))
+    if not path.exists():
+        raise ConnectorError(
+            f"demo clinic database {path} does not exist", retryable=True, kind="unreachable"
+        )
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, timeout=timeout_seconds, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    deadline: list[float] = [0.0]
+
+    # sqlite3 has no statement timeout; the progress handler aborts a runaway query.
+    def _watchdog() -> int:
+        return 1 if deadline[0] and time.monotonic() > deadline[0] else 0
+
+    conn.set_progress_handler(_watchdog, 10_000)
+    conn.execute("PRAGMA query_only = ON")
+    return _Connection(conn, deadline, timeout_seconds)
+
+
+class _Connection:
+    """Wraps sqlite3 so each execute gets its own deadline."""
+
+    def __init__(self, conn: sqlite3.Connection, deadline: list[float], timeout: int) -> None:
+        self._conn = conn
+        self._deadline = deadline
+        self._timeout = timeout
+
+    def cursor(self) -> Any:
+        self._deadline[0] = time.monotonic() + self._timeout
+        return self._conn.cursor()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def classify(exc: BaseException) -> ConnectorError:
+    text = str(exc)
+    if isinstance(exc, ConnectorError):
+        return exc
+    if "interrupted" in text:
+        return ConnectorError(f"query timed out: {text}", retryable=True, kind="timeout")
+    if "no such column" in text or "no such table" in text:
+        return ConnectorError(text, retryable=False, kind="missing_column")
+    if "locked" in text or "busy" in text:
+        return ConnectorError(f"database is busy: {text}", retryable=True, kind="timeout")
+    if "unable to open" in text:
+        return ConnectorError(text, retryable=True, kind="unreachable")
+    return ConnectorError(text, retryable=True, kind="error")

@@ -1,0 +1,227 @@
+"""Rows as the MIS returns them -> canonical records.
+
+Values arrive as whatever the driver gives: datetimes or text, Decimals or floats,
+0/'' /0001-01-01 for "empty" (Open Dental). Everything is normalised here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors.base import (
+    AppointmentRecord,
+    ConnectorError,
+    DeletionRecord,
+    DoctorRecord,
+    PatientRecord,
+    PaymentRecord,
+    PaymentReversalRecord,
+)
+from connectors.profiles import EntityQuery
+from core.phones import normalize_all
+
+_DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+)
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _id(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, Decimal) and value == value.to_integral():
+        value = int(value)
+    return str(value).strip()
+
+
+def _empty_date(value: date) -> bool:
+    return value.year < 1900  # Open Dental stores "no date" as 0001-01-01
+
+
+def parse_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
+    """A naive MIS timestamp in the MIS server's zone -> aware datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        for fmt in _DATETIME_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"unrecognised date-time {text!r}")
+    if _empty_date(parsed.date()):
+        return None
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+def parse_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        result = value.date()
+    elif isinstance(value, date):
+        result = value
+    else:
+        text = str(value).strip()[:10]
+        for fmt in _DATE_FORMATS:
+            try:
+                result = datetime.strptime(text, fmt).date()
+                break
+            except ValueError:
+                continue
+        else:
+            return None  # a birthday typed as "не помнит" must not stop the sync
+    return None if _empty_date(result) else result
+
+
+def parse_amount(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"unrecognised amount {value!r}") from None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "n", "f")
+    return bool(value)
+
+
+class RowMapper:
+    """Builds canonical records of one entity from result rows, per the profile's mapping."""
+
+    def __init__(
+        self, entity: str, query: EntityQuery, mis_tz: ZoneInfo, phone_region: str
+    ) -> None:
+        self.entity = entity
+        self.query = query
+        self.tz = mis_tz
+        self.region = phone_region
+        builders: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+            "patient": self._patient,
+            "doctor": self._doctor,
+            "appointment": self._appointment,
+            "payment": self._payment,
+            "payment_reversal": self._reversal,
+            "deletion": self._deletion,
+        }
+        if entity not in builders:
+            raise ConnectorError(f"unknown entity {entity!r}", retryable=False, kind="config")
+        self._build = builders[entity]
+
+    def __call__(self, row: Mapping[str, Any]) -> Any:
+        return self._build(row)
+
+    def _get(self, row: Mapping[str, Any], canonical: str, default: Any = None) -> Any:
+        column = self.query.columns.get(canonical, canonical)
+        if column in row:
+            return row[column]
+        return default
+
+    def _status(self, raw: Any, default: str) -> str:
+        text = _id(raw) if raw is not None else ""
+        if self.query.status_map:
+            return self.query.status_map.get(text, default)
+        return text or default
+
+    def _patient(self, row: Mapping[str, Any]) -> PatientRecord:
+        phone_fields = [row[c] for c in row if c.startswith("phone")]
+        phones: list[str] = []
+        for value in phone_fields:
+            for number in normalize_all(_text(value), self.region):
+                if number not in phones:
+                    phones.append(number)
+        family = _id(self._get(row, "family_id"))
+        return PatientRecord(
+            mis_id=_id(self._get(row, "mis_id")),
+            last_name=_text(self._get(row, "last_name")),
+            first_name=_text(self._get(row, "first_name")),
+            middle_name=_text(self._get(row, "middle_name")),
+            birth_date=parse_date(self._get(row, "birth_date")),
+            phones=tuple(phones),
+            family_id=family if family not in ("", "0") else None,
+            status=self._status(self._get(row, "status"), "active"),
+            messaging_allowed=_truthy(self._get(row, "messaging_allowed", 1)),
+        )
+
+    def _doctor(self, row: Mapping[str, Any]) -> DoctorRecord:
+        full_name = _text(self._get(row, "full_name"))
+        if not full_name:
+            parts = (self._get(row, k) for k in ("last_name", "first_name", "middle_name"))
+            full_name = " ".join(_text(p) for p in parts)
+        return DoctorRecord(
+            mis_id=_id(self._get(row, "mis_id")),
+            full_name=" ".join(full_name.split()),
+            specialty=_text(self._get(row, "specialty")),
+        )
+
+    def _appointment(self, row: Mapping[str, Any]) -> AppointmentRecord:
+        starts = parse_datetime(self._get(row, "starts_at"), self.tz)
+        ends = parse_datetime(self._get(row, "ends_at"), self.tz) or starts
+        if starts is None or ends is None:
+            raise ValueError(f"appointment {self._get(row, 'mis_id')} has no start time")
+        services = _text(self._get(row, "services"))
+        return AppointmentRecord(
+            mis_id=_id(self._get(row, "mis_id")),
+            patient_id=_id(self._get(row, "patient_id")),
+            doctor_id=_id(self._get(row, "doctor_id")),
+            branch_id=_id(self._get(row, "branch_id")),
+            starts_at=starts,
+            ends_at=ends,
+            status=self._status(self._get(row, "status"), "scheduled"),
+            services=tuple(s.strip() for s in services.split(",") if s.strip()),
+        )
+
+    def _payment(self, row: Mapping[str, Any]) -> PaymentRecord:
+        paid_at = parse_datetime(self._get(row, "paid_at"), self.tz)
+        if paid_at is None:
+            raise ValueError(f"payment {self._get(row, 'mis_id')} has no date")
+        method_raw = _text(self._get(row, "method", "money"))
+        method = self.query.method_map.get(
+            method_raw, method_raw if method_raw in ("money", "bonus") else "money"
+        )
+        return PaymentRecord(
+            mis_id=_id(self._get(row, "mis_id")),
+            patient_id=_id(self._get(row, "patient_id")),
+            paid_at=paid_at,
+            amount=parse_amount(self._get(row, "amount", 0)),
+            method=method,
+            reversed=_truthy(self._get(row, "reversed", 0)),
+        )
+
+    def _reversal(self, row: Mapping[str, Any]) -> PaymentReversalRecord:
+        return PaymentReversalRecord(
+            mis_id=_id(self._get(row, "mis_id")),
+            payment_id=_id(self._get(row, "payment_id")),
+            amount=parse_amount(self._get(row, "amount", 0)),
+            at=parse_datetime(self._get(row, "at"), self.tz),
+        )
+
+    def _deletion(self, row: Mapping[str, Any]) -> DeletionRecord:
+        return DeletionRecord(
+            entity=_text(self._get(row, "entity")), mis_id=_id(self._get(row, "mis_id"))
+        )

@@ -1,0 +1,44 @@
+"""Profile name -> driver module, imported lazily so a missing driver breaks only its profile."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from connectors.base import ConnectorError
+from connectors.profiles import load_profile
+from connectors.sql import SqlConnector
+from core.config import Config
+
+DRIVERS: dict[str, str] = {
+    "sqlite": "connectors.drivers.sqlite",
+}
+
+
+def load_driver(name: str) -> Any:
+    try:
+        module_name = DRIVERS[name]
+    except KeyError:
+        raise ConnectorError(f"no driver named {name!r}", retryable=False, kind="config") from None
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConnectorError(
+            f"the {name} driver is not installed ({exc.name}); install Kabinet's extra for it",
+            retryable=False,
+            kind="config",
+        ) from None
+
+
+def open_connector(config: Config, profile_overrides: str | None = None) -> SqlConnector:
+    profile = load_profile(config.mis.profile, profile_overrides)
+    driver = load_driver(profile.driver)
+    return SqlConnector(
+        profile,
+        driver,
+        config.mis.dsn,
+        mis_tz=config.mis_tz,
+        phone_region=config.clinic.phone_region,
+        query_timeout=config.mis.query_timeout_seconds,
+        password=config.mis.password,
+    )

@@ -1,0 +1,383 @@
+"""Typed configuration, loaded once at start.
+
+The file is TOML (see config.example.toml). Every section is a frozen dataclass; a wrong
+value stops start-up with a `ConfigError` that names the key, the value and what was
+expected, because an appliance that starts half-configured fails later, at a patient.
+Secrets may come from environment variables so they need not sit in the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A configuration problem a person can fix; the message says which key and how."""
+
+
+# Environment variables that override a key. Secrets belong here rather than in a file
+# that ends up in backups and support tickets.
+ENV_OVERRIDES: dict[str, str] = {
+    "KABINET_PORT": "web.port",
+    "KABINET_HOST": "web.host",
+    "KABINET_SECRET_KEY": "web.secret_key",
+    "KABINET_DATA_DIR": "storage.data_dir",
+    "KABINET_DATABASE_URL": "storage.database_url",
+    "KABINET_TELEGRAM_TOKEN": "telegram.token",
+    "KABINET_TELEGRAM_API_URL": "telegram.api_url",
+    "KABINET_MIS_DSN": "mis.dsn",
+    "KABINET_MIS_PASSWORD": "mis.password",
+}
+
+SECRET_KEYS = {"web.secret_key", "telegram.token", "mis.dsn", "mis.password"}
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+# --- validators: each returns None when fine, else the "expected ..." phrase ---------------
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"a number from {low:g} to {high:g}"
+
+    return check
+
+
+def _timezone(value: Any) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone such as 'Europe/Moscow' or 'Asia/Yekaterinburg'"
+    return None
+
+
+def _optional_timezone(value: Any) -> str | None:
+    return None if value == "" else _timezone(value)
+
+
+def _clock(value: Any) -> str | None:
+    return None if _HHMM.match(value) else "a time of day as 'HH:MM', e.g. '21:00'"
+
+
+def _region(value: Any) -> str | None:
+    return None if re.fullmatch(r"[A-Z]{2}", value) else "a two-letter country code, e.g. 'RU'"
+
+
+def _bot_username(value: Any) -> str | None:
+    ok = value == "" or re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", value)
+    return None if ok else "a Telegram bot username without '@', e.g. 'clinic_smile_bot'"
+
+
+def _url_or_empty(value: Any) -> str | None:
+    ok = value == "" or re.match(r"^https?://", value)
+    return None if ok else "an http:// or https:// address, or empty"
+
+
+def _check(validator: Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": validator}
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClinicConfig:
+    name: str = "Клиника"
+    timezone: str = field(default="Europe/Moscow", metadata=_check(_timezone))
+    phone_region: str = field(default="RU", metadata=_check(_region))
+    phone: str = ""
+    address: str = ""
+    language: str = field(default="ru", metadata=_check(_one_of("ru", "en")))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_check(_between(1, 65535)))
+    workers: int = field(default=2, metadata=_check(_between(1, 16)))
+    secret_key: str = ""
+    public_url: str = field(default="", metadata=_check(_url_or_empty))
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: str = "/var/lib/kabinet"
+    database_url: str = ""
+    backup_keep: int = field(default=14, metadata=_check(_between(1, 365)))
+
+    @property
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir, 'kabinet.sqlite3')}"
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""
+    bot_username: str = field(default="", metadata=_check(_bot_username))
+    api_url: str = field(default="", metadata=_check(_url_or_empty))
+    staff_chat_id: int = 0
+    mode: str = field(default="polling", metadata=_check(_one_of("polling", "webhook", "off")))
+    webhook_url: str = field(default="", metadata=_check(_url_or_empty))
+    webhook_secret: str = ""
+
+
+@dataclass(frozen=True)
+class MisConfig:
+    profile: str = field(
+        default="demo", metadata=_check(_one_of("demo", "ident", "infodent", "opendental"))
+    )
+    dsn: str = ""
+    password: str = ""
+    timezone: str = field(default="", metadata=_check(_optional_timezone))
+    poll_seconds: int = field(default=15, metadata=_check(_between(2, 3600)))
+    query_timeout_seconds: int = field(default=10, metadata=_check(_between(1, 600)))
+
+
+@dataclass(frozen=True)
+class MessagingConfig:
+    quiet_hours_start: str = field(default="21:00", metadata=_check(_clock))
+    quiet_hours_end: str = field(default="09:00", metadata=_check(_clock))
+    reminder_send_at: str = field(default="12:00", metadata=_check(_clock))
+    reminder_days_before: int = field(default=1, metadata=_check(_between(1, 14)))
+    global_per_second: float = field(default=28.0, metadata=_check(_between(0.1, 1000)))
+    per_chat_per_second: float = field(default=1.0, metadata=_check(_between(0.01, 30)))
+    group_per_minute: int = field(default=20, metadata=_check(_between(1, 60)))
+    max_attempts: int = field(default=8, metadata=_check(_between(1, 100)))
+
+    @property
+    def quiet_start(self) -> time:
+        return _hhmm(self.quiet_hours_start)
+
+    @property
+    def quiet_end(self) -> time:
+        return _hhmm(self.quiet_hours_end)
+
+    @property
+    def reminder_time(self) -> time:
+        return _hhmm(self.reminder_send_at)
+
+
+@dataclass(frozen=True)
+class LoyaltyConfig:
+    enabled: bool = True
+    cashback_percent: float = field(default=5.0, metadata=_check(_between(0, 100)))
+    welcome_bonus: int = field(default=0, metadata=_check(_between(0, 1_000_000)))
+    point_value_rub: float = field(default=1.0, metadata=_check(_between(0.01, 1000)))
+    max_bill_share_percent: float = field(default=30.0, metadata=_check(_between(0, 100)))
+    expiry_days: int = field(default=365, metadata=_check(_between(0, 3650)))
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    patients: int = field(default=400, metadata=_check(_between(10, 100_000)))
+    speed: float = field(default=60.0, metadata=_check(_between(0, 100_000)))
+    emulator_port: int = field(default=8081, metadata=_check(_between(0, 65535)))
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Config:
+    clinic: ClinicConfig = field(default_factory=ClinicConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    mis: MisConfig = field(default_factory=MisConfig)
+    messaging: MessagingConfig = field(default_factory=MessagingConfig)
+    loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    source: str = "(defaults)"
+
+    @property
+    def mis_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.mis.timezone or self.clinic.timezone)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with some keys changed, e.g. ``cfg.replace(web={"port": 0})``."""
+        raw = {name: dataclasses.asdict(getattr(self, name)) for name in _section_names()}
+        for name, changes in sections.items():
+            raw.setdefault(name, {}).update(changes)
+        return from_mapping(raw, source=self.source, environ={})
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        """The configuration as a dict with every secret masked, safe to log or show."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in _section_names():
+            section = dataclasses.asdict(getattr(self, name))
+            for key, value in section.items():
+                if f"{name}.{key}" in SECRET_KEYS and value:
+                    section[key] = "***"
+            out[name] = section
+        return out
+
+
+def _section_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if f.name != "source"]
+
+
+def _section_types() -> dict[str, type]:
+    hints = get_type_hints(Config)
+    return {name: hints[name] for name in _section_names()}
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Accept what TOML and environment variables produce; refuse anything else loudly."""
+    expected = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+    elif annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key} = {value!r}: expected {expected.get(annotation, annotation)}")
+
+
+def from_mapping(
+    raw: Mapping[str, Any], *, source: str = "(mapping)", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Build and validate a Config from parsed TOML plus environment overrides."""
+    environ = os.environ if environ is None else environ
+    section_types = _section_types()
+    merged: dict[str, dict[str, Any]] = {}
+    for name, value in raw.items():
+        if name not in section_types:
+            hint = difflib.get_close_matches(name, section_types, n=1)
+            did_you_mean = f"; did you mean [{hint[0]}]?" if hint else ""
+            raise ConfigError(
+                f"[{name}]: unknown section in {source}; expected one of "
+                + ", ".join(f"[{s}]" for s in section_types)
+                + did_you_mean
+            )
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name} = {value!r}: expected a [{name}] table")
+        merged[name] = dict(value)
+    for env_name, dotted in ENV_OVERRIDES.items():
+        if environ.get(env_name, "") != "":
+            section, key = dotted.split(".")
+            merged.setdefault(section, {})[key] = environ[env_name]
+
+    sections: dict[str, Any] = {}
+    for name, cls in section_types.items():
+        values = merged.get(name, {})
+        hints = get_type_hints(cls)
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            dotted = f"{name}.{key}"
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                did_you_mean = f"; did you mean {name}.{hint[0]}?" if hint else ""
+                raise ConfigError(f"{dotted}: unknown key in {source}{did_you_mean}")
+            coerced = _coerce(dotted, value, hints[key])
+            check = known[key].metadata.get("check")
+            problem = check(coerced) if check else None
+            if problem:
+                shown = "***" if dotted in SECRET_KEYS else repr(value)
+                raise ConfigError(f"{dotted} = {shown}: expected {problem}")
+            kwargs[key] = coerced
+        sections[name] = cls(**kwargs)
+    config = Config(**sections, source=source)
+    _cross_checks(config)
+    return config
+
+
+def _cross_checks(config: Config) -> None:
+    if config.telegram.mode == "webhook":
+        if not config.telegram.webhook_url.startswith("https://"):
+            raise ConfigError(
+                f"telegram.webhook_url = {config.telegram.webhook_url!r}: expected a public "
+                "https:// address when telegram.mode = 'webhook'"
+            )
+        if len(config.telegram.webhook_secret) < 16:
+            raise ConfigError(
+                "telegram.webhook_secret: expected at least 16 characters when "
+                "telegram.mode = 'webhook' (Telegram echoes it so forged updates are refused)"
+            )
+    if config.mis.profile != "demo" and not config.mis.dsn:
+        raise ConfigError(
+            f"mis.dsn = '': expected a connection string for profile {config.mis.profile!r} "
+            "(or set KABINET_MIS_DSN)"
+        )
+
+
+def load(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load the file at ``path`` (or only defaults and environment when None)."""
+    if path is None:
+        return from_mapping({}, source="(defaults)", environ=environ)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return from_mapping(raw, source=str(p), environ=environ)
+
+
+def redact(text: str, config: Config | None = None, extra: tuple[str, ...] = ()) -> str:
+    """Mask credentials in a log line or error: passwords in DSNs and the known secrets."""
+    text = re.sub(r"(?i)((?:password|pwd|passwd)\s*=\s*)([^;,\s]+)", r"\1***", text)
+    text = re.sub(r"(://[^:/@\s]+:)([^@\s]+)(@)", r"\1***\3", text)
+    text = re.sub(r"\b\d{6,12}:[A-Za-z0-9_-]{20,}\b", "***bot-token***", text)
+    secrets: list[str] = list(extra)
+    if config is not None:
+        secrets += [config.telegram.token, config.mis.password, config.web.secret_key]
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,117 @@
+"""Who a Telegram user is at the clinic: linking by a shared contact, and lookups."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import utcnow
+from core.models import Patient, PatientLink, PatientPhone, Subscriber
+
+CONSENT_VERSION = "2026-11"
+
+
+def get_or_create_subscriber(
+    session: Session,
+    telegram_user_id: int,
+    chat_id: int,
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    username: str = "",
+    language: str = "ru",
+) -> Subscriber:
+    sub = session.scalar(select(Subscriber).where(Subscriber.telegram_user_id == telegram_user_id))
+    if sub is None:
+        sub = Subscriber(
+            telegram_user_id=telegram_user_id,
+            chat_id=chat_id,
+            first_name=first_name or "",
+            last_name=last_name or "",
+            username=username or "",
+            language="en" if (language or "").startswith("en") else "ru",
+        )
+        session.add(sub)
+        session.flush()
+    else:
+        sub.chat_id = chat_id
+        # Writing to us again means the block, if any, is lifted.
+        sub.unreachable_at = None
+        sub.unreachable_reason = ""
+    return sub
+
+
+def patients_by_phone(session: Session, phone: str) -> list[Patient]:
+    """Every non-deleted patient with this number: families often share one phone."""
+    return list(
+        session.scalars(
+            select(Patient)
+            .join(PatientPhone, PatientPhone.patient_id == Patient.id)
+            .where(PatientPhone.phone == phone, Patient.status != "deleted")
+            .order_by(Patient.birth_date.is_(None), Patient.birth_date, Patient.id)
+        )
+    )
+
+
+def link_by_phone(session: Session, sub: Subscriber, phone: str) -> list[Patient]:
+    """Link the subscriber to every patient with their verified phone; oldest first.
+
+    The oldest is taken to be the phone's owner (a parent booking for children) and is the
+    one greeted; the rest are listed as family on the same number.
+    """
+    patients = patients_by_phone(session, phone)
+    sub.phone = phone
+    if sub.consent_at is None:
+        sub.consent_at = utcnow()
+        sub.consent_version = CONSENT_VERSION
+    known = {link.patient_mis_id for link in sub.links}
+    for patient in patients:
+        if patient.mis_id not in known:
+            session.add(
+                PatientLink(subscriber_id=sub.id, patient_mis_id=patient.mis_id, phone=phone)
+            )
+    session.flush()
+    return patients
+
+
+def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:
+    return list(
+        session.scalars(
+            select(Patient)
+            .join(PatientLink, PatientLink.patient_mis_id == Patient.mis_id)
+            .where(PatientLink.subscriber_id == sub.id)
+            .order_by(Patient.birth_date.is_(None), Patient.birth_date, Patient.id)
+        )
+    )
+
+
+def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscriber]:
+    """Telegram chats that may receive messages about this patient."""
+    return list(
+        session.scalars(
+            select(Subscriber)
+            .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
+            .where(
+                PatientLink.patient_mis_id == patient_mis_id, Subscriber.unreachable_at.is_(None)
+            )
+        )
+    )
+
+
+def is_linked(session: Session, sub: Subscriber, patient_mis_id: str) -> bool:
+    return (
+        session.scalar(
+            select(PatientLink.id).where(
+                PatientLink.subscriber_id == sub.id, PatientLink.patient_mis_id == patient_mis_id
+            )
+        )
+        is not None
+    )
+
+
+def age(birth: date | None, today: date) -> int | None:
+    if birth is None:
+        return None
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

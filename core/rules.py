@@ -1,0 +1,246 @@
+"""What Kabinet does about each domain event: notices, accruals, reversals.
+
+Each event is handled in its own transaction together with marking it processed, and
+everything a handler writes is keyed (outbox keys, ledger causes), so a crash between two
+events, or a handler run twice, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import ledger
+from core.config import Config
+from core.db import transaction, utcnow
+from core.models import Appointment, Doctor, DomainEvent, Patient
+from core.outbox import PRIORITY_NOTICE, enqueue
+from core.patients import reachable_subscribers
+from core.texts import render, when
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Rules", Session, DomainEvent], None]
+
+
+def doctor_label(session: Session, doctor_mis_id: str) -> str:
+    doctor = session.scalar(select(Doctor).where(Doctor.mis_id == doctor_mis_id))
+    if doctor is None:
+        return ""
+    if doctor.specialty:
+        return f"{doctor.specialty} {doctor.full_name}".strip()
+    return doctor.full_name
+
+
+class Rules:
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.tz = config.clinic.tz
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _patient(self, session: Session, mis_id: str) -> Patient | None:
+        return session.scalar(select(Patient).where(Patient.mis_id == mis_id))
+
+    def notify_patient(
+        self,
+        session: Session,
+        patient: Patient,
+        key: str,
+        template: str,
+        *,
+        kind: str,
+        reply_markup: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> int:
+        """Queue a message to every reachable chat of the patient, unless they opted out."""
+        if not patient.messaging_allowed or patient.status == "deleted":
+            return 0
+        sent = 0
+        for sub in reachable_subscribers(session, patient.mis_id):
+            text = render(
+                template,
+                sub.language,
+                name=patient.address_name,
+                clinic=self.config.clinic.name,
+                **fields,
+            )
+            if enqueue(
+                session,
+                key=f"{key}:{sub.id}",
+                chat_id=sub.chat_id,
+                text=text,
+                kind=kind,
+                priority=PRIORITY_NOTICE,
+                reply_markup=reply_markup,
+            ):
+                sent += 1
+        return sent
+
+    def when(self, dt: datetime) -> str:
+        local = dt.astimezone(self.tz)
+        return when(local, self.clock().astimezone(self.tz).date(), self.config.clinic.language)
+
+    # -- event handlers -------------------------------------------------------------------
+
+    def on_appointment_created(self, session: Session, event: DomainEvent) -> None:
+        appt = session.scalar(select(Appointment).where(Appointment.mis_id == event.subject))
+        if (
+            appt is None
+            or appt.status != "scheduled"
+            or appt.deleted
+            or appt.starts_at <= self.clock()
+        ):
+            return
+        patient = self._patient(session, appt.patient_mis_id)
+        if patient is None:
+            return
+        self.notify_patient(
+            session,
+            patient,
+            f"booked:{appt.mis_id}:{appt.starts_at.isoformat()}",
+            "booked",
+            kind="booked",
+            when=self.when(appt.starts_at),
+            doctor=doctor_label(session, appt.doctor_mis_id),
+        )
+
+    def on_appointment_moved(self, session: Session, event: DomainEvent) -> None:
+        appt = session.scalar(select(Appointment).where(Appointment.mis_id == event.subject))
+        if appt is None or appt.status != "scheduled" or appt.starts_at <= self.clock():
+            return
+        patient = self._patient(session, appt.patient_mis_id)
+        if patient is None:
+            return
+        # The patient confirmed the old time, not the new one.
+        appt.confirmation, appt.confirmed_at = "", None
+        self.notify_patient(
+            session,
+            patient,
+            f"moved:{appt.mis_id}:{appt.starts_at.isoformat()}:{appt.doctor_mis_id}",
+            "moved",
+            kind="moved",
+            when=self.when(appt.starts_at),
+            doctor=doctor_label(session, appt.doctor_mis_id),
+        )
+
+    def on_appointment_cancelled(self, session: Session, event: DomainEvent) -> None:
+        starts = datetime.fromisoformat(event.payload["starts_at"])
+        if starts <= self.clock():
+            return
+        patient = self._patient(session, event.payload.get("patient_mis_id", ""))
+        if patient is None:
+            return
+        self.notify_patient(
+            session,
+            patient,
+            f"cancelled:{event.subject}:{starts.isoformat()}",
+            "cancelled",
+            kind="cancelled",
+            when=self.when(starts),
+        )
+
+    def on_payment_received(self, session: Session, event: DomainEvent) -> None:
+        loyalty = self.config.loyalty
+        if not loyalty.enabled:
+            return
+        patient_id = event.payload["patient_mis_id"]
+        amount = Decimal(event.payload["amount"])
+        if event.payload.get("method") == "bonus":
+            ledger.redeem_for_payment(
+                session, patient_id, event.subject, amount, loyalty.point_value_rub
+            )
+            return
+        posting = ledger.accrue_for_payment(
+            session,
+            patient_id,
+            event.subject,
+            amount,
+            loyalty.cashback_percent,
+            loyalty.expiry_days,
+        )
+        if posting is None or not posting.created:
+            return
+        patient = self._patient(session, patient_id)
+        if patient is not None:
+            self.notify_patient(
+                session,
+                patient,
+                f"bonus:{event.subject}",
+                "bonus_accrued",
+                kind="bonus",
+                points=posting.entry.amount,
+                amount=_rub(amount),
+                balance=ledger.balance(session, "patient", patient_id),
+            )
+
+    def on_payment_reversed(self, session: Session, event: DomainEvent) -> None:
+        posting = ledger.reverse_payment_accrual(session, event.subject)
+        if posting is None or not posting.created or posting.entry.amount == 0:
+            return
+        patient_id = event.payload["patient_mis_id"]
+        patient = self._patient(session, patient_id)
+        if patient is not None:
+            self.notify_patient(
+                session,
+                patient,
+                f"bonus-reversed:{event.subject}",
+                "bonus_reversed",
+                kind="bonus",
+                points=-posting.entry.amount,
+                amount=_rub(Decimal(event.payload["amount"])),
+                balance=ledger.balance(session, "patient", patient_id),
+            )
+
+    HANDLERS: dict[str, Handler] = {
+        "appointment.created": on_appointment_created,
+        "appointment.moved": on_appointment_moved,
+        "appointment.cancelled": on_appointment_cancelled,
+        "payment.received": on_payment_received,
+        "payment.reversed": on_payment_reversed,
+    }
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def process_pending(self, factory: sessionmaker[Session], limit: int = 500) -> int:
+        """Handle unprocessed events in order; returns how many were handled."""
+        with factory() as session:
+            ids = list(
+                session.scalars(
+                    select(DomainEvent.id)
+                    .where(DomainEvent.processed_at.is_(None))
+                    .order_by(DomainEvent.id)
+                    .limit(limit)
+                )
+            )
+        for event_id in ids:
+            try:
+                with transaction(factory) as session:
+                    event = session.get(DomainEvent, event_id)
+                    if event is None or event.processed_at is not None:
+                        continue
+                    handler = self.HANDLERS.get(event.kind)
+                    if handler is not None:
+                        handler(self, session, event)
+                    event.processed_at = self.clock()
+            except Exception as exc:
+                # A bad event must not block every later one; it is kept with its error.
+                log.exception("event %s failed", event_id)
+                with transaction(factory) as session:
+                    event = session.get(DomainEvent, event_id)
+                    if event is not None:
+                        event.error = repr(exc)[:2000]
+                        event.processed_at = self.clock()
+        return len(ids)
+
+
+def _rub(amount: Decimal) -> str:
+    text = f"{amount:,.2f}".replace(",", "\u00a0")
+    return text[:-3] if text.endswith(".00") else text

@@ -1,0 +1,95 @@
+"""Tasks for the clinic's staff: each patient request becomes one, with an owner and an end."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.config import Config
+from core.db import utcnow
+from core.models import Task
+from core.outbox import PRIORITY_STAFF, enqueue, inline_keyboard
+from core.texts import render
+
+OPEN_STATES = ("open", "taken")
+
+
+class TaskStateError(ValueError):
+    pass
+
+
+def staff_keyboard(task: Task, lang: str) -> dict:
+    return inline_keyboard(
+        [
+            [
+                (render("btn_take", lang), f"t:take:{task.id}"),
+                (render("btn_done", lang), f"t:done:{task.id}"),
+                (render("btn_dismiss", lang), f"t:dismiss:{task.id}"),
+            ]
+        ]
+    )
+
+
+def create_task(
+    session: Session,
+    config: Config,
+    *,
+    kind: str,
+    key: str,
+    text: str,
+    subscriber_id: int | None = None,
+    patient_mis_id: str = "",
+    appointment_mis_id: str = "",
+) -> Task:
+    """Create the task once per key and announce it in the staff group, if there is one."""
+    existing = session.scalar(select(Task).where(Task.key == key))
+    if existing is not None:
+        return existing
+    task = Task(
+        kind=kind,
+        key=key,
+        text=text,
+        subscriber_id=subscriber_id,
+        patient_mis_id=patient_mis_id,
+        appointment_mis_id=appointment_mis_id,
+        state="open",
+    )
+    session.add(task)
+    session.flush()
+    if config.telegram.staff_chat_id:
+        lang = config.clinic.language
+        enqueue(
+            session,
+            key=f"task:{task.id}:announce",
+            chat_id=config.telegram.staff_chat_id,
+            text=f"#{task.id} {text}",
+            kind="task",
+            priority=PRIORITY_STAFF,
+            reply_markup=staff_keyboard(task, lang),
+            respect_quiet_hours=False,
+        )
+    return task
+
+
+TRANSITIONS = {
+    "take": ({"open"}, "taken"),
+    "done": ({"open", "taken"}, "done"),
+    "dismiss": ({"open", "taken"}, "dismissed"),
+}
+
+
+def transition(session: Session, task: Task, action: str, who: str) -> Task:
+    try:
+        allowed, target = TRANSITIONS[action]
+    except KeyError:
+        raise TaskStateError(f"unknown action {action!r}") from None
+    if task.state not in allowed:
+        raise TaskStateError(f"task #{task.id} is {task.state}; cannot {action}")
+    now = utcnow()
+    task.state = target
+    if action == "take":
+        task.taken_by, task.taken_at = who, now
+    else:
+        task.taken_by = task.taken_by or who
+        task.closed_at = now
+    return task

@@ -1,0 +1,169 @@
+"""Patient- and staff-facing texts: Russian first, with an English catalogue.
+
+Templates use str.format fields. Administrators may override any template; an override is
+stored in the kv table under "template:<key>:<lang>" and falls back to the catalogue.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "welcome": {
+        "ru": "Здравствуйте! Это бот клиники «{clinic}».\n\nЗдесь ваши визиты, бонусы и связь "
+        "с администратором. Чтобы мы узнали вас, нажмите кнопку «Поделиться номером» ниже.\n\n"
+        "Нажимая её, вы соглашаетесь на обработку персональных данных для записи и "
+        "напоминаний.",
+        "en": "Hello! This is the bot of {clinic}.\n\nYour visits, bonuses and a chat with the "
+        "front desk live here. So that we recognise you, press “Share my number” below.\n\n"
+        "By pressing it you consent to the processing of your personal data for bookings and "
+        "reminders.",
+    },
+    "share_contact_button": {"ru": "📱 Поделиться номером", "en": "📱 Share my number"},
+    "contact_not_own": {
+        "ru": "Пожалуйста, отправьте свой номер кнопкой «Поделиться номером» — чужой контакт "
+        "мы принять не можем.",
+        "en": "Please send your own number with the “Share my number” button — we cannot "
+        "accept someone else's contact.",
+    },
+    "typed_phone_refused": {
+        "ru": "Чтобы защитить ваши данные, номер нужно отправить кнопкой «Поделиться номером», "
+        "а не вводить вручную.",
+        "en": "To protect your data, please send the number with the “Share my number” button "
+        "rather than typing it.",
+    },
+    "greeting": {
+        "ru": "{name}, здравствуйте! Мы вас узнали. Здесь будут ваши визиты и бонусы.",
+        "en": "Hello, {name}! We have recognised you. Your visits and bonuses will be here.",
+    },
+    "greeting_family": {
+        "ru": "{name}, здравствуйте! К вашему номеру привязаны также: {others}.",
+        "en": "Hello, {name}! Also linked to your number: {others}.",
+    },
+    "not_found": {
+        "ru": "Не нашли пациента с номером {phone}. Мы передали администратору — с вами свяжутся.",
+        "en": "We could not find a patient with the number {phone}. The front desk has been "
+        "told and will contact you.",
+    },
+    "menu_visits": {"ru": "🗓 Мои визиты", "en": "🗓 My visits"},
+    "menu_balance": {"ru": "🎁 Мои бонусы", "en": "🎁 My bonuses"},
+    "menu_ask": {"ru": "💬 Написать в клинику", "en": "💬 Message the clinic"},
+    "booked": {
+        "ru": "{name}, вы записаны: {when}, {doctor}.\nКлиника «{clinic}».",
+        "en": "{name}, you are booked: {when}, {doctor}.\n{clinic}.",
+    },
+    "moved": {
+        "ru": "{name}, ваш визит перенесён: теперь {when}, {doctor}.",
+        "en": "{name}, your visit has moved: now {when}, {doctor}.",
+    },
+    "cancelled": {
+        "ru": "{name}, ваш визит {when} отменён. Если это ошибка, напишите нам здесь.",
+        "en": "{name}, your visit on {when} is cancelled. If this is a mistake, write to us here.",
+    },
+    "reminder": {
+        "ru": "{name}, напоминаем о визите {when}, {doctor}.\nВы придёте?",
+        "en": "{name}, a reminder of your visit {when}, {doctor}.\nWill you come?",
+    },
+    "btn_confirm": {"ru": "✅ Подтверждаю", "en": "✅ Confirm"},
+    "btn_reschedule": {"ru": "🔁 Перенести", "en": "🔁 Reschedule"},
+    "confirmed": {
+        "ru": "Спасибо! Визит {when} подтверждён. Ждём вас.",
+        "en": "Thank you! Your visit {when} is confirmed. See you.",
+    },
+    "reschedule_requested": {
+        "ru": "Хорошо, администратор свяжется с вами, чтобы подобрать другое время.",
+        "en": "All right, the front desk will contact you to find another time.",
+    },
+    "already_answered": {"ru": "Ответ уже получен, спасибо.", "en": "We already have your answer."},
+    "not_yours": {"ru": "Эта кнопка не для вас.", "en": "This button is not for you."},
+    "bonus_accrued": {
+        "ru": "{name}, начислено {points} бонусов за оплату {amount} ₽. Баланс: {balance}.",
+        "en": "{name}, {points} bonus points for your payment of {amount} ₽. Balance: {balance}.",
+    },
+    "bonus_reversed": {
+        "ru": "{name}, оплата {amount} ₽ возвращена, бонусы за неё списаны ({points}). "
+        "Баланс: {balance}.",
+        "en": "{name}, the payment of {amount} ₽ was refunded and its bonus points taken back "
+        "({points}). Balance: {balance}.",
+    },
+    "balance": {
+        "ru": "{name}: {balance} бонусов (1 бонус = {value} ₽).",
+        "en": "{name}: {balance} bonus points (1 point = {value} ₽).",
+    },
+    "no_visits": {"ru": "Предстоящих визитов нет.", "en": "No upcoming visits."},
+    "visits_header": {"ru": "Ваши визиты:", "en": "Your visits:"},
+    "need_link": {
+        "ru": "Сначала нажмите «Поделиться номером», чтобы мы вас узнали.",
+        "en": "First press “Share my number” so that we recognise you.",
+    },
+    "message_received": {
+        "ru": "Сообщение передано администратору. Ответим в рабочее время.",
+        "en": "Your message has been passed to the front desk. We will answer in working hours.",
+    },
+    # -- staff --
+    "task_reschedule": {
+        "ru": "🔁 Перенос: {patient} ({phone}) просит перенести визит {when}, {doctor}.",
+        "en": "🔁 Reschedule: {patient} ({phone}) asks to move the visit {when}, {doctor}.",
+    },
+    "task_message": {
+        "ru": "💬 Сообщение от {patient} ({phone}):\n{text}",
+        "en": "💬 Message from {patient} ({phone}):\n{text}",
+    },
+    "task_unknown_patient": {
+        "ru": "❓ Не найден пациент с номером {phone} (Telegram: {tg_name}).",
+        "en": "❓ No patient with the number {phone} (Telegram: {tg_name}).",
+    },
+    "btn_take": {"ru": "Взять", "en": "Take"},
+    "btn_done": {"ru": "Готово", "en": "Done"},
+    "btn_dismiss": {"ru": "Отклонить", "en": "Dismiss"},
+    "task_taken": {"ru": "Взял(а): {who}", "en": "Taken by {who}"},
+    "task_done": {"ru": "✅ Готово: {who}", "en": "✅ Done by {who}"},
+    "task_dismissed": {"ru": "✖️ Отклонено: {who}", "en": "✖️ Dismissed by {who}"},
+}
+
+_MONTHS_RU = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
+_WEEKDAYS_RU = ("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье")
+
+
+def render(
+    key: str, lang: str = "ru", overrides: dict[str, str] | None = None, **fields: Any
+) -> str:
+    template = (overrides or {}).get(f"{key}:{lang}")
+    if template is None:
+        entry = CATALOGUE[key]
+        template = entry.get(lang) or entry["ru"]
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError, ValueError):
+        # A broken override must not silence a reminder: fall back to the catalogue.
+        entry = CATALOGUE[key]
+        return (entry.get(lang) or entry["ru"]).format(**fields)
+
+
+def when(dt: datetime, today: date, lang: str = "ru") -> str:
+    """'завтра, 26 ноября, в 10:00' — how people say it, in the clinic's local time."""
+    day = dt.date()
+    clock = dt.strftime("%H:%M")
+    if lang == "en":
+        rel = {0: "today", 1: "tomorrow"}.get((day - today).days)
+        label = f"{day.strftime('%d %B')}"
+        return f"{rel + ', ' if rel else ''}{label} at {clock}"
+    rel = {0: "сегодня", 1: "завтра", 2: "послезавтра"}.get((day - today).days)
+    label = f"{day.day} {_MONTHS_RU[day.month - 1]}"
+    if rel:
+        return f"{rel}, {label}, в {clock}"
+    return f"в {_WEEKDAYS_RU[day.weekday()]}, {label}, в {clock}"

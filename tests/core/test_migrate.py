@@ -1,0 +1,30 @@
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from core.db import make_engine
+from core.migrate import UnsupportedUpgrade, current_revision, head_revision, upgrade
+
+
+def test_upgrade_from_empty_twice_and_sqlite_pragmas(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    before, after = upgrade(engine, tmp_path / "m.lock")
+    assert before is None and after == head_revision()
+    assert upgrade(engine, tmp_path / "m.lock") == (head_revision(), head_revision())
+    assert "outbox" in inspect(engine).get_table_names()
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    upgrade(engine, tmp_path / "m.lock")
+    with engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(UnsupportedUpgrade, match="newer Kabinet"):
+        upgrade(engine, tmp_path / "m.lock")
+    assert current_revision(engine) == "9999_future"  # untouched
+    engine.dispose()
