@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Config, from_mapping
 from core.db import make_engine, session_factory, transaction
 from core.migrate import upgrade
+from core.models import OutboxMessage
+from jobs.runner import Appliance
+from sandbox.demo_clinic import DemoClinic, build_demo_clinic
+from sandbox.telegram import TelegramEmulator
 
 PASSWORDS = {"owner": "owner-pass-123", "admin": "admin-pass-123"}
 
@@ -42,21 +51,41 @@ def factory(config: Config) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-@pytest.fixture
-def app(config: Config, factory: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+def make_app(config: Config):  # type: ignore[no-untyped-def]
+    """A Flask app on an already migrated store, with the owner and admin personas."""
     from app import create_app
-    from core.staff import create_user
+    from core.staff import create_user, has_users
 
-    with transaction(factory) as session:
-        create_user(session, "owner", "owner", PASSWORDS["owner"], "Владелец Клиники")
-        create_user(session, "admin", "admin", PASSWORDS["admin"], "Ольга Админова")
+    engine = make_engine(config.storage.url)
+    with transaction(session_factory(engine)) as session:
+        if not has_users(session):
+            create_user(session, "owner", "owner", PASSWORDS["owner"], "Владелец Клиники")
+            create_user(session, "admin", "admin", PASSWORDS["admin"], "Ольга Админова")
+    engine.dispose()
     flask_app = create_app(config)
     flask_app.config["TESTING"] = True
-    yield flask_app
+    return flask_app
+
+
+@pytest.fixture
+def app_for() -> Iterator[Callable[[Config], object]]:
+    made = []
+
+    def build(config: Config):  # type: ignore[no-untyped-def]
+        made.append(make_app(config))
+        return made[-1]
+
+    yield build
     from app.extensions import db
 
-    with flask_app.app_context():
-        db.engine.dispose()
+    for flask_app in made:
+        with flask_app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(config: Config, factory: sessionmaker[Session], app_for):  # type: ignore[no-untyped-def]
+    return app_for(config)
 
 
 class Persona:
@@ -98,3 +127,84 @@ def administrator(app) -> Persona:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def outsider(app) -> Persona:  # type: ignore[no-untyped-def]
     return Persona(app.test_client(), None)
+
+
+# --- the sandbox: Telegram emulator, demo clinic, a wired appliance ------------------------
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+TOKEN = "123456789:TEST-kabinet-token-for-the-emulator"
+
+
+def clinic_now() -> datetime:
+    """The demo clinic's clock: naive Moscow time, as an IDENT server would hold it."""
+    return datetime.now(MOSCOW).replace(tzinfo=None, microsecond=0)
+
+
+@pytest.fixture
+def emulator() -> Iterator[TelegramEmulator]:
+    from telebot import apihelper
+
+    saved = apihelper.API_URL, apihelper.FILE_URL
+    emu = TelegramEmulator(host="127.0.0.1", port=0)
+    emu.start()
+    emu.register_bot(token=TOKEN, username="kabinet_test_bot", first_name="Тестовая клиника")
+    yield emu
+    emu.stop()
+    apihelper.API_URL, apihelper.FILE_URL = saved
+
+
+@pytest.fixture
+def demo_clinic(config: Config) -> DemoClinic:
+    build_demo_clinic(config.mis.dsn, patients=60, seed=7, now=clinic_now())
+    return DemoClinic(config.mis.dsn, clock=clinic_now)
+
+
+@dataclass
+class Wired:
+    """An appliance driven step by step: poll Telegram, sync the MIS, dispatch."""
+
+    appliance: Appliance
+    emulator: TelegramEmulator
+    config: Config
+    staff_chat_id: int
+
+    def pump(self, until: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Poll updates and dispatch the outbox until `until()` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            # pyTelegramBotAPI cannot short-poll (a 0 timeout becomes its 10 s default),
+            # so only call getUpdates when the emulator holds something.
+            if self.emulator.stats()["pending_updates"]:
+                self.appliance.poller.poll_once(timeout=1)
+            self.appliance.dispatcher.dispatch_once()
+            if until():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out; outbox: " + repr(self.outbox_states()))
+            time.sleep(0.05)
+
+    def wait_messages(self, chat_id: int, count: int, timeout: float = 15.0) -> list[dict]:
+        self.pump(lambda: len(self.emulator.messages(chat_id)) >= count, timeout)
+        return self.emulator.messages(chat_id)
+
+    def outbox_states(self) -> list[tuple[str, str, str]]:
+        with self.appliance.factory() as s:
+            return [(m.key, m.state, m.last_error) for m in s.scalars(select(OutboxMessage))]
+
+
+@pytest.fixture
+def wired(tmp_path: Path, emulator: TelegramEmulator, demo_clinic: DemoClinic) -> Iterator[Wired]:
+    staff_user = emulator.create_user(first_name="Ольга", last_name="Админова")
+    staff_chat = emulator.create_group(title="Администраторы", member_ids=[staff_user["id"]])
+    cfg = make_config(
+        tmp_path,
+        telegram={"token": TOKEN, "api_url": emulator.url, "staff_chat_id": staff_chat},
+        messaging={"reminder_send_at": "00:00"},
+    )
+    Path(cfg.storage.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(cfg.storage.url)
+    upgrade(engine, Path(cfg.storage.data_dir, "migrate.lock"))
+    appliance = Appliance(cfg, factory=session_factory(engine))
+    yield Wired(appliance, emulator, cfg, staff_chat)
+    appliance.stop()
+    engine.dispose()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 10:10:49.958816
+Create Date: 2026-11-25 10:22:40.238720
 """
 
 import sqlalchemy as sa
@@ -170,6 +170,7 @@ def upgrade() -> None:
     op.create_table('sync_cursors',
     sa.Column('entity', sa.String(length=32), nullable=False),
     sa.Column('value', sa.String(length=200), nullable=False),
+    sa.Column('baseline_done', sa.Boolean(), nullable=False),
     sa.Column('updated_at', core.db.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('entity', name=op.f('pk_sync_cursors'))
     )

@@ -21,13 +21,22 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     [
         ({"web": {"port": 70000}}, "web.port = 70000: expected a number from 1 to 65535"),
         ({"web": {"port": "eighty"}}, "web.port = 'eighty': expected a whole number"),
-        ({"clinic": {"timezone": "Moscow"}}, "clinic.timezone = 'Moscow': expected an IANA time zone"),
-        ({"messaging": {"quiet_hours_start": "9pm"}}, "messaging.quiet_hours_start = '9pm': expected a time"),
+        (
+            {"clinic": {"timezone": "Moscow"}},
+            "clinic.timezone = 'Moscow': expected an IANA time zone",
+        ),
+        (
+            {"messaging": {"quiet_hours_start": "9pm"}},
+            "messaging.quiet_hours_start = '9pm': expected a time",
+        ),
         ({"mis": {"profile": "medods"}}, "mis.profile = 'medods': expected one of 'demo'"),
         ({"mis": {"profile": "ident"}}, "mis.dsn = '': expected a connection string"),
         ({"mis": {"dns": "x"}}, "mis.dns: unknown key in (test); did you mean mis.dsn?"),
         ({"telgram": {}}, "[telgram]: unknown section in (test)"),
-        ({"telegram": {"mode": "webhook"}}, "telegram.webhook_url = '': expected a public https://"),
+        (
+            {"telegram": {"mode": "webhook"}},
+            "telegram.webhook_url = '': expected a public https://",
+        ),
     ],
 )
 def test_wrong_values_name_key_value_and_expectation(raw: dict, fragment: str) -> None:
@@ -39,7 +48,10 @@ def test_wrong_values_name_key_value_and_expectation(raw: dict, fragment: str) -
 def test_environment_overrides_port_and_secrets() -> None:
     config = from_mapping(
         {"web": {"port": 8080}},
-        environ={"KABINET_PORT": "9191", "KABINET_TELEGRAM_TOKEN": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+        environ={
+            "KABINET_PORT": "9191",
+            "KABINET_TELEGRAM_TOKEN": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        },
     )
     assert config.web.port == 9191
     assert config.telegram.token.startswith("123456:")

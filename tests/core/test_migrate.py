@@ -28,3 +28,20 @@ def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
         upgrade(engine, tmp_path / "m.lock")
     assert current_revision(engine) == "9999_future"  # untouched
     engine.dispose()
+
+
+def test_models_and_migrations_agree(tmp_path: Path) -> None:
+    """A model change without its migration would break every upgraded install."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from core.db import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    upgrade(engine, tmp_path / "m.lock")
+    with engine.connect() as c:
+        diff = compare_metadata(
+            MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+        )
+    engine.dispose()
+    assert diff == []

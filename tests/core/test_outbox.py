@@ -12,7 +12,9 @@ from core.models import OutboxMessage
 def test_enqueue_is_idempotent_by_key(factory) -> None:  # type: ignore[no-untyped-def]
     for _ in range(3):
         with transaction(factory) as s:
-            outbox.enqueue(s, key="reminder:1:2026-11-26T07:00", chat_id=5, text="hi", kind="reminder")
+            outbox.enqueue(
+                s, key="reminder:1:2026-11-26T07:00", chat_id=5, text="hi", kind="reminder"
+            )
     with factory() as s:
         assert s.scalar(select(func.count(OutboxMessage.id))) == 1
 
@@ -42,5 +44,7 @@ def test_quiet_hours_in_the_clinic_zone(zone: str) -> None:
 def test_daytime_quiet_window() -> None:
     tz = ZoneInfo("Europe/Moscow")
     quiet = outbox.QuietHours(time(13, 0), time(14, 0), tz)
-    assert quiet.next_allowed(datetime(2026, 11, 25, 13, 30, tzinfo=tz)) == datetime(2026, 11, 25, 14, 0, tzinfo=tz)
+    assert quiet.next_allowed(datetime(2026, 11, 25, 13, 30, tzinfo=tz)) == datetime(
+        2026, 11, 25, 14, 0, tzinfo=tz
+    )
     assert quiet.next_allowed(datetime(2026, 11, 25, 14, 0, tzinfo=tz)) is None
