@@ -67,14 +67,14 @@ class Dispatcher:
         done = 0
         busy_chats: set[int] = set()
         for message in due:
-            if message.chat_id in busy_chats or not self._spacer_ready(message.chat_id):
-                busy_chats.add(message.chat_id)  # keep this chat's messages in order
-                continue
             if message.respect_quiet_hours and message.priority > outbox.PRIORITY_REPLY:
                 resume = self.quiet.next_allowed(now)
                 if resume is not None:
                     self._defer(message.id, resume, "quiet hours")
                     continue
+            if message.chat_id in busy_chats or not self._spacer_ready(message.chat_id):
+                busy_chats.add(message.chat_id)  # keep this chat's messages in order
+                continue
             while not self.global_spacer.take():
                 time.sleep(self.global_spacer.wait_time())
             spacers = self.group_spacer if message.chat_id < 0 else self.chat_spacer

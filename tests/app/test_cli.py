@@ -1,0 +1,89 @@
+"""The `kabinet` command as clinic IT uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from sandbox.demo import write_config
+from sandbox.demo_clinic import build_demo_clinic, persona
+from tests.conftest import clinic_now
+
+
+@pytest.fixture
+def cfg_file(tmp_path: Path) -> Path:
+    build_demo_clinic(tmp_path / "clinic.sqlite3", patients=30, seed=3, now=clinic_now())
+    path = tmp_path / "kabinet.toml"
+    write_config(
+        path,
+        {
+            "storage": {"data_dir": str(tmp_path / "data")},
+            "mis": {"profile": "demo", "dsn": str(tmp_path / "clinic.sqlite3")},
+            "telegram": {"mode": "off"},
+        },
+    )
+    return path
+
+
+def run(cfg_file: Path, *args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["--config", str(cfg_file), *args], catch_exceptions=False)
+
+
+def test_config_check_accepts_a_good_file_and_names_the_bad_key(cfg_file: Path, tmp_path: Path) -> None:
+    ok = run(cfg_file, "config", "check")
+    assert ok.exit_code == 0 and "configuration is valid" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[web]\nport = "eighty"\n')
+    result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "web.port = 'eighty': expected a whole number" in result.output
+
+
+def test_a_broken_config_stops_any_command_with_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[clinic]\ntimezone = "Mars/Olympus"\n')
+    result = CliRunner().invoke(cli, ["--config", str(bad), "sync", "--once"])
+    assert result.exit_code != 0
+    assert "clinic.timezone = 'Mars/Olympus'" in result.output
+
+
+def test_mis_check_and_dump(cfg_file: Path) -> None:
+    check = run(cfg_file, "mis", "check")
+    assert check.exit_code == 0, check.output
+    for entity in ("doctor", "patient", "appointment", "payment", "payment_reversal", "deletion"):
+        assert f"✓ {entity}: OK" in check.output
+    dump = run(cfg_file, "mis", "dump", "patient", "--limit", "500")
+    records = [json.loads(line) for line in dump.output.splitlines()]
+    anna = next(r for r in records if r["mis_id"] == str(persona("anna").patient_id))
+    assert anna["phones"] == ["+79123456789"] and anna["middle_name"] == "Сергеевна"
+    unknown = CliRunner().invoke(cli, ["--config", str(cfg_file), "mis", "dump", "patients"])
+    assert unknown.exit_code != 0 and "expected one of doctor, patient" in unknown.output
+
+
+def test_mis_check_reports_a_missing_database(tmp_path: Path) -> None:
+    path = tmp_path / "k.toml"
+    write_config(path, {"storage": {"data_dir": str(tmp_path)}, "mis": {"profile": "demo", "dsn": str(tmp_path / "none.sqlite3")}})
+    result = CliRunner().invoke(cli, ["--config", str(path), "mis", "check"])
+    assert result.exit_code == 1 and "cannot connect (unreachable)" in result.output
+
+
+def test_sync_once_then_ledger_verify_backup_and_users(cfg_file: Path, tmp_path: Path) -> None:
+    first = run(cfg_file, "sync", "--once")
+    assert first.exit_code == 0 and "patient:" in first.output
+    second = run(cfg_file, "sync", "--once")
+    assert "events:" not in second.output  # nothing changed in between
+    verify = run(cfg_file, "ledger", "verify")
+    assert verify.exit_code == 0 and "every balance equals" in verify.output
+    added = run(cfg_file, "user", "add", "olga", "--role", "admin", "--name", "Ольга")
+    assert added.exit_code == 0 and "password:" in added.output
+    again = CliRunner().invoke(cli, ["--config", str(cfg_file), "user", "add", "olga"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    backup = run(cfg_file, "backup")
+    path = Path(backup.output.strip())
+    assert path.exists() and path.parent == tmp_path / "data" / "backups"
+    restored = run(cfg_file, "restore", str(path), "--yes")
+    assert restored.exit_code == 0
