@@ -46,10 +46,11 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, message)
             key = f"contact:{message.chat.id}:{message.message_id}"
-            shared = message.contact
+            shared, sender = message.contact, message.from_user
+            assert sender is not None  # private chats always have a sender
             # Anyone can forward someone else's card; only Telegram's own user_id proves
             # the number belongs to the sender.
-            if shared is None or shared.user_id is None or shared.user_id != message.from_user.id:
+            if shared is None or shared.user_id is None or shared.user_id != sender.id:
                 ctx.reply(
                     session, sub, key, ctx.text("contact_not_own", sub), contact_keyboard(ctx, sub)
                 )
@@ -64,7 +65,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                     ctx.text("not_found", sub, phone=phone or shared.phone_number),
                 )
                 tg_name = " ".join(
-                    filter(None, [message.from_user.first_name, message.from_user.last_name])
+                    filter(None, [sender.first_name, sender.last_name])
                 )
                 create_task(
                     session,

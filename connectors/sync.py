@@ -180,7 +180,7 @@ class _Applier:
         elif rec.status == "scheduled" and (
             old_starts != rec.starts_at or old_doctor != rec.doctor_id
         ):
-            payload["previous_starts_at"] = old_starts.isoformat() if old_starts else None
+            payload["previous_starts_at"] = old_starts.isoformat()
             payload["previous_doctor_mis_id"] = old_doctor
             self.event(
                 f"appointment.moved:{rec.mis_id}:{rec.starts_at.isoformat()}:{rec.doctor_id}",
@@ -275,10 +275,10 @@ class _Applier:
         elif rec.entity == "payment":
             self._reverse_payment(rec.mis_id, refund_id="deleted")
         elif rec.entity == "patient":
-            row = self.s.scalar(select(Patient).where(Patient.mis_id == rec.mis_id))
-            if row is not None:
-                row.status = "deleted"
-                row.content_hash = ""
+            patient = self.s.scalar(select(Patient).where(Patient.mis_id == rec.mis_id))
+            if patient is not None:
+                patient.status = "deleted"
+                patient.content_hash = ""
 
 
 class SyncEngine:

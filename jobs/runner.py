@@ -14,6 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from telebot import TeleBot
 
@@ -49,11 +50,11 @@ class Appliance:
     ) -> None:
         self.config = config
         self.clock = clock
+        # The appliance owns (and disposes of) its engine unless a factory is handed in.
+        self.engine: Engine | None = None
         if factory is None:
             self.engine = make_engine(config.storage.url)
             factory = session_factory(self.engine)
-        else:
-            self.engine = None
         self.factory = factory
         self.bot = bot or build_bot(config)
         self.dispatcher = Dispatcher(
