@@ -25,14 +25,16 @@ def _alembic_config() -> AlembicConfig:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    """This release's schema revision (several heads, while branches await a merge, are
+    reported joined by '+')."""
+    heads = sorted(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    return "+".join(heads)
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = sorted(MigrationContext.configure(connection).get_current_heads())
+    return "+".join(heads) or None
 
 
 def upgrade(engine: Engine, lock_path: str | Path) -> tuple[str | None, str]:
@@ -48,7 +50,9 @@ def upgrade(engine: Engine, lock_path: str | Path) -> tuple[str | None, str]:
         before = current_revision(engine)
         if before is not None:
             try:
-                script.get_revision(before)
+                for revision in before.split("+"):
+                    if script.get_revision(revision) is None:
+                        raise LookupError(revision)
             except Exception:  # alembic raises several kinds for an unknown id
                 raise UnsupportedUpgrade(
                     f"the database is at schema revision {before!r}, which this release does "
@@ -57,7 +61,7 @@ def upgrade(engine: Engine, lock_path: str | Path) -> tuple[str | None, str]:
                 ) from None
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
         after = current_revision(engine)
     assert after is not None
     return before, after

@@ -19,7 +19,8 @@ bp = Blueprint("health", __name__)
 def healthz() -> Any:
     status: dict[str, Any] = {"status": "ok", "version": __version__}
     try:
-        revision = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        rows = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        revision = "+".join(sorted(rows))
         status["schema"] = "current" if revision == head_revision() else f"outdated ({revision})"
         status["mis"] = mis_health(db.session)
     except Exception as exc:  # the answer must say what is wrong, not crash
