@@ -64,9 +64,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                     key,
                     ctx.text("not_found", sub, phone=phone or shared.phone_number),
                 )
-                tg_name = " ".join(
-                    filter(None, [sender.first_name, sender.last_name])
-                )
+                tg_name = " ".join(filter(None, [sender.first_name, sender.last_name]))
                 create_task(
                     session,
                     ctx.config,

@@ -33,7 +33,9 @@ def run(cfg_file: Path, *args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, ["--config", str(cfg_file), *args], catch_exceptions=False)
 
 
-def test_config_check_accepts_a_good_file_and_names_the_bad_key(cfg_file: Path, tmp_path: Path) -> None:
+def test_config_check_accepts_a_good_file_and_names_the_bad_key(
+    cfg_file: Path, tmp_path: Path
+) -> None:
     ok = run(cfg_file, "config", "check")
     assert ok.exit_code == 0 and "configuration is valid" in ok.output
     bad = tmp_path / "bad.toml"
@@ -66,7 +68,13 @@ def test_mis_check_and_dump(cfg_file: Path) -> None:
 
 def test_mis_check_reports_a_missing_database(tmp_path: Path) -> None:
     path = tmp_path / "k.toml"
-    write_config(path, {"storage": {"data_dir": str(tmp_path)}, "mis": {"profile": "demo", "dsn": str(tmp_path / "none.sqlite3")}})
+    write_config(
+        path,
+        {
+            "storage": {"data_dir": str(tmp_path)},
+            "mis": {"profile": "demo", "dsn": str(tmp_path / "none.sqlite3")},
+        },
+    )
     result = CliRunner().invoke(cli, ["--config", str(path), "mis", "check"])
     assert result.exit_code == 1 and "cannot connect (unreachable)" in result.output
 

@@ -36,7 +36,9 @@ class Clock:
 def setup(tmp_path: Path, emulator, factory):  # type: ignore[no-untyped-def]
     config = make_config(tmp_path, telegram={"token": TOKEN, "api_url": emulator.url})
     clock = Clock()
-    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config, clock=clock, rng=random.Random(1))
+    dispatcher = Dispatcher(
+        factory, TelegramTransport(build_bot(config)), config, clock=clock, rng=random.Random(1)
+    )
     return config, clock, dispatcher
 
 
@@ -50,7 +52,9 @@ def _patient_chat(emulator, factory) -> int:  # type: ignore[no-untyped-def]
 
 def _enqueue(factory, chat: int, key: str, **kw) -> None:  # type: ignore[no-untyped-def]
     with transaction(factory) as s:
-        outbox.enqueue(s, key=key, chat_id=chat, text=kw.pop("text", key), kind=kw.pop("kind", "notice"), **kw)
+        outbox.enqueue(
+            s, key=key, chat_id=chat, text=kw.pop("text", key), kind=kw.pop("kind", "notice"), **kw
+        )
 
 
 def _drain(dispatcher: Dispatcher, until, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

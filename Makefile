@@ -1,0 +1,83 @@
+# Everyday commands for Kabinet. `make help` lists them.
+#
+# `make test` works on a fresh Debian 12 machine as root: it installs the system
+# packages (scripts/setup-system.sh), builds .venv, starts the database servers
+# (scripts/services.sh) and then runs pytest. Each step is quick when nothing
+# changed, so it is also the everyday command.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+
+# Passed to pytest as is: make test PYTEST_ARGS='-k ledger -x'
+PYTEST_ARGS ?=
+# Facts about the test services, written by scripts/services.sh.
+TEST_ENV := var/test-services.env
+
+# KABINET_PORT (and KABINET_CONFIG, KABINET_DATA_DIR, ...) reach `kabinet` from the
+# environment or the make command line (make demo KABINET_PORT=9000). No default is
+# set here: KABINET_PORT overrides web.port of the config, and `run` must keep the config's.
+
+SHELL_SCRIPTS := $(wildcard scripts/*.sh installer/*.sh) .ci/run
+
+.NOTPARALLEL:
+.PHONY: help venv system services test demo run lint format bench clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
+		| awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv (python3.11) and pip install -e '.[dev]'
+
+# Rebuilt only when the package metadata changes, so `make test` stays quick. The sed
+# drops pip's per-package warning about this machine image's absent local indexes.
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+		| sed "/^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory/d"
+	touch $@
+
+system: ## install missing Debian packages (Firebird, Chromium, ODBC, shellcheck)
+	scripts/setup-system.sh
+
+services: ## start Firebird/PostgreSQL/MariaDB for the tests, write var/test-services.env
+	scripts/services.sh
+
+test: system venv services ## everything the suite needs, then pytest $(PYTEST_ARGS)
+	set -a; . ./$(TEST_ENV); set +a; $(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv ## run the demo clinic (sandbox MIS + fake Telegram) on $KABINET_PORT (8080)
+	$(BIN)/kabinet demo
+
+run: venv ## run the appliance with $KABINET_CONFIG (or the CLI's default)
+	$(BIN)/kabinet $(if $(KABINET_CONFIG),--config $(KABINET_CONFIG)) run
+
+# Every linter runs even if an earlier one complains, so one run shows everything.
+lint: system venv ## ruff, ruff format --check, mypy, hadolint, shellcheck
+	@status=0; \
+	for step in "$(BIN)/ruff check ." "$(BIN)/ruff format --check ." "$(BIN)/mypy core connectors" \
+		"$(BIN)/hadolint Dockerfile" "shellcheck -x $(SHELL_SCRIPTS)"; do \
+		echo "== $$step"; $$step || status=1; \
+	done; \
+	exit $$status
+
+format: venv ## ruff format + ruff check --fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv ## run every bench/*.py
+	@shopt -s nullglob; files=(bench/*.py); \
+	if [ $${#files[@]} -eq 0 ]; then echo "no benchmarks in bench/"; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "== $$f"; $(BIN)/python "$$f"; done
+
+clean: ## remove caches and build output (keeps .venv and var/)
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and var/
+	rm -rf $(VENV) var
