@@ -20,13 +20,22 @@ from core.db import engine_options
 def _secret_key(config: Config) -> str:
     if config.web.secret_key:
         return config.web.secret_key
-    # Generated once and kept beside the data, so sessions survive restarts.
+    # Generated once and kept beside the data, so sessions survive restarts. The web
+    # workers start together on a fresh install: each writes a complete candidate and
+    # links it into place atomically, so all of them read the one that won.
     path = Path(config.storage.data_dir, "secret_key")
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        candidate = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass  # another worker was first
+        finally:
+            candidate.unlink()
     return path.read_text().strip()
 
 
@@ -46,10 +55,24 @@ def create_app(config: Config | None = None) -> Flask:
 
     db.init_app(app)
 
-    from app import auth
-    from app.views import dashboard, health, patients, tasks
+    from app import formatting
 
-    for module in (auth, health, dashboard, patients, tasks):
+    formatting.register(app, config.clinic.tz)
+
+    from app import auth
+    from app.views import campaigns, dashboard, delivery, health, loyalty, patients, tasks, telegram
+
+    for module in (
+        auth,
+        health,
+        dashboard,
+        patients,
+        tasks,
+        delivery,
+        campaigns,
+        telegram,
+        loyalty,
+    ):
         app.register_blueprint(module.bp)
 
     @app.context_processor

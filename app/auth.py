@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
@@ -59,8 +60,14 @@ def csrf_token() -> str:
     return str(session["csrf"])
 
 
+# Endpoints called by machines with their own authentication, not by a browser session.
+CSRF_EXEMPT = {"telegram.webhook"}
+
+
 @bp.before_app_request
 def check_csrf() -> None:
+    if request.endpoint in CSRF_EXEMPT:
+        return  # Telegram proves itself with the webhook secret (app/views/telegram.py)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
@@ -73,8 +80,17 @@ def inject_csrf() -> dict[str, Any]:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login is a phishing gift.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only local paths: an open redirect after login is a phishing gift. Browsers drop
+    # tabs and newlines from URLs and read "\" as "/", so "/\evil" and "/<tab>/evil"
+    # are "//evil" to them: refuse those characters outright.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("dashboard.index")
 

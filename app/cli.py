@@ -168,55 +168,86 @@ def mis_group() -> None:
 def mis_check() -> None:
     """Connect and run every query of the profile with a small limit."""
     from connectors.base import ConnectorError
+    from connectors.diagnose import explain, explain_connect
     from connectors.registry import open_connector
 
     config = _config()
     try:
         connector = open_connector(config)
+    except ConnectorError as exc:
+        click.echo(f"✗ the MIS profile cannot be used: {exc}", err=True)
+        sys.exit(1)
+    try:
         connector.test_connection()
     except ConnectorError as exc:
-        click.echo(f"✗ cannot connect ({exc.kind}): {exc}", err=True)
+        click.echo(explain_connect(exc, connector.profile), err=True)
         sys.exit(1)
+    click.echo(
+        f"connected: {connector.profile.description} ({connector.dialect}), "
+        f"profile {connector.profile_name!r}"
+    )
     failed = False
     for entity in connector.entities():
+        query = connector.profile.entities[entity]
         try:
-            batch = connector.read_changes(entity, None, limit=5)
-            click.echo(f"✓ {entity}: OK ({len(batch.records)} rows read)")
+            records = connector.sample(entity, None, limit=5)
+            click.echo(f"✓ {entity}: OK ({len(records)} rows read, {query.strategy} cursor)")
         except ConnectorError as exc:
             failed = True
-            click.echo(f"✗ {entity}: {exc.kind}: {exc}", err=True)
+            click.echo(
+                explain(
+                    entity, exc, connector.profile, query_timeout=config.mis.query_timeout_seconds
+                ),
+                err=True,
+            )
     connector.close()
     sys.exit(1 if failed else 0)
 
 
 @mis_group.command("dump")
 @click.argument("entity")
-@click.option("--since", default=None, help="Cursor to read after (default: the beginning).")
+@click.option(
+    "--since",
+    default=None,
+    help="Read after this cursor: a number (rowversion, id), or a date-time for timestamp "
+    "and window queries (default: the beginning, or the usual window).",
+)
 @click.option("--limit", default=100, show_default=True)
 def mis_dump(entity: str, since: str | None, limit: int) -> None:
     """Print canonical records of ENTITY as JSON lines."""
     from connectors.base import ConnectorError
     from connectors.registry import open_connector
 
-    connector = open_connector(_config())
+    try:
+        connector = open_connector(_config())
+    except ConnectorError as exc:
+        raise click.ClickException(f"{exc.kind}: {exc}") from None
     if entity not in connector.entities():
         raise click.ClickException(
             f"entity {entity!r}: expected one of {', '.join(connector.entities())}"
         )
     try:
-        batch = connector.read_changes(entity, since, limit=limit)
+        records = connector.sample(entity, since, limit)
     except ConnectorError as exc:
         raise click.ClickException(f"{exc.kind}: {exc}") from None
     finally:
         connector.close()
-    for record in batch.records:
-        click.echo(json.dumps(asdict(record), ensure_ascii=False, default=str))
+    for record in records:
+        click.echo(
+            json.dumps(
+                {"record": type(record).__name__.removesuffix("Record").lower(), **asdict(record)},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
 
 
 @cli.command("sync")
 @click.option("--once", is_flag=True, required=True, help="Read changes once and exit.")
 def sync_once(once: bool) -> None:
     """Read MIS changes once, apply the rules, print what changed."""
+    from datetime import timedelta
+
     from connectors.base import ConnectorError
     from connectors.registry import open_connector
     from connectors.sync import SyncEngine
@@ -227,9 +258,18 @@ def sync_once(once: bool) -> None:
     prepare_storage(config)
     engine = make_engine(config.storage.url)
     factory = session_factory(engine)
-    connector = open_connector(config)
     try:
-        report = SyncEngine(connector, factory).run_once()
+        connector = open_connector(config)
+    except ConnectorError as exc:
+        engine.dispose()
+        raise click.ClickException(f"MIS profile ({exc.kind}): {exc}") from None
+    try:
+        sync = SyncEngine(
+            connector,
+            factory,
+            no_show_grace=timedelta(minutes=config.mis.no_show_grace_minutes),
+        )
+        report = sync.run_once()
         handled = Rules(config).process_pending(factory)
     except ConnectorError as exc:
         raise click.ClickException(f"MIS read failed ({exc.kind}): {exc}") from None
@@ -237,6 +277,11 @@ def sync_once(once: bool) -> None:
         connector.close()
         engine.dispose()
     click.echo(report.summary())
+    shown = 50
+    for kind, subject in report.events[:shown]:
+        click.echo(f"  {kind} {subject}")
+    if len(report.events) > shown:
+        click.echo(f"  ... and {len(report.events) - shown} more")
     click.echo(f"events handled: {handled}")
 
 
@@ -251,16 +296,16 @@ def ledger_group() -> None:
 @ledger_group.command("verify")
 @with_appcontext
 def ledger_verify() -> None:
-    """Recompute every balance from its entries and report differences."""
+    """Recompute every balance, debt and lot remainder from the entries; report differences."""
     from app.extensions import db
     from core.ledger import verify
 
     problems = verify(db.session)
-    for account_id, cached, actual in problems:
-        click.echo(f"✗ account {account_id}: cached balance {cached}, entries sum to {actual}")
+    for problem in problems:
+        click.echo(f"✗ {problem}")
     if problems:
         sys.exit(1)
-    click.echo("✓ every balance equals the sum of its entries")
+    click.echo("✓ every balance equals the sum of its entries; debts and lots agree too")
 
 
 # --- backups --------------------------------------------------------------------------------
@@ -306,14 +351,21 @@ def run(port: int | None) -> None:
 
 
 @cli.command("demo")
-@click.option("--port", type=int, default=None, help="Panel port (default 8080 or $KABINET_PORT).")
+@click.option(
+    "--port", type=int, default=None, help="Panel port (default 8080 or $KABINET_PORT; 0: any)."
+)
+@click.option(
+    "--emulator-port",
+    type=int,
+    default=None,
+    help="Telegram emulator port (default 8081; 0: any free port).",
+)
 @click.option("--data-dir", default="var/demo", show_default=True)
-@click.option("--fresh", is_flag=True, help="Rebuild the demo clinic and forget the demo's state.")
-def demo(port: int | None, data_dir: str, fresh: bool) -> None:
+def demo(port: int | None, emulator_port: int | None, data_dir: str) -> None:
     """Run Kabinet on the embedded demo clinic with the Telegram emulator."""
     from sandbox.demo import run_demo
 
-    run_demo(Path(data_dir), port=port, fresh=fresh)
+    run_demo(Path(data_dir), port=port, emulator_port=emulator_port)
 
 
 @cli.group("sandbox")

@@ -41,6 +41,17 @@ def ensure_owner(
     return password
 
 
+def _control_socket_args(config: Config) -> list[str]:
+    """gunicorn >= 25.1 opens a control socket, by default one per user in ~/.gunicorn:
+    two installations (or a demo beside a real one) would take it from each other. Each
+    gets its own, beside its data."""
+    import gunicorn
+
+    if tuple(gunicorn.version_info[:2]) < (25, 1):
+        return []
+    return ["--control-socket", str(Path(config.storage.data_dir).resolve() / "gunicorn.ctl")]
+
+
 def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, KABINET_CONFIG=config_path, KABINET_PORT=str(config.web.port))
     cmd = [
@@ -55,6 +66,7 @@ def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
         "-",
         "--graceful-timeout",
         "10",
+        *_control_socket_args(config),
         "app.wsgi:application",
     ]
     return subprocess.Popen(cmd, env=env)
@@ -64,13 +76,16 @@ def serve(
     config: Config, extra_threads: tuple[Callable[[threading.Event], None], ...] = ()
 ) -> None:
     from app.cli import prepare_storage
-    from jobs.lock import RunnerLock
+    from jobs.lock import runner_lock
     from jobs.runner import Appliance
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    lock = RunnerLock(config.storage.data_dir)
+    # Two INFO lines per job run, every few seconds, would drown everything else.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A file lock beside the data for SQLite; a PostgreSQL advisory lock otherwise.
+    lock = runner_lock(config)
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
     lock.acquire(
         on_wait=lambda holder: click.echo(
@@ -88,6 +103,7 @@ def serve(
     signal.signal(signal.SIGINT, _stop)
     web: subprocess.Popen[bytes] | None = None
     appliance = None
+    lost_lock = False
     try:
         prepare_storage(config)
         ensure_owner(config)
@@ -97,9 +113,17 @@ def serve(
         appliance.start()
         for target in extra_threads:
             threading.Thread(target=target, args=(stop,), daemon=True).start()
+        ticks = 0
         while not stop.is_set():
             if web.poll() is not None:
                 log.error("the web server exited with code %s; stopping", web.returncode)
+                break
+            ticks += 1
+            if ticks % 5 == 0 and not lock.held():
+                # The advisory lock died with its PostgreSQL connection: another runner may
+                # take it now, so this one must stop (systemd starts it again, and it waits).
+                log.error("lost the single-runner lock; stopping")
+                lost_lock = True
                 break
             stop.wait(1.0)
     finally:
@@ -114,3 +138,5 @@ def serve(
                 web.kill()
         lock.release()
         time.sleep(0)
+    if lost_lock:
+        raise SystemExit(75)  # EX_TEMPFAIL: try again

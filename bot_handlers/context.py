@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,14 @@ from core.texts import render
 
 log = logging.getLogger(__name__)
 
+# While the runner handles one stored update, every `ctx.session()` of its handlers joins
+# this one transaction, which also marks the update handled: the handler's writes and the
+# "handled" mark commit together, so a crash can never leave an update half-handled or
+# handle it twice. Calls to Telegram made by handlers (answerCallbackQuery) wait in
+# AFTER_COMMIT so no store lock is held across a network round trip.
+AMBIENT_SESSION: ContextVar[Session | None] = ContextVar("ambient_session", default=None)
+AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_commit", default=None)
+
 
 @dataclass
 class BotContext:
@@ -29,7 +38,15 @@ class BotContext:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction; the dispatcher is woken after it commits, not before."""
+        """A transaction; the dispatcher is woken after it commits, not before.
+
+        Inside the runner's handling of a stored update this is that update's transaction
+        (committed, and the dispatcher woken, by the runner).
+        """
+        ambient = AMBIENT_SESSION.get()
+        if ambient is not None:
+            yield ambient
+            return
         with transaction(self.factory) as session:
             yield session
         self.wake()
@@ -75,6 +92,14 @@ class BotContext:
 
 def answer_callback(bot: TeleBot, call: types.CallbackQuery, text: str = "") -> None:
     """Stop the button's spinner; failing to do so must not undo what the press did."""
+    pending = AFTER_COMMIT.get()
+    if pending is not None:
+        pending.append(lambda: _answer_now(bot, call, text))
+        return
+    _answer_now(bot, call, text)
+
+
+def _answer_now(bot: TeleBot, call: types.CallbackQuery, text: str) -> None:
     try:
         bot.answer_callback_query(call.id, text=text or None)
     except Exception as exc:  # the press is already recorded; the spinner times out by itself

@@ -9,13 +9,14 @@ from telebot import TeleBot, types
 
 from bot_handlers.chat import to_task
 from bot_handlers.context import BotContext, menu_keyboard
+from core.db import utcnow
+from core.loyalty import on_linked as loyalty_linked
+from core.loyalty import parse_payload
 from core.models import Subscriber
 from core.patients import link_by_phone, linked_patients
 from core.phones import normalize
 from core.tasks import create_task
 
-# A deep-link payload is at most 64 characters of A-Z a-z 0-9 _ - (Telegram's rule).
-_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LOOKS_LIKE_PHONE = re.compile(r"^[\s+()\-\d]{10,20}$")
 
 
@@ -26,7 +27,9 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
         payload = parts[1].strip() if len(parts) > 1 else ""
         with ctx.session() as session:
             sub = ctx.subscriber(session, message)
-            if payload and _PAYLOAD.match(payload) and not sub.start_payload:
+            # Only the first link counts (it names who brought the patient), and only a
+            # payload of the grammar in core.loyalty.referrals is kept.
+            if not sub.start_payload and parse_payload(payload).kind not in ("none", "invalid"):
                 sub.start_payload = payload
             patients = linked_patients(session, sub)
             key = f"start:{message.chat.id}:{message.message_id}"
@@ -80,6 +83,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 )
                 return
             main, others = patients[0], patients[1:]
+            loyalty_linked(session, ctx.config, sub, patients, utcnow())
             text = ctx.text("greeting", sub, name=main.address_name)
             if others:
                 names = ", ".join(p.address_name for p in others)

@@ -1,4 +1,4 @@
-"""Visits and bonuses: the menu, and the reminder's Confirm / Reschedule buttons."""
+"""Visits: the menu, and the reminder's Confirm / Reschedule buttons (bonuses: loyalty.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from sqlalchemy import select
 from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
-from core import ledger
 from core.db import utcnow
 from core.models import Appointment, Patient
 from core.outbox import PRIORITY_REPLY, enqueue
@@ -59,30 +58,6 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                     f"• {who}{when(appt.starts_at.astimezone(tz), today, sub.language)}, "
                     f"{doctor_label(session, appt.doctor_mis_id)}{mark}"
                 )
-            ctx.reply(session, sub, key, "\n".join(lines))
-
-    @bot.message_handler(
-        chat_types=["private"],
-        func=lambda m: m.text in _menu_texts("menu_balance") or m.text == "/balance",
-    )
-    def my_balance(message: types.Message) -> None:
-        with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
-            key = f"balance:{message.chat.id}:{message.message_id}"
-            patients = linked_patients(session, sub)
-            if not patients:
-                ctx.reply(session, sub, key, ctx.text("need_link", sub))
-                return
-            lines = [
-                ctx.text(
-                    "balance",
-                    sub,
-                    name=p.address_name,
-                    balance=ledger.balance(session, "patient", p.mis_id),
-                    value=f"{ctx.config.loyalty.point_value_rub:g}",
-                )
-                for p in patients
-            ]
             ctx.reply(session, sub, key, "\n".join(lines))
 
     @bot.callback_query_handler(func=lambda c: (c.data or "").split(":")[0] in ("c", "r"))

@@ -61,6 +61,9 @@ class PaymentRecord:
     amount: Decimal
     method: str  # money | bonus
     reversed: bool = False
+    # The visit the payment is for, where the MIS links them (IDENT PaymentsIn.ID_Receptions):
+    # cashback rules by service, doctor or branch look the visit up.
+    appointment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,33 @@ Record = (
 )
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """A window read: every `record` row of the MIS whose `field` is at or after `since`.
+
+    Mirror rows in that range which the read (all its batches) did not return were
+    deleted in the MIS.
+    """
+
+    record: str  # appointment | payment
+    field: str  # starts_at | paid_at
+    since: datetime  # aware
+    max_fraction: float = 0.5
+
+
 @dataclass
 class Batch:
     records: list[Any] = field(default_factory=list)
     cursor: str | None = None
     # True when the read was cut at the batch size: call again with `cursor`.
     more: bool = False
+    # Set on every batch of a window read; `seen` holds the MIS ids of all rows read,
+    # including rows that could not be mapped (they exist, so they were not deleted).
+    sweep: Sweep | None = None
+    seen: set[str] = field(default_factory=set)
+    # A content digest per record, when the connector can make one more cheaply than the
+    # sync engine (from the raw row); None: the engine hashes the records.
+    hashes: list[str] | None = None
 
 
 class Connector(Protocol):
@@ -104,8 +128,22 @@ class Connector(Protocol):
 
     def entities(self) -> list[str]: ...
 
+    def record_type(self, entity: str) -> str: ...
+
     def test_connection(self) -> None: ...
 
-    def read_changes(self, entity: str, cursor: str | None, limit: int = 1000) -> Batch: ...
+    def read_changes(
+        self,
+        entity: str,
+        cursor: str | None,
+        limit: int = 1000,
+        *,
+        resume: bool = False,
+        now: datetime | None = None,
+    ) -> Batch:
+        """Rows changed after `cursor`. `resume` is true when `cursor` came from the previous
+        batch of the same run (continue exactly there); false at the start of a run (a
+        timestamp read steps back by its overlap, a window read starts over if due)."""
+        ...
 
     def close(self) -> None: ...

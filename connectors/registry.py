@@ -10,9 +10,16 @@ from connectors.profiles import load_profile
 from connectors.sql import SqlConnector
 from core.config import Config
 
+# A profile's `driver` -> the module that wraps that Python package.
 DRIVERS: dict[str, str] = {
     "sqlite": "connectors.drivers.sqlite",
+    "pyodbc": "connectors.drivers.odbc",
+    "fdb": "connectors.drivers.firebird",
+    "pymysql": "connectors.drivers.mysql",
 }
+
+# setup.cfg extras that install each driver's package
+_EXTRAS = {"pyodbc": "mssql", "fdb": "firebird", "pymysql": "mysql"}
 
 
 def load_driver(name: str) -> Any:
@@ -23,15 +30,18 @@ def load_driver(name: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
+        extra = _EXTRAS.get(name, name)
         raise ConnectorError(
-            f"the {name} driver is not installed ({exc.name}); install Kabinet's extra for it",
+            f"the {name} driver is not installed ({exc.name}); "
+            f"install it with: pip install 'kabinet[{extra}]'",
             retryable=False,
             kind="config",
         ) from None
 
 
 def open_connector(config: Config, profile_overrides: str | None = None) -> SqlConnector:
-    profile = load_profile(config.mis.profile, profile_overrides)
+    """The clinic's connector; nothing connects until the first read."""
+    profile = load_profile(config.mis.profile, profile_overrides or config.mis.profile_overrides)
     driver = load_driver(profile.driver)
     return SqlConnector(
         profile,

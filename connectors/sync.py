@@ -1,40 +1,54 @@
 """Incremental sync: MIS -> local mirror tables -> domain events.
 
-Each entity has a persisted cursor. One batch is applied in one local transaction together
-with its new cursor and the events it produced, so a crash either keeps all of a batch or
-none of it, and the next run re-reads exactly what was not kept. Events carry a unique key,
-so re-reading rows never produces an event twice.
+Each profile query ("entity") has a persisted cursor. One batch is applied in one local
+transaction together with its new cursor and the events it produced, so a crash either
+keeps all of a batch or none of it, and the next run re-reads exactly what was not kept.
+Events carry a unique key, so re-reading rows never produces an event twice.
 
 The first read of an entity (no cursor yet) is the initial import: it fills the mirror but
 produces no events, because a clinic's history is not news — nobody should get bonus
 points for a payment from last year or a "you are booked" for a visit booked in spring.
+Events of a record type start once every query of that type has read everything once.
+
+Batches are applied in bulk: one SELECT for the mirror rows a batch names, one INSERT for
+the new ones and one UPDATE for the changed ones, so an initial import of a million rows
+takes seconds, not a million round trips. A record whose content hash equals the mirror's
+is skipped, which is what makes re-reads (a timestamp cursor's overlap, a lost cursor, a
+window re-read) quiet.
+
+After the entities, a sweep turns scheduled visits whose end passed `no_show_grace` ago
+without an arrival into `appointment.no_show`, once per visit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import logging
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import (
     ENTITIES,
     AppointmentRecord,
+    Batch,
     Connector,
     DeletionRecord,
     DoctorRecord,
     PatientRecord,
     PaymentRecord,
     PaymentReversalRecord,
+    Sweep,
 )
-from core.db import transaction, utcnow
+from core.db import Base, UTCDateTime, transaction, utcnow
 from core.models import (
     Appointment,
     Doctor,
@@ -47,10 +61,73 @@ from core.models import (
 
 log = logging.getLogger(__name__)
 
+NO_SHOW_CURSOR = "_no_show_sweep"
+
+# A window read's deletions count only for mirror rows this far inside the window: a visit
+# moved from the window's edge to before it between two reads must not look deleted.
+SWEEP_MARGIN = timedelta(days=1)
+# Fewer missing rows than this are never "too many" for the mass-deletion guard.
+SWEEP_GUARD_MIN = 20
+
+_MODELS: dict[str, type[Base]] = {
+    "doctor": Doctor,
+    "patient": Patient,
+    "appointment": Appointment,
+    "payment": Payment,
+}
+# The mirror columns the sync owns and writes; everything else on those tables (a visit's
+# confirmation, say) belongs to Kabinet and is never touched by a sync.
+SYNC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "doctor": ("full_name", "specialty", "content_hash"),
+    "patient": (
+        "last_name",
+        "first_name",
+        "middle_name",
+        "birth_date",
+        "phones",
+        "family_id",
+        "status",
+        "messaging_allowed",
+        "content_hash",
+        "updated_at",
+    ),
+    "appointment": (
+        "patient_mis_id",
+        "doctor_mis_id",
+        "branch_id",
+        "starts_at",
+        "ends_at",
+        "status",
+        "services",
+        "deleted",
+        "content_hash",
+        "updated_at",
+    ),
+    "payment": ("patient_mis_id", "paid_at", "amount", "method", "reversed", "content_hash"),
+}
+# Patient fields whose change is news (a phone, the "no messages" flag...).
+_PATIENT_FIELDS = SYNC_COLUMNS["patient"][:-2]
+_IN_CHUNK = 500
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
 
 def content_hash(record: Any) -> str:
-    payload = json.dumps(asdict(record), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    """A digest of a record's content: equal digests mean nothing changed.
+
+    Each field as text, joined by a separator no MIS value contains: str() of datetimes,
+    Decimals and tuples is done in C, which an initial import of a million rows notices.
+    """
+    text = "\x1f".join([str(getattr(record, name)) for name in _field_names(type(record))])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -58,70 +135,268 @@ class SyncReport:
     read: Counter[str] = field(default_factory=Counter)
     changed: Counter[str] = field(default_factory=Counter)
     events: list[tuple[str, str]] = field(default_factory=list)  # (kind, subject)
+    # Things a person should look at (a window read refused as a mass deletion).
+    problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{e}: {self.read[e]} read, {self.changed[e]} changed" for e in self.read]
         kinds = Counter(kind for kind, _ in self.events)
         if kinds:
             parts.append("events: " + ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items())))
+        parts.extend(f"problem: {p}" for p in self.problems)
         return "; ".join(parts) or "nothing to read"
 
 
-class _Applier:
-    """Applies records of one batch inside one session."""
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
-    def __init__(self, session: Session, report: SyncReport, *, emit_events: bool) -> None:
+
+def _constant(value: Any) -> Any:
+    return value
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    """UTCDateTime as SQLAlchemy's SQLite dialect stores it ('YYYY-MM-DD HH:MM:SS.ffffff'),
+    made with isoformat(), several times faster than the dialect's own formatting."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given where an aware one is required")
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    return text if len(text) > 19 else text + ".000000"
+
+
+def _binder(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime):
+        return _utc_text
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is not None and isinstance(column.type, JSON):
+        return lambda value: "[]" if value == [] else processor(value)
+    return processor
+
+
+def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk INSERT of rows that all name the same columns.
+
+    On SQLite the rows go straight to the driver's executemany, bound by SQLAlchemy's own
+    type processors, with the columns' own defaults: the values Core would write, without
+    Core's per-row bookkeeping, which costs more than SQLite's work in an initial import.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if not rows:
+        return
+    if dialect.name != "sqlite":
+        session.execute(insert(table), rows)
+        return
+    given = list(rows[0])
+    defaults: list[tuple[str, Callable[[], Any]]] = []
+    for column in table.columns:
+        if column.name in rows[0] or table.autoincrement_column is column:
+            continue
+        default: Any = column.default
+        if default is not None and default.is_scalar:
+            defaults.append((column.name, partial(_constant, default.arg)))
+        elif default is not None and default.is_callable:
+            # SQLAlchemy wraps a column's default function to take an execution context.
+            defaults.append((column.name, partial(default.arg, None)))
+        elif not (column.nullable or column.server_default is not None):
+            session.execute(insert(table), rows)  # a default only Core knows how to make
+            return
+    names = given + [name for name, _ in defaults]
+    processors = [_binder(table.c[name], dialect) for name in names]
+    # Column by column: map() over a column is cheaper than a generator per row.
+    columns: list[list[Any]] = []
+    for name, processor in zip(given, processors, strict=False):
+        values = [row[name] for row in rows]
+        columns.append(values if processor is None else list(map(processor, values)))
+    for (_, make), processor in zip(defaults, processors[len(given) :], strict=True):
+        value = make()
+        columns.append([value if processor is None else processor(value)] * len(rows))
+    params = list(zip(*columns, strict=True))
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join('?' * len(names))})"
+    )
+    connection.exec_driver_sql(sql, params)
+
+
+def _chunks(items: list[str], size: int = _IN_CHUNK) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Applier:
+    """Applies the records of one batch inside one session, in bulk."""
+
+    def __init__(
+        self,
+        session: Session,
+        report: SyncReport,
+        entity: str,
+        *,
+        emit_events: bool,
+        now: datetime,
+    ) -> None:
         self.s = session
         self.report = report
+        self.entity = entity
         self.emit_events = emit_events
+        self.now = now
+        # kind -> mis_id -> the mirror row as it stands (loaded, or created in this batch)
+        self._rows: dict[str, dict[str, dict[str, Any] | None]] = {k: {} for k in _MODELS}
+        self._new: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in _MODELS}
+        self._dirty: dict[str, dict[int, dict[str, Any]]] = {k: {} for k in _MODELS}
+        self._phones: dict[str, tuple[str, ...]] = {}
+        self._events: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        # The connector's digest of the record being applied, if it made one.
+        self._given_hash: str | None = None
+
+    # -- mirror rows ----------------------------------------------------------------------
+
+    def load(self, wanted: dict[str, set[str]]) -> None:
+        """Fetch the mirror rows named, one SELECT per table and chunk."""
+        for kind, ids in wanted.items():
+            missing = [i for i in ids if i not in self._rows[kind]]
+            if not missing:
+                continue
+            table = _MODELS[kind].__table__
+            columns = [table.c.id, table.c.mis_id, *(table.c[c] for c in SYNC_COLUMNS[kind])]
+            for chunk in _chunks(missing):
+                for row in self.s.execute(select(*columns).where(table.c.mis_id.in_(chunk))):
+                    self._rows[kind][row.mis_id] = dict(row._mapping)
+            for mis_id in missing:
+                self._rows[kind].setdefault(mis_id, None)
+
+    def _row(self, kind: str, mis_id: str) -> dict[str, Any] | None:
+        if mis_id not in self._rows[kind]:
+            self.load({kind: {mis_id}})
+        return self._rows[kind][mis_id]
+
+    def _put(self, kind: str, mis_id: str, values: dict[str, Any]) -> None:
+        row = self._rows[kind].get(mis_id)
+        if row is None:
+            row = {"mis_id": mis_id, **values}
+            self._rows[kind][mis_id] = row
+            self._new[kind][mis_id] = row
+            return
+        row.update(values)
+        if "id" in row:  # else it is still waiting in _new, updated in place
+            self._dirty[kind][row["id"]] = row
 
     def event(self, key: str, kind: str, subject: str, payload: dict[str, Any]) -> None:
-        if not self.emit_events:
-            return
-        if self.s.scalar(select(DomainEvent.id).where(DomainEvent.key == key)) is not None:
-            return
-        self.s.add(DomainEvent(key=key, kind=kind, subject=subject, payload=payload))
-        self.report.events.append((kind, subject))
+        if self.emit_events and key not in self._events:
+            self._events[key] = (kind, subject, payload)
 
-    # -- entities -----------------------------------------------------------------------
+    def apply(self, records: Iterable[Any], hashes: list[str] | None = None) -> None:
+        records = list(records)
+        self.load(_wanted(records))
+        for i, record in enumerate(records):
+            self._given_hash = hashes[i] if hashes else None
+            if isinstance(record, AppointmentRecord):
+                self.appointment(record)
+            elif isinstance(record, PaymentRecord):
+                self.payment(record)
+            elif isinstance(record, PatientRecord):
+                self.patient(record)
+            elif isinstance(record, DoctorRecord):
+                self.doctor(record)
+            elif isinstance(record, PaymentReversalRecord):
+                self.payment_reversal(record)
+            elif isinstance(record, DeletionRecord):
+                self.deletion(record)
+
+    def flush(self) -> None:
+        """Write what the batch changed: inserts, updates, phones, events."""
+        for kind, model in _MODELS.items():
+            # Core statements, executemany: the ORM's per-row bookkeeping would cost more
+            # than the database work in an initial import.
+            table = _table(model)
+            new = list(self._new[kind].values())
+            if new:
+                cols = ("mis_id", *SYNC_COLUMNS[kind])
+                rows = [{c: r[c] for c in cols} for r in new]
+                if kind == "patient":
+                    returned = self.s.execute(
+                        insert(table).returning(table.c.id, table.c.mis_id), rows
+                    )
+                    for patient_id, mis_id in returned:
+                        self._rows["patient"][mis_id]["id"] = patient_id  # type: ignore[index]
+                else:
+                    _insert_rows(self.s, table, rows)
+            dirty = list(self._dirty[kind].values())
+            if dirty:
+                cols = SYNC_COLUMNS[kind]
+                statement = (
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"))
+                    .values({c: bindparam(c) for c in cols})
+                )
+                self.s.execute(
+                    statement, [{"row_id": r["id"], **{c: r[c] for c in cols}} for r in dirty]
+                )
+        if self._phones:
+            by_id = {self._rows["patient"][m]["id"]: p for m, p in self._phones.items()}  # type: ignore[index]
+            phones = _table(PatientPhone)
+            for chunk in _chunks(list(by_id)):
+                self.s.execute(delete(phones).where(phones.c.patient_id.in_(chunk)))
+            phone_rows = [{"phone": p, "patient_id": i} for i, ps in by_id.items() for p in ps]
+            if phone_rows:
+                _insert_rows(self.s, phones, phone_rows)
+        if self._events:
+            keys = list(self._events)
+            known: set[str] = set()
+            for chunk in _chunks(keys):
+                known.update(
+                    self.s.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(chunk)))
+                )
+            rows = []
+            for key in keys:
+                if key not in known:
+                    kind, subject, payload = self._events[key]
+                    rows.append({"key": key, "kind": kind, "subject": subject, "payload": payload})
+                    self.report.events.append((kind, subject))
+            _insert_rows(self.s, _table(DomainEvent), rows)
+
+    # -- entities -------------------------------------------------------------------------
 
     def doctor(self, rec: DoctorRecord) -> None:
-        digest = content_hash(rec)
-        row = self.s.scalar(select(Doctor).where(Doctor.mis_id == rec.mis_id))
-        if row is None:
-            row = Doctor(mis_id=rec.mis_id)
-            self.s.add(row)
-        elif row.content_hash == digest:
+        digest = self._given_hash or content_hash(rec)
+        row = self._row("doctor", rec.mis_id)
+        if row is not None and row["content_hash"] == digest:
             return
-        row.full_name, row.specialty, row.content_hash = rec.full_name, rec.specialty, digest
-        self.report.changed["doctor"] += 1
+        self._put(
+            "doctor",
+            rec.mis_id,
+            {"full_name": rec.full_name, "specialty": rec.specialty, "content_hash": digest},
+        )
+        self.report.changed[self.entity] += 1
 
     def patient(self, rec: PatientRecord) -> None:
-        digest = content_hash(rec)
-        row = self.s.scalar(select(Patient).where(Patient.mis_id == rec.mis_id))
-        is_new = row is None
-        if row is None:
-            row = Patient(mis_id=rec.mis_id)
-            self.s.add(row)
-        elif row.content_hash == digest:
+        digest = self._given_hash or content_hash(rec)
+        row = self._row("patient", rec.mis_id)
+        if row is not None and row["content_hash"] == digest:
             return
-        changed_phones = is_new or list(row.phones or []) != list(rec.phones)
-        row.last_name = rec.last_name
-        row.first_name = rec.first_name
-        row.middle_name = rec.middle_name
-        row.birth_date = rec.birth_date
-        row.phones = list(rec.phones)
-        row.family_id = rec.family_id
-        row.status = rec.status
-        row.messaging_allowed = rec.messaging_allowed
-        row.content_hash = digest
-        row.updated_at = utcnow()
-        self.s.flush()
-        if changed_phones:
-            self.s.execute(delete(PatientPhone).where(PatientPhone.patient_id == row.id))
-            self.s.add_all(PatientPhone(phone=p, patient_id=row.id) for p in rec.phones)
-        self.report.changed["patient"] += 1
-        if not is_new:
+        values = {
+            "last_name": rec.last_name,
+            "first_name": rec.first_name,
+            "middle_name": rec.middle_name,
+            "birth_date": rec.birth_date,
+            "phones": list(rec.phones),
+            "family_id": rec.family_id,
+            "status": rec.status,
+            "messaging_allowed": rec.messaging_allowed,
+            "content_hash": digest,
+            "updated_at": self.now,
+        }
+        is_new = row is None
+        news = is_new or any(row[k] != values[k] for k in _PATIENT_FIELDS)  # type: ignore[index]
+        if is_new or list(row["phones"] or []) != list(rec.phones):  # type: ignore[index]
+            self._phones[rec.mis_id] = rec.phones
+        self._put("patient", rec.mis_id, values)
+        self.report.changed[self.entity] += 1
+        if not is_new and news:
             self.event(
                 f"patient.changed:{rec.mis_id}:{digest[:16]}",
                 "patient.changed",
@@ -130,27 +405,34 @@ class _Applier:
             )
 
     def appointment(self, rec: AppointmentRecord) -> None:
-        digest = content_hash(rec)
-        row = self.s.scalar(select(Appointment).where(Appointment.mis_id == rec.mis_id))
-        if row is not None and row.content_hash == digest and not row.deleted:
+        digest = self._given_hash or content_hash(rec)
+        row = self._row("appointment", rec.mis_id)
+        if row is not None and row["content_hash"] == digest and not row["deleted"]:
             return
         before = (
-            None if row is None else (row.starts_at, row.doctor_mis_id, row.status, row.deleted)
+            None
+            if row is None
+            else (row["starts_at"], row["doctor_mis_id"], row["status"], row["deleted"])
         )
-        if row is None:
-            row = Appointment(mis_id=rec.mis_id)
-            self.s.add(row)
-        row.patient_mis_id = rec.patient_id
-        row.doctor_mis_id = rec.doctor_id
-        row.branch_id = rec.branch_id
-        row.starts_at = rec.starts_at
-        row.ends_at = rec.ends_at
-        row.status = rec.status
-        row.services = list(rec.services)
-        row.deleted = False
-        row.content_hash = digest
-        row.updated_at = utcnow()
-        self.report.changed["appointment"] += 1
+        self._put(
+            "appointment",
+            rec.mis_id,
+            {
+                "patient_mis_id": rec.patient_id,
+                "doctor_mis_id": rec.doctor_id,
+                "branch_id": rec.branch_id,
+                "starts_at": rec.starts_at,
+                "ends_at": rec.ends_at,
+                "status": rec.status,
+                "services": list(rec.services),
+                "deleted": False,
+                "content_hash": digest,
+                "updated_at": self.now,
+            },
+        )
+        self.report.changed[self.entity] += 1
+        if not self.emit_events:
+            return  # an import: no news to work out
 
         payload = {
             "patient_mis_id": rec.patient_id,
@@ -201,84 +483,140 @@ class _Applier:
             self.event(f"{kind}:{rec.mis_id}:{digest[:16]}", kind, rec.mis_id, payload)
 
     def payment(self, rec: PaymentRecord) -> None:
-        digest = content_hash(rec)
-        row = self.s.scalar(select(Payment).where(Payment.mis_id == rec.mis_id))
-        if row is not None and row.content_hash == digest:
+        digest = self._given_hash or content_hash(rec)
+        row = self._row("payment", rec.mis_id)
+        if row is not None and row["content_hash"] == digest:
             return
         is_new = row is None
-        was_reversed = False if row is None else row.reversed
-        if row is None:
-            row = Payment(mis_id=rec.mis_id)
-            self.s.add(row)
-        row.patient_mis_id = rec.patient_id
-        row.paid_at = rec.paid_at
-        row.amount = rec.amount
-        row.method = rec.method
-        row.reversed = rec.reversed or was_reversed
-        row.content_hash = digest
-        self.report.changed["payment"] += 1
+        was_reversed = False if row is None else bool(row["reversed"])
+        reversed_now = rec.reversed or was_reversed
+        self._put(
+            "payment",
+            rec.mis_id,
+            {
+                "patient_mis_id": rec.patient_id,
+                "paid_at": rec.paid_at,
+                "amount": rec.amount,
+                "method": rec.method,
+                "reversed": reversed_now,
+                "content_hash": digest,
+            },
+        )
+        self.report.changed[self.entity] += 1
+        if not self.emit_events:
+            return
         payload = {
             "patient_mis_id": rec.patient_id,
             "amount": str(rec.amount),
             "method": rec.method,
             "paid_at": rec.paid_at.isoformat(),
+            "appointment_mis_id": rec.appointment_id,
         }
         if is_new and rec.amount > 0:
             self.event(f"payment.received:{rec.mis_id}", "payment.received", rec.mis_id, payload)
-        if row.reversed and not was_reversed:
+        if reversed_now and not was_reversed:
             self.event(f"payment.reversed:{rec.mis_id}", "payment.reversed", rec.mis_id, payload)
 
     def payment_reversal(self, rec: PaymentReversalRecord) -> None:
-        self.report.changed["payment_reversal"] += 1
+        self.report.changed[self.entity] += 1
         self._reverse_payment(rec.payment_id, refund_id=rec.mis_id)
 
     def _reverse_payment(self, payment_mis_id: str, refund_id: str = "") -> None:
-        row = self.s.scalar(select(Payment).where(Payment.mis_id == payment_mis_id))
+        row = self._row("payment", payment_mis_id)
         if row is None:
             log.warning(
                 "refund %s names payment %s, which Kabinet never saw", refund_id, payment_mis_id
             )
             return
-        if row.reversed:
+        if row["reversed"]:
             return
-        row.reversed = True
+        self._put("payment", payment_mis_id, {"reversed": True})
         self.event(
             f"payment.reversed:{payment_mis_id}",
             "payment.reversed",
             payment_mis_id,
             {
-                "patient_mis_id": row.patient_mis_id,
-                "amount": str(row.amount),
+                "patient_mis_id": row["patient_mis_id"],
+                "amount": str(row["amount"]),
                 "refund_id": refund_id,
             },
         )
 
     def deletion(self, rec: DeletionRecord) -> None:
-        self.report.changed["deletion"] += 1
+        self.report.changed[self.entity] += 1
         if rec.entity == "appointment":
-            row = self.s.scalar(select(Appointment).where(Appointment.mis_id == rec.mis_id))
-            if row is None or row.deleted:
-                return
-            row.deleted = True
-            row.content_hash = ""
-            self.event(
-                f"appointment.deleted:{rec.mis_id}:{row.starts_at.isoformat()}",
-                "appointment.cancelled",
-                rec.mis_id,
-                {
-                    "patient_mis_id": row.patient_mis_id,
-                    "starts_at": row.starts_at.isoformat(),
-                    "status": row.status,
-                    "deleted": True,
-                },
-            )
+            self._delete_appointment(rec.mis_id)
         elif rec.entity == "payment":
             self._reverse_payment(rec.mis_id, refund_id="deleted")
-        elif rec.entity == "patient":
-            patient = self.s.scalar(select(Patient).where(Patient.mis_id == rec.mis_id))
-            if patient is not None:
-                patient.status = "deleted"
-                patient.content_hash = ""
+        elif rec.entity == "patient" and self._row("patient", rec.mis_id) is not None:
+            self._put("patient", rec.mis_id, {"status": "deleted", "content_hash": ""})
+
+    def _delete_appointment(self, mis_id: str) -> None:
+        row = self._row("appointment", mis_id)
+        if row is None or row["deleted"]:
+            return
+        self._put("appointment", mis_id, {"deleted": True, "content_hash": ""})
+        if row["status"] == "cancelled":
+            return  # the patient was told when it was cancelled
+        self.event(
+            f"appointment.deleted:{mis_id}:{row['starts_at'].isoformat()}",
+            "appointment.cancelled",
+            mis_id,
+            {
+                "patient_mis_id": row["patient_mis_id"],
+                "starts_at": row["starts_at"].isoformat(),
+                "status": row["status"],
+                "deleted": True,
+            },
+        )
+
+    # -- window reads ---------------------------------------------------------------------
+
+    def sweep(self, sweep: Sweep, seen: set[str]) -> None:
+        """Mirror rows in a completely re-read window that the MIS no longer has."""
+        model: Any = _MODELS[sweep.record]
+        column = getattr(model, sweep.field)
+        gone_flag = model.deleted if sweep.record == "appointment" else model.reversed
+        in_window = set(
+            self.s.scalars(
+                select(model.mis_id).where(
+                    column >= sweep.since + SWEEP_MARGIN, gone_flag.is_(False)
+                )
+            )
+        )
+        missing = sorted(in_window - seen)
+        if not missing:
+            return
+        if len(missing) > SWEEP_GUARD_MIN and len(missing) > sweep.max_fraction * len(in_window):
+            problem = (
+                f"{self.entity}: the MIS no longer returns {len(missing)} of {len(in_window)} "
+                f"{sweep.record} rows since {sweep.since:%Y-%m-%d}; not treating them as deleted "
+                "(check the query and mis.profile_overrides)"
+            )
+            log.error(problem)
+            self.report.problems.append(problem)
+            return
+        self.load({sweep.record: set(missing)})
+        for mis_id in missing:
+            self.deletion(DeletionRecord(entity=sweep.record, mis_id=mis_id))
+
+
+def _wanted(records: list[Any]) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {k: set() for k in _MODELS}
+    for rec in records:
+        if isinstance(rec, AppointmentRecord):
+            wanted["appointment"].add(rec.mis_id)
+        elif isinstance(rec, PaymentRecord):
+            wanted["payment"].add(rec.mis_id)
+        elif isinstance(rec, PatientRecord):
+            wanted["patient"].add(rec.mis_id)
+        elif isinstance(rec, DoctorRecord):
+            wanted["doctor"].add(rec.mis_id)
+        elif isinstance(rec, PaymentReversalRecord):
+            wanted["payment"].add(rec.payment_id)
+        elif isinstance(rec, DeletionRecord) and rec.entity in wanted:
+            wanted[rec.entity].add(rec.mis_id)
+    return wanted
 
 
 class SyncEngine:
@@ -289,40 +627,190 @@ class SyncEngine:
         *,
         batch_size: int = 1000,
         clock: Callable[[], datetime] = utcnow,
+        no_show_grace: timedelta = timedelta(minutes=60),
     ) -> None:
         self.connector = connector
         self.factory = factory
         self.batch_size = batch_size
         self.clock = clock
+        self.no_show_grace = no_show_grace
+        # Read the next batch while applying one (see _sync_entity).
+        self.prefetch = True
+
+    def plan(self) -> list[tuple[str, str]]:
+        """(entity, record type) in sync order: doctors and patients before the visits and
+        payments that name them; a profile's own order within a record type."""
+        record_of: Callable[[str], str] = getattr(
+            self.connector, "record_type", lambda entity: entity
+        )
+        pairs = [(name, record_of(name)) for name in self.connector.entities()]
+        order = {record: i for i, record in enumerate(ENTITIES)}
+        return sorted((p for p in pairs if p[1] in order), key=lambda p: order[p[1]])
 
     def run_once(self) -> SyncReport:
         """Read every entity until caught up. Raises ConnectorError when the MIS fails."""
         report = SyncReport()
-        available = set(self.connector.entities())
-        for entity in ENTITIES:
-            if entity in available:
-                self._sync_entity(entity, report)
+        plan = self.plan()
+        with self.factory() as session:
+            cursors = {
+                c.entity: (c.value, c.baseline_done) for c in session.scalars(select(SyncCursor))
+            }
+        done = {entity: cursors.get(entity, ("", False))[1] for entity, _ in plan}
+        for entity, record in plan:
+            emit = all(done[e] for e, r in plan if r == record)
+            value = cursors.get(entity, ("", False))[0] or None
+            self._sync_entity(entity, value, report, emit_events=emit, baseline=not done[entity])
+            done[entity] = True
+        appointments = [e for e, r in plan if r == "appointment"]
+        self._sweep_no_shows(
+            report,
+            emit_events=bool(appointments)
+            and all(cursors.get(e, ("", False))[1] for e in appointments),
+        )
         return report
 
-    def _sync_entity(self, entity: str, report: SyncReport) -> None:
-        while True:
-            with transaction(self.factory) as session:
-                cursor_row = session.get(SyncCursor, entity)
-                if cursor_row is None:
-                    cursor_row = SyncCursor(entity=entity, value="", baseline_done=False)
-                    session.add(cursor_row)
-                batch = self.connector.read_changes(
-                    entity, cursor_row.value or None, self.batch_size
-                )
+    def _sync_entity(
+        self,
+        entity: str,
+        cursor: str | None,
+        report: SyncReport,
+        *,
+        emit_events: bool,
+        baseline: bool,
+    ) -> None:
+        def read(after: str | None, resume: bool) -> tuple[Batch, datetime]:
+            now = self.clock()
+            return (
+                self.connector.read_changes(entity, after, self.batch_size, resume=resume, now=now),
+                now,
+            )
+
+        seen: set[str] = set()
+        batch, now = read(cursor, False)
+        # A read that takes several batches (an initial import) reads the next batch in a
+        # second thread while this one is applied: the MIS driver and SQLite work outside
+        # the GIL, so on two cores the import takes the longer of the two, not the sum.
+        # A poll with nothing more to read never starts the thread.
+        with contextlib.ExitStack() as stack:
+            pending: Future[tuple[Batch, datetime]] | None = None
+            while True:
+                finished = not batch.more
+                if not finished and self.prefetch:
+                    if pending is None:
+                        pool = stack.enter_context(ThreadPoolExecutor(1, "mis-prefetch"))
+                    pending = pool.submit(read, batch.cursor, True)
                 report.read[entity] += len(batch.records)
-                applier = _Applier(session, report, emit_events=cursor_row.baseline_done)
-                apply = getattr(applier, entity)
-                for record in batch.records:
-                    apply(record)
+                seen |= batch.seen
+                changed_cursor = batch.cursor is not None and batch.cursor != cursor
+                if (
+                    batch.records
+                    or changed_cursor
+                    or (finished and baseline)
+                    or (finished and batch.sweep is not None)
+                ):
+                    # Only a batch with something in it costs a local write transaction: a
+                    # poll with no change stays a handful of reads.
+                    self._apply(entity, batch, now, report, seen, emit_events, finished)
                 if batch.cursor is not None:
-                    cursor_row.value = batch.cursor
-                if not batch.more:
-                    cursor_row.baseline_done = True
-                cursor_row.updated_at = self.clock()
-            if not batch.more:
+                    cursor = batch.cursor
+                if finished:
+                    return
+                batch, now = pending.result() if pending else read(batch.cursor, True)
+
+    def _apply(
+        self,
+        entity: str,
+        batch: Batch,
+        now: datetime,
+        report: SyncReport,
+        seen: set[str],
+        emit_events: bool,
+        finished: bool,
+    ) -> None:
+        with transaction(self.factory) as session:
+            applier = _Applier(session, report, entity, emit_events=emit_events, now=now)
+            applier.apply(batch.records, batch.hashes)
+            if finished and batch.sweep is not None:
+                applier.sweep(batch.sweep, seen)
+            applier.flush()
+            _save_cursor(session, entity, batch.cursor, now, baseline_done=finished)
+
+    def _sweep_no_shows(self, report: SyncReport, *, emit_events: bool) -> None:
+        """Scheduled visits that ended more than the grace ago with no arrival: no-shows.
+
+        Only visits whose end (plus the grace) passed since the previous sweep count, so
+        the initial import's stale history and a visit typed in after the fact stay quiet,
+        while an outage's missed no-shows still come out once the MIS is back.
+        """
+        now = self.clock()
+        table = _table(Appointment)
+        with transaction(self.factory) as session:
+            stored = session.scalar(
+                select(SyncCursor.value).where(SyncCursor.entity == NO_SHOW_CURSOR)
+            )
+            _save_cursor(session, NO_SHOW_CURSOR, now.isoformat(), now, baseline_done=True)
+            try:
+                since = datetime.fromisoformat(stored) if stored else None
+            except ValueError:
+                since = None
+            if since is None or not emit_events or since >= now:
                 return
+            low, high = since - self.no_show_grace, now - self.no_show_grace
+            due = session.execute(
+                select(
+                    table.c.id,
+                    table.c.mis_id,
+                    table.c.patient_mis_id,
+                    table.c.doctor_mis_id,
+                    table.c.starts_at,
+                ).where(
+                    table.c.status == "scheduled",
+                    table.c.deleted.is_(False),
+                    table.c.ends_at > low,
+                    table.c.ends_at <= high,
+                    # Bounds on the start too, so the index on starts_at serves the query
+                    # (no visit lasts a day).
+                    table.c.starts_at > low - timedelta(days=1),
+                    table.c.starts_at <= high,
+                )
+            ).all()
+            if not due:
+                return
+            session.execute(
+                update(table)
+                .where(table.c.id.in_([appt.id for appt in due]))
+                .values(status="no_show")
+            )
+            applier = _Applier(session, report, "appointment", emit_events=True, now=now)
+            for appt in due:
+                applier.event(
+                    f"appointment.no_show:{appt.mis_id}:{appt.starts_at.isoformat()}",
+                    "appointment.no_show",
+                    appt.mis_id,
+                    {
+                        "patient_mis_id": appt.patient_mis_id,
+                        "doctor_mis_id": appt.doctor_mis_id,
+                        "starts_at": appt.starts_at.isoformat(),
+                        "status": "no_show",
+                    },
+                )
+            applier.flush()
+
+
+def _save_cursor(
+    session: Session, entity: str, value: str | None, now: datetime, *, baseline_done: bool
+) -> None:
+    """Store an entity's cursor (Core statements: no ORM flush of the batch's rows)."""
+    table = _table(SyncCursor)
+    values: dict[str, Any] = {"updated_at": now}
+    if value is not None:
+        values["value"] = value
+    if baseline_done:
+        values["baseline_done"] = True
+    result = session.execute(update(table).where(table.c.entity == entity).values(**values))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.execute(
+            insert(table).values(
+                entity=entity, value=value or "", baseline_done=baseline_done, updated_at=now
+            )
+        )

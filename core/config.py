@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -37,9 +37,16 @@ ENV_OVERRIDES: dict[str, str] = {
     "KABINET_TELEGRAM_API_URL": "telegram.api_url",
     "KABINET_MIS_DSN": "mis.dsn",
     "KABINET_MIS_PASSWORD": "mis.password",
+    "KABINET_SMS_API_ID": "messaging.sms_api_id",
 }
 
-SECRET_KEYS = {"web.secret_key", "telegram.token", "mis.dsn", "mis.password"}
+SECRET_KEYS = {
+    "web.secret_key",
+    "telegram.token",
+    "mis.dsn",
+    "mis.password",
+    "messaging.sms_api_id",
+}
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -94,6 +101,12 @@ def _bot_username(value: Any) -> str | None:
 def _url_or_empty(value: Any) -> str | None:
     ok = value == "" or re.match(r"^https?://", value)
     return None if ok else "an http:// or https:// address, or empty"
+
+
+def _readable_file_or_empty(value: Any) -> str | None:
+    if value == "" or Path(value).is_file():
+        return None
+    return "the path of an existing file, or empty"
 
 
 def _check(validator: Callable[[Any], str | None]) -> dict[str, Any]:
@@ -160,6 +173,27 @@ class MisConfig:
     timezone: str = field(default="", metadata=_check(_optional_timezone))
     poll_seconds: int = field(default=15, metadata=_check(_between(2, 3600)))
     query_timeout_seconds: int = field(default=10, metadata=_check(_between(1, 600)))
+    # A TOML file of [entity.NAME] tables replacing keys of the profile's queries.
+    profile_overrides: str = field(default="", metadata=_check(_readable_file_or_empty))
+    # After a failed read, wait poll_seconds, then twice that, ... up to this long.
+    retry_max_seconds: int = field(default=600, metadata=_check(_between(10, 86400)))
+    # A scheduled visit whose end passed this long ago with no arrival is a no-show.
+    no_show_grace_minutes: int = field(default=60, metadata=_check(_between(0, 1440)))
+
+
+_HOLIDAY_DATE = re.compile(r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+def _holidays(value: Any) -> str | None:
+    shape = "a list of {date = 'MM-DD' or 'YYYY-MM-DD', text = '...'} tables"
+    for entry in value:
+        if not isinstance(entry, Mapping) or set(entry) - {"date", "text"}:
+            return shape
+        if not _HOLIDAY_DATE.match(str(entry.get("date", ""))):
+            return f"{shape}; {entry.get('date')!r} is not such a date"
+        if not str(entry.get("text", "")).strip():
+            return f"{shape}; the text for {entry.get('date')!r} is empty"
+    return None
 
 
 @dataclass(frozen=True)
@@ -168,10 +202,35 @@ class MessagingConfig:
     quiet_hours_end: str = field(default="09:00", metadata=_check(_clock))
     reminder_send_at: str = field(default="12:00", metadata=_check(_clock))
     reminder_days_before: int = field(default=1, metadata=_check(_between(1, 14)))
-    global_per_second: float = field(default=28.0, metadata=_check(_between(0.1, 1000)))
+    # Telegram counts 30/s over a sliding second; evenly spaced sends at 29.4/s leave each
+    # request ~20 ms of jitter before two land in one window (see docs/performance.md).
+    global_per_second: float = field(default=29.4, metadata=_check(_between(0.1, 1000)))
     per_chat_per_second: float = field(default=1.0, metadata=_check(_between(0.01, 30)))
     group_per_minute: int = field(default=20, metadata=_check(_between(1, 60)))
     max_attempts: int = field(default=8, metadata=_check(_between(1, 100)))
+    # Concurrent requests: at ~100 ms per call, one connection manages ~10 msg/s.
+    send_workers: int = field(default=8, metadata=_check(_between(1, 64)))
+    # Sent and settled messages (and handled Telegram updates) are kept this many days.
+    keep_days: int = field(default=90, metadata=_check(_between(7, 3650)))
+    # An open task nobody took within this many minutes is announced to the staff group
+    # once more (0 = never).
+    task_escalate_minutes: int = field(default=15, metadata=_check(_between(0, 10_080)))
+    rating_enabled: bool = True
+    rating_delay_minutes: int = field(default=120, metadata=_check(_between(0, 10_080)))
+    # A score at or below this opens a service-recovery task for the staff.
+    rating_low_score: int = field(default=3, metadata=_check(_between(1, 4)))
+    review_url: str = field(default="", metadata=_check(_url_or_empty))
+    review_every_days: int = field(default=180, metadata=_check(_between(0, 3650)))
+    birthday_enabled: bool = True
+    birthday_send_at: str = field(default="10:00", metadata=_check(_clock))
+    holiday_send_at: str = field(default="10:00", metadata=_check(_clock))
+    holidays: tuple[dict[str, str], ...] = field(default=(), metadata=_check(_holidays))
+    sms_enabled: bool = False
+    sms_provider: str = field(default="smsru", metadata=_check(_one_of("smsru")))
+    sms_api_url: str = field(default="https://sms.ru", metadata=_check(_url_or_empty))
+    sms_api_id: str = ""
+    sms_sender: str = ""
+    sms_per_second: float = field(default=5.0, metadata=_check(_between(0.1, 100)))
 
     @property
     def quiet_start(self) -> time:
@@ -185,15 +244,130 @@ class MessagingConfig:
     def reminder_time(self) -> time:
         return _hhmm(self.reminder_send_at)
 
+    @property
+    def birthday_time(self) -> time:
+        return _hhmm(self.birthday_send_at)
+
+    @property
+    def holiday_time(self) -> time:
+        return _hhmm(self.holiday_send_at)
+
+
+@dataclass(frozen=True)
+class CashbackRule:
+    """A cashback percentage for payments of one service, doctor or branch."""
+
+    kind: str  # service | doctor | branch
+    match: str
+    percent: float
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Reached by spending `min_spend_rub` over 12 months; adds `bonus_percent` points."""
+
+    name: str
+    min_spend_rub: int
+    bonus_percent: float
+
+
+def parse_cashback_rules(text: str) -> list[CashbackRule]:
+    """'service:Имплант=3; doctor:17=7; branch:2=4' -> rules, in order (first match wins)."""
+    rules = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        head, sep, percent = part.rpartition("=")
+        kind, colon, match = head.partition(":")
+        kind, match = kind.strip(), match.strip()
+        if not sep or not colon or kind not in ("service", "doctor", "branch") or not match:
+            raise ValueError(f"{part!r} is not 'service|doctor|branch:<what>=<percent>'")
+        try:
+            value = float(percent.replace(",", "."))
+        except ValueError:
+            raise ValueError(f"{part!r}: {percent.strip()!r} is not a number") from None
+        if not 0 <= value <= 100:
+            raise ValueError(f"{part!r}: the percentage must be from 0 to 100")
+        rules.append(CashbackRule(kind, match, value))
+    return rules
+
+
+def parse_tiers(text: str) -> list[Tier]:
+    """'Серебро:50000:1; Золото:150000:2' -> tiers by rising spend."""
+    tiers = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        bits = [b.strip() for b in part.split(":")]
+        if len(bits) != 3 or not bits[0]:
+            raise ValueError(f"{part!r} is not '<name>:<spend in roubles>:<extra percent>'")
+        try:
+            spend, bonus = int(bits[1]), float(bits[2].replace(",", "."))
+        except ValueError:
+            raise ValueError(f"{part!r}: spend must be whole roubles, extra a number") from None
+        if spend <= 0 or not 0 <= bonus <= 100:
+            raise ValueError(f"{part!r}: spend must be positive and the extra 0-100")
+        tiers.append(Tier(bits[0], spend, bonus))
+    if len({t.name for t in tiers}) != len(tiers) or len({t.min_spend_rub for t in tiers}) != len(
+        tiers
+    ):
+        raise ValueError("tier names and spend thresholds must all differ")
+    return sorted(tiers, key=lambda t: t.min_spend_rub)
+
+
+def _parsed_by(parser: Callable[[str], Any], shape: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        try:
+            parser(value)
+        except ValueError as exc:
+            return f"{shape} ({exc})"
+        return None
+
+    return check
+
+
+_POINTS = _between(0, 1_000_000)
+
 
 @dataclass(frozen=True)
 class LoyaltyConfig:
     enabled: bool = True
     cashback_percent: float = field(default=5.0, metadata=_check(_between(0, 100)))
-    welcome_bonus: int = field(default=0, metadata=_check(_between(0, 1_000_000)))
+    cashback_rules: str = field(
+        default="",
+        metadata=_check(
+            _parsed_by(parse_cashback_rules, "rules like 'service:Имплант=3; doctor:17=7'")
+        ),
+    )
+    tiers: str = field(
+        default="",
+        metadata=_check(_parsed_by(parse_tiers, "tiers like 'Серебро:50000:1; Золото:150000:2'")),
+    )
+    tier_hold_days: int = field(default=365, metadata=_check(_between(0, 3650)))
+    welcome_bonus: int = field(default=0, metadata=_check(_POINTS))
+    referrer_points: int = field(default=2000, metadata=_check(_POINTS))
+    referred_points: int = field(default=500, metadata=_check(_POINTS))
+    staff_connect_points: int = field(default=100, metadata=_check(_POINTS))
+    birthday_bonus: int = field(default=300, metadata=_check(_POINTS))
+    birthday_expiry_days: int = field(default=30, metadata=_check(_between(0, 3650)))
+    review_bonus: int = field(default=0, metadata=_check(_POINTS))
+    social_bonus: int = field(default=0, metadata=_check(_POINTS))
+    member_cap_per_month: int = field(default=0, metadata=_check(_between(0, 100_000_000)))
+    global_cap_per_month: int = field(default=0, metadata=_check(_between(0, 1_000_000_000)))
     point_value_rub: float = field(default=1.0, metadata=_check(_between(0.01, 1000)))
     max_bill_share_percent: float = field(default=30.0, metadata=_check(_between(0, 100)))
     expiry_days: int = field(default=365, metadata=_check(_between(0, 3650)))
+    expiry_reminder_days: int = field(default=14, metadata=_check(_between(0, 365)))
+    balance_notice_threshold: int = field(default=1000, metadata=_check(_POINTS))
+    previous_discount_percent: float = field(default=5.0, metadata=_check(_between(0, 100)))
+
+    @property
+    def cashback_rule_list(self) -> list[CashbackRule]:
+        return parse_cashback_rules(self.cashback_rules)
+
+    @property
+    def tier_list(self) -> list[Tier]:
+        return parse_tiers(self.tiers)
 
 
 @dataclass(frozen=True)
@@ -280,6 +454,10 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 pass
     elif annotation is str and isinstance(value, str):
         return value
+    elif get_origin(annotation) is tuple and isinstance(value, list | tuple):
+        # TOML arrays (of tables): kept as a tuple of plain dicts, checked by the key's own
+        # validator.
+        return tuple(dict(v) if isinstance(v, Mapping) else v for v in value)
     raise ConfigError(f"{key} = {value!r}: expected {expected.get(annotation, annotation)}")
 
 
@@ -334,9 +512,13 @@ def from_mapping(
 
 def _cross_checks(config: Config) -> None:
     if config.telegram.mode == "webhook":
-        if not config.telegram.webhook_url.startswith("https://"):
+        url = config.telegram.webhook_url
+        # Telegram itself posts to https only; plain http is for a local sandbox, where
+        # telegram.api_url points at the emulator.
+        sandbox = bool(config.telegram.api_url) and url.startswith("http://")
+        if not (url.startswith("https://") or sandbox):
             raise ConfigError(
-                f"telegram.webhook_url = {config.telegram.webhook_url!r}: expected a public "
+                f"telegram.webhook_url = {url!r}: expected a public "
                 "https:// address when telegram.mode = 'webhook'"
             )
         if len(config.telegram.webhook_secret) < 16:
@@ -344,6 +526,16 @@ def _cross_checks(config: Config) -> None:
                 "telegram.webhook_secret: expected at least 16 characters when "
                 "telegram.mode = 'webhook' (Telegram echoes it so forged updates are refused)"
             )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", config.telegram.webhook_secret):
+            raise ConfigError(
+                "telegram.webhook_secret = ***: expected only letters A-Z a-z, digits, '_' "
+                "and '-' (Telegram's rule for secret_token)"
+            )
+    if config.messaging.sms_enabled and not config.messaging.sms_api_id:
+        raise ConfigError(
+            "messaging.sms_api_id = '': expected the SMS gateway's API key when "
+            "messaging.sms_enabled = true (or set KABINET_SMS_API_ID)"
+        )
     if config.mis.profile != "demo" and not config.mis.dsn:
         raise ConfigError(
             f"mis.dsn = '': expected a connection string for profile {config.mis.profile!r} "

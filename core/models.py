@@ -162,6 +162,9 @@ class Subscriber(Base):
     consent_version: Mapped[str] = mapped_column(String(20), default="")
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unreachable_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Set by the patient's own "unsubscribe" (button or /stop): no campaigns, holidays or
+    # birthday greetings from then on; visit notices and reminders still go out.
+    marketing_opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     links: Mapped[list[PatientLink]] = relationship(back_populates="subscriber")
@@ -195,6 +198,11 @@ class LoyaltyAccount(Base):
     # A cache of sum(entries.amount), kept in the same transaction as each entry;
     # `kabinet ledger verify` recomputes it.
     balance: Mapped[int] = mapped_column(Integer, default=0)
+    # A cache of sum(entries.shortfall): points a reversal could not take back because
+    # they were already spent, withheld from later accruals.
+    debt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tier: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    tier_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -202,6 +210,7 @@ class LedgerEntry(Base):
     """Append-only. `cause` is unique, so the same payment can never accrue twice."""
 
     __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_created_kind", "created_at", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
@@ -212,9 +221,142 @@ class LedgerEntry(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(64), default="system")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Points this entry should have taken but could not (positive), or debt it settled or
+    # moved away (negative).
+    shortfall: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The member who earned or spent, when the account is a family's.
+    patient_mis_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class LoyaltyLot(Base):
+    """Points earned by one credit entry, with their own expiry; spent oldest first.
+
+    `remaining` and `is_open` are caches of amount - sum(allocations); verify checks them.
+    """
+
+    __tablename__ = "loyalty_lots"
+    __table_args__ = (
+        Index("ix_loyalty_lots_fifo", "account_id", "is_open", "earned_at"),
+        Index("ix_loyalty_lots_expiry", "is_open", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("loyalty_accounts.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the points were first earned: a lot moved into a family account keeps its age.
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LedgerAllocation(Base):
+    """Which lots a debit entry (spend, expiry, reversal, transfer) consumed, and how much."""
+
+    __tablename__ = "ledger_allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("loyalty_lots.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+
+
+class LoyaltyFamily(Base):
+    """A shared account's household: from the MIS (key "mis:<id>") or formed in the panel."""
+
+    __tablename__ = "loyalty_families"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoyaltyMember(Base):
+    """A patient's place in the programme: family, notice mute."""
+
+    __tablename__ = "loyalty_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_mis_id: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_families.id"), index=True)
+    # "mis" follows Patient.family_id; "panel" is a staff decision the MIS does not undo.
+    family_source: Mapped[str] = mapped_column(String(16), default="")
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReferralCode(Base):
+    """The code in a patient's (r<code>) or a staff member's (s<code>) deep link."""
+
+    __tablename__ = "loyalty_referral_codes"
+    __table_args__ = (UniqueConstraint("owner_kind", "owner_id"),)
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(16))  # patient | staff
+    owner_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Referral(Base):
+    """Who brought a patient: another patient's link or a staff member's. One per patient."""
+
+    __tablename__ = "loyalty_referrals"
+    __table_args__ = (Index("ix_loyalty_referrals_referrer", "referrer_kind", "referrer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referred_patient_mis_id: Mapped[str] = mapped_column(String(64), unique=True)
+    referrer_kind: Mapped[str] = mapped_column(String(16))  # patient | staff
+    referrer_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(16))
+    # pending | rewarded | ineligible | reversed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    payment_mis_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoyaltySetting(Base):
+    """An owner's change to a [loyalty] key made in the panel; the config gives defaults."""
+
+    __tablename__ = "loyalty_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- messaging and tasks -------------------------------------------------------------------
+
+
+class Campaign(Base):
+    """A broadcast to a segment of connected patients: created in the panel (owner only) or
+    by the holidays job. The campaigns job expands it into outbox rows in resumable chunks
+    (`cursor` is the last subscriber id expanded), so a restart mid-expansion neither
+    skips nor doubles anyone."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "campaign:<uuid>" from the panel, "holiday:<date>" from the holidays job.
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="campaign")  # campaign | holiday
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    segment: Mapped[str] = mapped_column(String(32), default="all")
+    # scheduled -> expanding -> sending -> done; or cancelled.
+    state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):
@@ -223,9 +365,16 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
+    # "telegram" (chat_id) or "sms" (phone; chat_id 0).
+    channel: Mapped[str] = mapped_column(String(16), default="telegram")
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    # Who it is about, for the delivery screen; empty for staff messages.
+    patient_mis_id: Mapped[str] = mapped_column(String(64), default="")
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    # Lower goes first: 0 replies to a patient, 10 reminders and notices, 50 campaigns.
+    # Lower goes first: 0 replies to a patient, 5 staff, 10 notices, 20 reminders,
+    # 30 greetings, 50 campaigns (core.outbox.PRIORITY_*).
     priority: Mapped[int] = mapped_column(Integer, default=10)
     text: Mapped[str] = mapped_column(Text)
     reply_markup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -234,13 +383,52 @@ class OutboxMessage(Base):
     edit_message_id: Mapped[int | None] = mapped_column(BigInteger)
     respect_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # pending -> claimed (in a dispatcher's hands) -> sending (request on the wire) -> sent;
+    # or unreachable (403), failed (gave up), cancelled, unknown (the process died while
+    # the request was on the wire: never resent by itself, see README "Delivery").
     state: Mapped[str] = mapped_column(String(16), default="pending")
+    claim_token: Mapped[str] = mapped_column(String(32), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TelegramUpdate(Base):
+    """Updates as received (long polling or webhook), handled in update_id order by the
+    runner alone. The primary key drops a redelivered update; `processed_at` is set in
+    the same transaction as the handler's own writes, so none is handled twice."""
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="polling")  # polling | webhook
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class VisitRating(Base):
+    """A 1-5 rating asked after a completed visit. One per visit and chat."""
+
+    __tablename__ = "visit_ratings"
+    __table_args__ = (UniqueConstraint("appointment_mis_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_mis_id: Mapped[str] = mapped_column(String(64))
+    patient_mis_id: Mapped[str] = mapped_column(String(64), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    doctor_mis_id: Mapped[str] = mapped_column(String(64), default="")
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether this request carried the review link: every patient asked gets it (within
+    # the per-patient cap), before and regardless of any score.
+    review_link_offered: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
 
 
 class Task(Base):
@@ -260,6 +448,8 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the task, still not taken, was announced to the staff group a second time.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- staff and settings --------------------------------------------------------------------

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import ledger
+from core import loyalty
 from core.config import Config
 from core.db import transaction, utcnow
 from core.models import Appointment, Doctor, DomainEvent, Patient
@@ -148,61 +147,32 @@ class Rules:
         )
 
     def on_payment_received(self, session: Session, event: DomainEvent) -> None:
-        loyalty = self.config.loyalty
-        if not loyalty.enabled:
-            return
-        patient_id = event.payload["patient_mis_id"]
-        amount = Decimal(event.payload["amount"])
-        if event.payload.get("method") == "bonus":
-            ledger.redeem_for_payment(
-                session, patient_id, event.subject, amount, loyalty.point_value_rub
-            )
-            return
-        posting = ledger.accrue_for_payment(
-            session,
-            patient_id,
-            event.subject,
-            amount,
-            loyalty.cashback_percent,
-            loyalty.expiry_days,
+        loyalty.on_payment_received(
+            session, self.config, event.payload, event.subject, self.clock()
         )
-        if posting is None or not posting.created:
-            return
-        patient = self._patient(session, patient_id)
-        if patient is not None:
-            self.notify_patient(
-                session,
-                patient,
-                f"bonus:{event.subject}",
-                "bonus_accrued",
-                kind="bonus",
-                points=posting.entry.amount,
-                amount=_rub(amount),
-                balance=ledger.balance(session, "patient", patient_id),
-            )
 
     def on_payment_reversed(self, session: Session, event: DomainEvent) -> None:
-        posting = ledger.reverse_payment_accrual(session, event.subject)
-        if posting is None or not posting.created or posting.entry.amount == 0:
-            return
-        patient_id = event.payload["patient_mis_id"]
-        patient = self._patient(session, patient_id)
-        if patient is not None:
-            self.notify_patient(
-                session,
-                patient,
-                f"bonus-reversed:{event.subject}",
-                "bonus_reversed",
-                kind="bonus",
-                points=-posting.entry.amount,
-                amount=_rub(Decimal(event.payload["amount"])),
-                balance=ledger.balance(session, "patient", patient_id),
-            )
+        loyalty.on_payment_reversed(
+            session, self.config, event.payload, event.subject, self.clock()
+        )
+
+    def on_appointment_completed(self, session: Session, event: DomainEvent) -> None:
+        # A referral is rewarded when the referred patient's first paid visit completes,
+        # whichever of the payment and the completion the MIS records last.
+        patient_id = event.payload.get("patient_mis_id", "")
+        if patient_id:
+            loyalty.check_first_paid_visit(session, self.config, patient_id, self.clock())
+
+    def on_patient_changed(self, session: Session, event: DomainEvent) -> None:
+        # The MIS may have put the patient in a family, or taken them out of one.
+        loyalty.accounts.reconcile(session, event.subject, self.clock())
 
     HANDLERS: dict[str, Handler] = {
         "appointment.created": on_appointment_created,
         "appointment.moved": on_appointment_moved,
         "appointment.cancelled": on_appointment_cancelled,
+        "appointment.completed": on_appointment_completed,
+        "patient.changed": on_patient_changed,
         "payment.received": on_payment_received,
         "payment.reversed": on_payment_reversed,
     }
@@ -239,8 +209,3 @@ class Rules:
                         event.error = repr(exc)[:2000]
                         event.processed_at = self.clock()
         return len(ids)
-
-
-def _rub(amount: Decimal) -> str:
-    text = f"{amount:,.2f}".replace(",", "\u00a0")
-    return text[:-3] if text.endswith(".00") else text

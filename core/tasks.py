@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,3 +95,34 @@ def transition(session: Session, task: Task, action: str, who: str) -> Task:
         task.taken_by = task.taken_by or who
         task.closed_at = now
     return task
+
+
+def escalate_stale(session: Session, config: Config, now: datetime) -> int:
+    """Announce once more, in the staff group, every open task nobody took in time."""
+    minutes = config.messaging.task_escalate_minutes
+    staff_chat = config.telegram.staff_chat_id
+    if not minutes or not staff_chat:
+        return 0
+    lang = config.clinic.language
+    stale = session.scalars(
+        select(Task).where(
+            Task.state == "open",
+            Task.escalated_at.is_(None),
+            Task.created_at <= now - timedelta(minutes=minutes),
+        )
+    ).all()
+    for task in stale:
+        enqueue(
+            session,
+            key=f"task:{task.id}:escalate",
+            chat_id=staff_chat,
+            text=render("task_escalated", lang, id=task.id, minutes=minutes, text=task.text),
+            kind="task",
+            priority=PRIORITY_STAFF,
+            reply_markup=staff_keyboard(task, lang),
+            # Unlike the first announcement, a reminder can wait for the morning: nobody is
+            # at the desk at night to take it.
+            respect_quiet_hours=True,
+        )
+        task.escalated_at = now
+    return len(stale)

@@ -91,6 +91,101 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "{name}: {balance} бонусов (1 бонус = {value} ₽).",
         "en": "{name}: {balance} bonus points (1 point = {value} ₽).",
     },
+    # -- loyalty --
+    "bonus_accrued_family": {
+        "ru": "{name}, на семейный счёт начислено {points} бонусов за оплату {amount} ₽ "
+        "({member}). Баланс: {balance}.",
+        "en": "{name}, {points} bonus points for a payment of {amount} ₽ ({member}) went to "
+        "your family account. Balance: {balance}.",
+    },
+    "bonus_reversed_family": {
+        "ru": "{name}, оплата {amount} ₽ ({member}) возвращена, бонусы за неё списаны с "
+        "семейного счёта ({points}). Баланс: {balance}.",
+        "en": "{name}, the payment of {amount} ₽ ({member}) was refunded and its bonus points "
+        "taken back from the family account ({points}). Balance: {balance}.",
+    },
+    "bonus_spent": {
+        "ru": "{name}, списано {points} бонусов ({rub} ₽). Баланс: {balance}.",
+        "en": "{name}, {points} bonus points ({rub} ₽) were spent. Balance: {balance}.",
+    },
+    "bonus_granted": {
+        "ru": "{name}, вам начислено {points} бонусов: {reason}. Баланс: {balance}.",
+        "en": "{name}, you have received {points} bonus points: {reason}. Balance: {balance}.",
+    },
+    "bonus_review": {
+        "ru": "{name}, спасибо, что поделились мнением о клинике! Начислено {points} бонусов. "
+        "Баланс: {balance}.",
+        "en": "{name}, thank you for sharing your opinion of the clinic! {points} bonus points "
+        "added. Balance: {balance}.",
+    },
+    "bonus_social": {
+        "ru": "{name}, спасибо, что рассказали о клинике! Начислено {points} бонусов. "
+        "Баланс: {balance}.",
+        "en": "{name}, thank you for telling others about the clinic! {points} bonus points "
+        "added. Balance: {balance}.",
+    },
+    "welcome_bonus": {
+        "ru": "{name}, добро пожаловать в бонусную программу! Начислено {points} "
+        "приветственных бонусов.",
+        "en": "{name}, welcome to the bonus programme! {points} welcome points are yours.",
+    },
+    "referral_rewarded": {
+        "ru": "{name}, по вашей ссылке к нам пришёл новый пациент и оплатил первый визит. "
+        "Спасибо! Начислено {points} бонусов. Баланс: {balance}.",
+        "en": "{name}, a new patient came by your link and paid for their first visit. "
+        "Thank you! {points} bonus points added. Balance: {balance}.",
+    },
+    "referred_rewarded": {
+        "ru": "{name}, спасибо, что пришли по приглашению! Начислено {points} бонусов. "
+        "Баланс: {balance}.",
+        "en": "{name}, thank you for coming by invitation! {points} bonus points added. "
+        "Balance: {balance}.",
+    },
+    "birthday_bonus": {
+        "ru": "{name}, с днём рождения! Дарим {points} бонусов — они действуют до {until}.",
+        "en": "{name}, happy birthday! Here are {points} bonus points, valid until {until}.",
+    },
+    "birthday_bonus_forever": {
+        "ru": "{name}, с днём рождения! Дарим {points} бонусов.",
+        "en": "{name}, happy birthday! Here are {points} bonus points.",
+    },
+    "expiry_reminder": {
+        "ru": "{name}, {points} бонусов сгорят {date}. Их можно потратить на следующем визите. "
+        "Баланс: {balance}.",
+        "en": "{name}, {points} bonus points expire on {date}. You can use them at your next "
+        "visit. Balance: {balance}.",
+    },
+    "balance_threshold": {
+        "ru": "{name}, у вас уже {balance} бонусов — это {rub} ₽ скидки при оплате "
+        "(до {share} % счёта).",
+        "en": "{name}, you now have {balance} bonus points — {rub} ₽ off your bills "
+        "(up to {share} % of a bill).",
+    },
+    "balance_family": {
+        "ru": "Семейный счёт ({members}): {balance} бонусов (1 бонус = {value} ₽).",
+        "en": "Family account ({members}): {balance} bonus points (1 point = {value} ₽).",
+    },
+    "balance_expiry": {
+        "ru": "Ближайшее сгорание: {points} бонусов {date}.",
+        "en": "Next to expire: {points} points on {date}.",
+    },
+    "balance_tier": {"ru": "Ваш уровень: {tier}.", "en": "Your tier: {tier}."},
+    "referral_invite": {
+        "ru": "Приглашайте друзей по вашей ссылке:\n{link}\nКогда друг оплатит первый визит, "
+        "вы получите {points} бонусов, а друг — {friend_points}.",
+        "en": "Invite friends with your link:\n{link}\nWhen a friend pays for their first "
+        "visit, you get {points} bonus points and your friend gets {friend_points}.",
+    },
+    "btn_mute": {"ru": "🔕 Без уведомлений о бонусах", "en": "🔕 No bonus notices"},
+    "btn_unmute": {"ru": "🔔 Уведомлять о бонусах", "en": "🔔 Send bonus notices"},
+    "notices_muted": {
+        "ru": "Уведомления о бонусах выключены.",
+        "en": "Bonus notices are off.",
+    },
+    "notices_unmuted": {
+        "ru": "Уведомления о бонусах включены.",
+        "en": "Bonus notices are on.",
+    },
     "no_visits": {"ru": "Предстоящих визитов нет.", "en": "No upcoming visits."},
     "visits_header": {"ru": "Ваши визиты:", "en": "Your visits:"},
     "need_link": {
@@ -120,6 +215,59 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "task_taken": {"ru": "Взял(а): {who}", "en": "Taken by {who}"},
     "task_done": {"ru": "✅ Готово: {who}", "en": "✅ Done by {who}"},
     "task_dismissed": {"ru": "✖️ Отклонено: {who}", "en": "✖️ Dismissed by {who}"},
+    # -- delivery: ratings, greetings, mailings, SMS (issue #5) --
+    "rating_request": {
+        "ru": "{name}, как прошёл визит {when}, {doctor}? Оцените, пожалуйста, от 1 до 5.",
+        "en": "{name}, how was your visit {when}, {doctor}? Please rate it from 1 to 5.",
+    },
+    "rating_review_invite": {
+        "ru": "Если будет минутка, оставьте и отзыв о клинике — он помогает другим пациентам.",
+        "en": "If you have a minute, please also leave a review — it helps other patients.",
+    },
+    "btn_review": {"ru": "✍️ Оставить отзыв", "en": "✍️ Leave a review"},
+    "rating_thanks": {
+        "ru": "Спасибо за оценку!",
+        "en": "Thank you for your rating!",
+    },
+    "rating_thanks_low": {
+        "ru": "Спасибо, что рассказали. Нам жаль, что визит вас огорчил: администратор "
+        "свяжется с вами.",
+        "en": "Thank you for telling us. We are sorry the visit disappointed you: the front "
+        "desk will contact you.",
+    },
+    "task_service_recovery": {
+        "ru": "⚠️ Оценка {score}/5: {patient} ({phone}), визит {when}, {doctor}. "
+        "Свяжитесь с пациентом.",
+        "en": "⚠️ Rated {score}/5: {patient} ({phone}), visit {when}, {doctor}. "
+        "Please contact the patient.",
+    },
+    "task_escalated": {
+        "ru": "⏰ Задачу #{id} никто не взял за {minutes} мин:\n{text}",
+        "en": "⏰ Nobody took task #{id} in {minutes} min:\n{text}",
+    },
+    "birthday": {
+        "ru": "{name}, с днём рождения! Желаем здоровья и красивой улыбки. Клиника «{clinic}».",
+        "en": "{name}, happy birthday! We wish you good health and a beautiful smile. {clinic}.",
+    },
+    "btn_unsubscribe": {"ru": "🔕 Отписаться от рассылок", "en": "🔕 Unsubscribe"},
+    "unsubscribed": {
+        "ru": "Вы отписаны от рассылок и поздравлений. Напоминания о визитах будут приходить "
+        "как прежде. Вернуть рассылки: /subscribe",
+        "en": "You are unsubscribed from mailings and greetings. Visit reminders will still "
+        "come. To subscribe again: /subscribe",
+    },
+    "subscribed": {
+        "ru": "Рассылки снова включены. Отписаться: /stop",
+        "en": "Mailings are on again. To unsubscribe: /stop",
+    },
+    "reminder_sms": {
+        "ru": "{name}, напоминаем о визите {when}, {doctor}. {clinic}{phone}",
+        "en": "{name}, a reminder of your visit {when}, {doctor}. {clinic}{phone}",
+    },
+    "mis_back": {
+        "ru": "✅ МИС снова доступна (с {since} UTC не отвечала).",
+        "en": "✅ The MIS is reachable again (it was down since {since} UTC).",
+    },
 }
 
 _MONTHS_RU = [

@@ -1,41 +1,100 @@
-"""Long polling of Telegram: one poller per installation, offset kept across restarts.
+"""Telegram updates in: long polling (default) or a webhook, both through one inbox.
 
-The offset is saved after each update is handled, so a crash re-delivers at most the
-update in hand, and handlers are idempotent (keyed outbox rows) for exactly that case.
+Either way an update is first stored in the `telegram_updates` table, then handled by the
+runner alone, in update_id order:
+
+- Long polling stores each batch together with the next offset in one transaction, so
+  after a crash Telegram is never asked for an update already stored, and nothing stored
+  is lost.
+- The webhook route (app/views/telegram.py) stores what Telegram posts, in any web
+  worker; the runner's thread handles it, so handlers never run concurrently.
+- Handling one update and marking it handled commit together (bot_handlers.context
+  AMBIENT_SESSION), so no update is handled twice, even across a crash.
+
+Long polling survives network errors and Telegram's 409 (another poller, or a webhook set
+by someone else) by backing off and trying again, forever.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
-import time
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
-from telebot import TeleBot
+from telebot import TeleBot, apihelper, types
 from telebot.apihelper import ApiTelegramException
 
+from bot_handlers.context import AFTER_COMMIT, AMBIENT_SESSION
+from core import updates
 from core.config import Config, redact
-from core.db import transaction
-from core.models import KeyValue
+from core.db import transaction, utcnow
+from core.models import TelegramUpdate
 
 log = logging.getLogger(__name__)
 
-OFFSET_KEY = "telegram.update_offset"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 
 
-def load_offset(factory: sessionmaker[Session]) -> int:
-    with factory() as session:
-        row = session.get(KeyValue, OFFSET_KEY)
-        return int(row.value) if row is not None else 0
+class UpdateProcessor:
+    """Handles stored updates one by one, in order, each exactly once."""
 
+    def __init__(
+        self,
+        bot: TeleBot,
+        factory: sessionmaker[Session],
+        *,
+        wake: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.bot = bot
+        self.factory = factory
+        self.wake = wake
+        self.clock = clock
+        self._lock = threading.Lock()
 
-def save_offset(factory: sessionmaker[Session], offset: int) -> None:
-    with transaction(factory) as session:
-        row = session.get(KeyValue, OFFSET_KEY)
-        if row is None:
-            session.add(KeyValue(key=OFFSET_KEY, value=offset))
-        elif int(row.value) < offset:
-            row.value = offset
+    def process_pending(self, limit: int = 100) -> int:
+        with self._lock:  # one handler at a time, whoever calls
+            with self.factory() as session:
+                ids = updates.pending_ids(session, limit)
+            for update_id in ids:
+                self._process(update_id)
+            return len(ids)
+
+    def _process(self, update_id: int) -> None:
+        after: list[Callable[[], None]] = []
+        session = self.factory()
+        try:
+            row = session.get(TelegramUpdate, update_id)
+            if row is None or row.processed_at is not None:
+                return
+            update = types.Update.de_json(row.payload)
+            session_token = AMBIENT_SESSION.set(session)
+            after_token = AFTER_COMMIT.set(after)
+            try:
+                self.bot.process_new_updates([update])
+            finally:
+                AMBIENT_SESSION.reset(session_token)
+                AFTER_COMMIT.reset(after_token)
+            row.processed_at = self.clock()
+            session.commit()
+        except Exception as exc:
+            # A handler bug must not wedge the queue: keep the update with its error and
+            # move on (what the handler wrote is rolled back with it).
+            session.rollback()
+            log.exception("handling update %s failed", update_id)
+            with transaction(self.factory) as s:
+                failed = s.get(TelegramUpdate, update_id)
+                if failed is not None:
+                    failed.processed_at = self.clock()
+                    failed.error = repr(exc)[:2000]
+        finally:
+            session.close()
+        for call in after:
+            call()
+        self.wake()
 
 
 class Poller:
@@ -45,33 +104,42 @@ class Poller:
         factory: sessionmaker[Session],
         config: Config,
         *,
+        processor: UpdateProcessor | None = None,
         long_poll_seconds: int = 25,
     ) -> None:
         self.bot = bot
         self.factory = factory
         self.config = config
+        self.processor = processor or UpdateProcessor(bot, factory)
         self.long_poll_seconds = long_poll_seconds
         self.errors_in_a_row = 0
+        self.conflicts = 0
+        self.backoff_base = 1.0
 
     def poll_once(self, timeout: int | None = None) -> int:
-        """One getUpdates call; handles what came and returns how many updates."""
-        offset = load_offset(self.factory)
-        updates = self.bot.get_updates(
+        """One getUpdates call; stores what came with the new offset, then handles every
+        stored update. Returns how many updates Telegram gave."""
+        wait = self.long_poll_seconds if timeout is None else timeout
+        with self.factory() as session:
+            offset = updates.load_offset(session)
+        raw = apihelper.get_updates(
+            self.bot.token,
             offset=offset or None,
-            timeout=self.long_poll_seconds if timeout is None else timeout,
-            allowed_updates=["message", "callback_query"],
-            long_polling_timeout=self.long_poll_seconds if timeout is None else timeout,
+            limit=100,
+            timeout=wait + 10,  # the HTTP read timeout; the long poll itself is `wait`
+            allowed_updates=ALLOWED_UPDATES,
+            long_polling_timeout=wait,
         )
-        for update in updates:
-            try:
-                self.bot.process_new_updates([update])
-            except Exception:
-                # A handler bug must not wedge the queue: log it and move past the update.
-                log.exception("handling update %s failed", update.update_id)
-            save_offset(self.factory, update.update_id + 1)
-        return len(updates)
+        if raw:
+            with transaction(self.factory) as session:
+                updates.store_updates(session, raw, "polling")
+                updates.save_offset(session, max(int(u["update_id"]) for u in raw) + 1)
+        self.processor.process_pending()
+        return len(raw)
 
     def run(self, stop: threading.Event) -> None:
+        # Updates stored but not handled before a restart go first.
+        self.processor.process_pending()
         try:
             self.bot.delete_webhook(drop_pending_updates=False)
         except Exception as exc:
@@ -83,17 +151,76 @@ class Poller:
             except ApiTelegramException as exc:
                 self.errors_in_a_row += 1
                 if exc.error_code == 409:
+                    self.conflicts += 1
                     log.error(
-                        "Telegram says another poller or a webhook uses this bot token: %s",
+                        "Telegram says another poller or a webhook uses this bot token "
+                        "(%s); retrying",
                         exc.description,
                     )
+                    if "webhook" in (exc.description or ""):
+                        # Someone set a webhook: polling is this installation's mode.
+                        try:
+                            self.bot.delete_webhook(drop_pending_updates=False)
+                        except Exception as err:
+                            log.warning("deleteWebhook failed: %s", redact(str(err), self.config))
                 else:
                     log.warning("getUpdates failed: %s", redact(str(exc), self.config))
                 stop.wait(self._backoff())
-            except Exception as exc:  # network trouble: keep trying, more slowly
+            except Exception as exc:  # network trouble, a 5xx: keep trying, more slowly
                 self.errors_in_a_row += 1
                 log.warning("getUpdates failed: %s", redact(repr(exc), self.config))
                 stop.wait(self._backoff())
 
     def _backoff(self) -> float:
-        return min(2 ** min(self.errors_in_a_row, 6), 60) * (0.75 + 0.5 * (time.monotonic() % 1))
+        delay = self.backoff_base * 2 ** min(self.errors_in_a_row, 6)
+        return float(min(delay, 60.0) * random.uniform(0.5, 1.0))
+
+
+class WebhookKeeper:
+    """telegram.mode = "webhook": sets the webhook (with its secret) at start, then
+    handles what the web workers store."""
+
+    def __init__(
+        self,
+        bot: TeleBot,
+        config: Config,
+        processor: UpdateProcessor,
+        *,
+        interval: float = 0.25,
+    ) -> None:
+        self.bot = bot
+        self.config = config
+        self.processor = processor
+        self.interval = interval
+        self.registered = False
+
+    def register(self) -> None:
+        t = self.config.telegram
+        self.bot.set_webhook(
+            url=t.webhook_url,
+            secret_token=t.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+            # One delivery at a time: updates arrive, and are stored, in order.
+            max_connections=1,
+            drop_pending_updates=False,
+        )
+        self.registered = True
+        log.info("webhook set to %s", t.webhook_url)
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            if not self.registered:
+                try:
+                    self.register()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.warning("setWebhook failed: %s", redact(str(exc), self.config))
+                    stop.wait(min(2**failures, 60))
+                    continue
+            try:
+                self.processor.process_pending()
+            except Exception:
+                log.exception("handling stored updates failed")
+            stop.wait(self.interval)

@@ -1,11 +1,12 @@
-"""The appliance's background half: sync, rules, reminders, the dispatcher and the poller.
+"""The appliance's background half: every row of jobs/table.py, run by one runner.
 
 `Appliance` wires the parts together; `kabinet run` starts it once per installation under
-the runner lock, beside the web workers (which never run jobs).
+the runner lock (jobs/lock.py), beside the web workers, which never run jobs or handlers.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -13,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from telebot import TeleBot
@@ -24,17 +24,27 @@ from bot_handlers.context import BotContext
 from connectors.base import Connector, ConnectorError
 from connectors.registry import open_connector
 from connectors.sync import SyncEngine, SyncReport
+from core import campaigns, outbox
+from core.backup import make_backup
 from core.config import Config, redact
 from core.db import make_engine, session_factory, transaction, utcnow
-from core.health import record_mis_failure, record_mis_ok
-from core.reminders import plan_reminders
+from core.greetings import plan_birthdays, plan_holidays
+from core.health import check_stale, mis_retry_due, record_mis_failure, record_mis_ok
+from core.loyalty import nightly
+from core.loyalty.nightly import NightlyReport
+from core.ratings import plan_rating_requests
+from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
+from core.tasks import escalate_stale
 from jobs.dispatcher import Dispatcher
-from jobs.poller import Poller
-from jobs.table import JOBS
-from jobs.transports import TelegramTransport, Transport
+from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
+from jobs.table import JOBS, JobSpec
+from jobs.transports import SmsRuTransport, TelegramTransport, Transport
 
 log = logging.getLogger(__name__)
+
+# How long a stop waits for the dispatcher to finish the requests it has in flight.
+DRAIN_SECONDS = 30
 
 
 class Appliance:
@@ -46,6 +56,7 @@ class Appliance:
         bot: TeleBot | None = None,
         connector: Connector | None = None,
         transport: Transport | None = None,
+        sms_transport: Transport | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
@@ -57,28 +68,59 @@ class Appliance:
             factory = session_factory(self.engine)
         self.factory = factory
         self.bot = bot or build_bot(config)
+        m = config.messaging
+        if sms_transport is None and m.sms_enabled:
+            sms_transport = SmsRuTransport(m.sms_api_url, m.sms_api_id, m.sms_sender)
         self.dispatcher = Dispatcher(
-            factory, transport or TelegramTransport(self.bot), config, clock=clock
+            factory,
+            transport or TelegramTransport(self.bot),
+            config,
+            sms=sms_transport,
+            clock=clock,
         )
         self.ctx = BotContext(config, factory, wake=self.dispatcher.wake)
         register_all(self.bot, self.ctx)
-        self.poller = Poller(self.bot, factory, config)
+        self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
+        self.poller = Poller(self.bot, factory, config, processor=self.updates)
+        self.webhook = WebhookKeeper(self.bot, config, self.updates)
         self.connector = connector or open_connector(config)
-        self.sync = SyncEngine(self.connector, factory, clock=clock)
+        self.sync = SyncEngine(
+            self.connector,
+            factory,
+            clock=clock,
+            no_show_grace=timedelta(minutes=config.mis.no_show_grace_minutes),
+        )
         self.rules = Rules(config, clock=clock)
         self.scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sync_lock = threading.Lock()
+        self._poll_telegram = True
 
-    # -- jobs (named in jobs/table.py) ----------------------------------------------------
+    # -- loops (threads in jobs/table.py) -------------------------------------------------
+
+    def dispatcher_loop(self, stop: threading.Event) -> None:
+        self.dispatcher.run(stop)
+
+    def updates_loop(self, stop: threading.Event) -> None:
+        mode = self.config.telegram.mode
+        if not self._poll_telegram or mode == "off":
+            return
+        if mode == "webhook":
+            self.webhook.run(stop)
+        else:
+            self.poller.run(stop)
+
+    # -- jobs -----------------------------------------------------------------------------
 
     def sync_job(self) -> SyncReport | None:
         with self._sync_lock:
             report = None
             try:
-                report = self.sync.run_once()
-                record_mis_ok(self.factory, self.clock())
+                # During an outage the back-off decides when the MIS is tried again.
+                if mis_retry_due(self.factory, self.clock()):
+                    report = self.sync.run_once()
+                    record_mis_ok(self.factory, self.clock(), self.config)
             except ConnectorError as exc:
                 message = redact(str(exc), self.config)
                 log.warning(
@@ -87,44 +129,101 @@ class Appliance:
                     "may help" if exc.retryable else "will not help",
                     message,
                 )
-                record_mis_failure(self.factory, self.config, self.clock(), message)
+                record_mis_failure(
+                    self.factory, self.config, self.clock(), message, retryable=exc.retryable
+                )
             # Events already recorded are handled even when this read failed.
             self.rules.process_pending(self.factory)
             self.dispatcher.wake()
             return report
 
-    def reminders_job(self) -> int:
-        with transaction(self.factory) as session:
-            queued = plan_reminders(session, self.config, self.clock)
-        if queued:
+    def _woke(self, count: int) -> int:
+        if count:
             self.dispatcher.wake()
-        return queued
+        return count
 
-    def recover_job(self) -> int:
-        return self.dispatcher.recover()
+    def reminders_job(self) -> int:
+        return self._woke(plan_reminders_in_batches(self.factory, self.config, self.clock))
+
+    def ratings_job(self) -> int:
+        return self._woke(plan_rating_requests(self.factory, self.config, self.clock))
+
+    def birthdays_job(self) -> int:
+        return self._woke(plan_birthdays(self.factory, self.config, self.clock))
+
+    def holidays_job(self) -> int:
+        created = plan_holidays(self.factory, self.config, self.clock)
+        if created:
+            self.campaigns_job()
+        return created
+
+    def campaigns_job(self) -> int:
+        return self._woke(campaigns.advance(self.factory, self.config, self.clock).queued)
+
+    def escalation_job(self) -> int:
+        with transaction(self.factory) as session:
+            count = escalate_stale(session, self.config, self.clock())
+        return self._woke(count)
+
+    def mis_health_job(self) -> bool:
+        stale = check_stale(self.factory, self.config, self.clock())
+        if stale:
+            self.dispatcher.wake()
+        return stale
+
+    def loyalty_nightly_job(self, force: bool = False) -> NightlyReport | None:
+        now = self.clock()
+        with self.factory() as session:
+            if not force and not nightly.is_due(session, self.config, now):
+                return None
+        report = nightly.run(self.factory, self.config, now)
+        log.info("loyalty nightly run: %s", report.as_dict())
+        self.dispatcher.wake()
+        return report
+
+    def backup_job(self) -> str:
+        if not self.config.storage.url.startswith("sqlite"):
+            log.info("nightly backup skipped: PostgreSQL is backed up with pg_dump")
+            return ""
+        return str(make_backup(self.config))
+
+    def prune_job(self) -> int:
+        older_than = self.clock() - timedelta(days=self.config.messaging.keep_days)
+        with transaction(self.factory) as session:
+            return outbox.prune(session, older_than)
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def function(self, spec: JobSpec) -> Callable[..., Any]:
+        """What a table row runs: an Appliance method, or module:function(appliance)."""
+        if ":" not in spec.method:
+            return getattr(self, spec.method)
+        module_name, _, name = spec.method.partition(":")
+        target = getattr(importlib.import_module(module_name), name)
+        return lambda *args: target(self, *args)
+
     def start(self, *, poll_telegram: bool = True) -> None:
         self._stop.clear()
-        threads: list[tuple[str, Callable[[threading.Event], None]]] = [
-            ("dispatcher", self.dispatcher.run)
-        ]
-        if poll_telegram and self.config.telegram.mode == "polling":
-            threads.append(("telegram-poller", self.poller.run))
-        for name, target in threads:
-            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        self._poll_telegram = poll_telegram
+        enabled = [spec for spec in JOBS if spec.enabled(self.config)]
+        for spec in enabled:
+            if not spec.thread:
+                continue
+            thread = threading.Thread(
+                target=self._guarded(spec), args=(self._stop,), name=spec.id, daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         scheduler = BackgroundScheduler(timezone=self.config.clinic.tz)
-        for spec in JOBS:
-            trigger = IntervalTrigger(seconds=spec.interval(self.config))
+        for spec in enabled:
+            if spec.thread:
+                continue
             kwargs: dict[str, Any] = {}
             if spec.run_at_start:
                 kwargs["next_run_time"] = datetime.now(self.config.clinic.tz) + timedelta(seconds=1)
             scheduler.add_job(
-                getattr(self, spec.method),
-                trigger,
+                self.function(spec),
+                spec.trigger(self.config),
                 id=spec.id,
                 name=spec.description or spec.id,
                 coalesce=spec.coalesce,
@@ -134,17 +233,30 @@ class Appliance:
             )
         scheduler.start()
         self.scheduler = scheduler
-        log.info("runner started: %s", ", ".join(spec.id for spec in JOBS))
+        log.info("runner started: %s", ", ".join(spec.id for spec in enabled))
+
+    def _guarded(self, spec: JobSpec) -> Callable[[threading.Event], None]:
+        target = self.function(spec)
+
+        def run(stop: threading.Event) -> None:
+            try:
+                target(stop)
+            except Exception:
+                log.exception("%s stopped with an error", spec.id)
+
+        return run
 
     def stop(self) -> None:
+        """Graceful: the scheduler finishes its running jobs, the dispatcher stops claiming
+        and finishes (and records) the requests it has in flight."""
         self._stop.set()
         self.dispatcher.wake()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
         for thread in self._threads:
-            # The poller may sit in a long poll; it is a daemon and ends with the process.
-            thread.join(timeout=5 if thread.name != "telegram-poller" else 1)
+            # The poller may sit in a long poll: it is a daemon, and what it stored is safe.
+            thread.join(timeout=DRAIN_SECONDS if thread.name == "outbox_dispatcher" else 1)
         self._threads.clear()
         self.connector.close()
         if self.engine is not None:

@@ -9,12 +9,10 @@ from sqlalchemy import func, or_, select
 
 from app.auth import login_required
 from app.extensions import db
-from core import ledger
+from app.views.loyalty import patient_card
 from core.models import (
     Appointment,
     Doctor,
-    LedgerEntry,
-    LoyaltyAccount,
     Patient,
     PatientLink,
     PatientPhone,
@@ -34,11 +32,15 @@ def index() -> Any:
     s = db.session
     q = request.args.get("q", "").strip()
     only_connected = request.args.get("connected") == "1"
-    page = max(int(request.args.get("page", "1") or 1), 1)
+    page = max(request.args.get("page", 1, type=int), 1)
     stmt = select(Patient).where(Patient.status != "deleted")
     if q:
         phone = normalize(q, current_app.config["KABINET"].clinic.phone_region)
-        conditions = [func.lower(Patient.last_name).contains(q.lower()), Patient.mis_id == q]
+        # SQLite's lower() and LIKE fold ASCII only, so "иванова" would never find
+        # "Иванова": match the ways people type a surname instead (this works everywhere).
+        spellings = sorted({q, q.lower(), q.upper(), q.capitalize(), q.title()})
+        conditions = [Patient.last_name.contains(s, autoescape=True) for s in spellings]
+        conditions.append(Patient.mis_id == q)
         if phone:
             conditions.append(
                 Patient.id.in_(select(PatientPhone.patient_id).where(PatientPhone.phone == phone))
@@ -91,21 +93,6 @@ def detail(mis_id: str) -> Any:
         .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
         .where(PatientLink.patient_mis_id == mis_id)
     ).all()
-    account = s.scalar(
-        select(LoyaltyAccount).where(
-            LoyaltyAccount.owner_kind == "patient", LoyaltyAccount.owner_id == mis_id
-        )
-    )
-    entries = (
-        s.scalars(
-            select(LedgerEntry)
-            .where(LedgerEntry.account_id == account.id)
-            .order_by(LedgerEntry.id.desc())
-            .limit(50)
-        ).all()
-        if account
-        else []
-    )
     payments = s.scalars(
         select(Payment)
         .where(Payment.patient_mis_id == mis_id)
@@ -117,8 +104,7 @@ def detail(mis_id: str) -> Any:
         patient=patient,
         visits=visits,
         subscribers=subscribers,
-        balance=ledger.balance(s, "patient", mis_id),
-        entries=entries,
+        card=patient_card(db.session(), current_app.config["KABINET"], patient),
         payments=payments,
         tz=tz,
     )

@@ -14,6 +14,8 @@ from core.tasks import OPEN_STATES, TaskStateError, transition
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
+STATE_LABELS = {"open": "новая", "taken": "в работе", "done": "готово", "dismissed": "отклонена"}
+
 
 @bp.route("/")
 @login_required
@@ -37,7 +39,9 @@ def act(task_id: int, action: str) -> Any:
     try:
         transition(db.session, task, action, user.full_name or user.login)
         db.session.commit()
-    except TaskStateError as exc:
+    except TaskStateError:
         db.session.rollback()
-        flash(str(exc), "error")
+        # Usually someone else (or the Telegram group) got there first.
+        state = STATE_LABELS.get(task.state, task.state)
+        flash(f"Задача #{task.id} уже в состоянии «{state}»: это действие недоступно.", "error")
     return redirect(url_for("tasks.index"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> Any:
     conn = sqlite3.connect(
         f"file:{path}?mode=ro", uri=True, timeout=timeout_seconds, check_same_thread=False
     )
-    conn.row_factory = sqlite3.Row
     deadline: list[float] = [0.0]
 
     # sqlite3 has no statement timeout; the progress handler aborts a runaway query.
@@ -42,22 +43,42 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> Any:
 
 
 class _Connection:
-    """Wraps sqlite3 so each execute gets its own deadline."""
+    """Wraps sqlite3 so each fetch gets its own deadline and its own read transaction."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection, deadline: list[float], timeout: int) -> None:
         self._conn = conn
         self._deadline = deadline
         self._timeout = timeout
 
-    def cursor(self) -> Any:
+    def fetch(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
         self._deadline[0] = time.monotonic() + self._timeout
-        return self._conn.cursor()
-
-    def rollback(self) -> None:
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql, [_param(p) for p in params])
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+            self._deadline[0] = 0.0
+        # End the read transaction at once: a long-open snapshot holds back the writer's
+        # WAL checkpoints.
         self._conn.rollback()
+        return columns, rows
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _param(value: Any) -> Any:
+    # The demo clinic keeps datetimes as 'YYYY-MM-DD HH:MM:SS' text, as SQL Server would
+    # print them: compare like with like.
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def classify(exc: BaseException) -> ConnectorError:

@@ -76,7 +76,9 @@ def test_mis_check_reports_a_missing_database(tmp_path: Path) -> None:
         },
     )
     result = CliRunner().invoke(cli, ["--config", str(path), "mis", "check"])
-    assert result.exit_code == 1 and "cannot connect (unreachable)" in result.output
+    assert result.exit_code == 1
+    assert "cannot connect to the demo clinic database" in result.output
+    assert "check mis.dsn" in result.output
 
 
 def test_sync_once_then_ledger_verify_backup_and_users(cfg_file: Path, tmp_path: Path) -> None:

@@ -12,19 +12,7 @@ from sqlalchemy import func, select
 from core.models import Appointment, LedgerEntry, OutboxMessage, Subscriber, Task
 from sandbox.demo_clinic import persona
 from tests.conftest import PASSWORDS, Persona, Wired, clinic_now
-
-
-def _texts(messages: list[dict]) -> list[str]:
-    return [m.get("text", "") for m in messages]
-
-
-def _buttons(message: dict) -> list[tuple[str, str]]:
-    markup = message.get("reply_markup") or {}
-    return [
-        (b["text"], b.get("callback_data", ""))
-        for row in markup.get("inline_keyboard", [])
-        for b in row
-    ]
+from tests.e2e.flows import buttons, complete_and_pay, connect
 
 
 def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +60,7 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     assert appliance.reminders_job() == 0  # planned once, however often the job runs
     reminder = wired.wait_messages(chat, 6)[-1]
     assert "напоминаем о визите завтра" in reminder["text"] and "10:00" in reminder["text"]
-    (confirm_text, confirm_data), (_, reschedule_data) = _buttons(reminder)
+    (confirm_text, confirm_data), (_, reschedule_data) = buttons(reminder)
     assert confirm_text == "✅ Подтверждаю" and confirm_data.startswith("c:")
 
     # 7. A forged press for a visit that is not hers is refused and changes nothing.
@@ -90,7 +78,7 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     emu.press(chat, reminder["message_id"], confirm_data)
     thanks = wired.wait_messages(chat, 7)[-1]
     assert "подтверждён" in thanks["text"]
-    wired.pump(lambda: _buttons(emu.messages(chat)[5]) == [])
+    wired.pump(lambda: buttons(emu.messages(chat)[5]) == [])
     tomorrow_visit = int(confirm_data.split(":")[1])
     with appliance.factory() as s:
         assert s.get(Appointment, tomorrow_visit).confirmation == "confirmed"
@@ -102,21 +90,18 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     wired.wait_messages(chat, 8)  # "you are booked" for it
     assert appliance.reminders_job() == 1
     second = wired.wait_messages(chat, 9)[-1]
-    reschedule = _buttons(second)[1][1]
+    reschedule = buttons(second)[1][1]
     emu.press(chat, second["message_id"], reschedule)
     assert "администратор свяжется" in wired.wait_messages(chat, 10)[-1]["text"]
     staff_message = wired.wait_messages(wired.staff_chat_id, 1)[-1]
     assert "Перенос: Иванова Анна Сергеевна" in staff_message["text"]
-    assert [t for t, _ in _buttons(staff_message)] == ["Взять", "Готово", "Отклонить"]
+    assert [t for t, _ in buttons(staff_message)] == ["Взять", "Готово", "Отклонить"]
     with appliance.factory() as s:
         task = s.scalar(select(Task).where(Task.kind == "reschedule"))
         assert task.state == "open" and task.patient_mis_id == str(anna.patient_id)
 
     # 10. The visit is completed and paid: points accrue once, and she is told.
-    demo_clinic.arrive(tomorrow_visit_mis := _mis_id(appliance, tomorrow_visit))
-    demo_clinic.complete(tomorrow_visit_mis)
-    demo_clinic.pay(anna.patient_id, "3450.00", method="card", reception_id=tomorrow_visit_mis)
-    appliance.sync_job()
+    complete_and_pay(wired, demo_clinic, tomorrow_visit, anna.patient_id, "3450.00")
     appliance.sync_job()  # a repeated read accrues nothing more
     bonus = wired.wait_messages(chat, 11)[-1]
     assert "начислено 172 бонусов за оплату 3\u00a0450 ₽" in bonus["text"]
@@ -137,21 +122,12 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     assert PASSWORDS  # personas log in through the real form
 
 
-def _mis_id(appliance, appointment_id: int) -> int:  # type: ignore[no-untyped-def]
-    with appliance.factory() as s:
-        return int(s.get(Appointment, appointment_id).mis_id)
-
-
 def test_moved_and_cancelled_visits_are_announced_once(wired: Wired, demo_clinic) -> None:  # type: ignore[no-untyped-def]
     emu, appliance = wired.emulator, wired.appliance
     family = persona("family")
     appliance.sync_job()
-    user = emu.create_user(first_name="Олег")
-    chat = user["id"]
-    emu.send_text(chat, "/start")
-    wired.wait_messages(chat, 1)
-    emu.send_contact(chat, family.phone_e164, first_name="Олег")
-    greeting = wired.wait_messages(chat, 2)[-1]["text"]
+    chat = connect(wired, "family", "Олег")
+    greeting = emu.messages(chat)[-1]["text"]
     # The family shares one phone: the head is greeted, the children are listed.
     assert greeting.startswith("Олег Викторович, здравствуйте! К вашему номеру привязаны также:")
 

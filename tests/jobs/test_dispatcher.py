@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,12 +161,194 @@ def test_quiet_hours_defer_notices_but_not_replies(tmp_path: Path, emulator, fac
     assert notice.due_at == datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # 09:00 Moscow
 
 
-def test_a_crash_mid_send_is_recovered(setup, emulator, factory) -> None:  # type: ignore[no-untyped-def]
-    _, clock, dispatcher = setup
+def test_after_a_crash_claimed_go_back_and_sends_in_flight_are_held(
+    setup, emulator, factory
+) -> None:  # type: ignore[no-untyped-def]
+    _, _, dispatcher = setup
     chat = _patient_chat(emulator, factory)
-    _enqueue(factory, chat, "lost")
+    other = _patient_chat(emulator, factory)
+    _enqueue(factory, chat, "claimed-only")
+    _enqueue(factory, other, "was-on-the-wire")
+    _enqueue(factory, other, "an-edit", kind="edit_markup", edit_message_id=1)
+    # What a process killed mid-pass leaves behind: one row claimed, two mid-request.
     with transaction(factory) as s:
-        row = s.scalar(select(OutboxMessage))
-        outbox.mark_claimed(s, row.id, clock() - timedelta(minutes=5))
-    assert dispatcher.recover() == 1
-    _drain(dispatcher, lambda: _states(factory) == {"lost": "sent"})
+        rows = {m.key: m for m in s.scalars(select(OutboxMessage))}
+        rows["claimed-only"].state = "claimed"
+        rows["was-on-the-wire"].state = "sending"
+        rows["an-edit"].state = "sending"
+    assert dispatcher.recover() == (2, 1)
+    _drain(dispatcher, lambda: _states(factory)["claimed-only"] == "sent")
+    for _ in range(3):
+        dispatcher.dispatch_once()
+    states = _states(factory)
+    # The message that may already be on the patient's phone is not sent a second time.
+    assert states["was-on-the-wire"] == "unknown"
+    assert [m["text"] for m in emulator.messages(other)] == []
+    assert [m["text"] for m in emulator.messages(chat)] == ["claimed-only"]
+    # The edit was tried again: editing twice is harmless (here Telegram refuses it as
+    # aimed at no message, which ends it as failed, not stuck).
+    assert states["an-edit"] in ("sent", "failed")
+
+
+# --- the dispatcher as the runner runs it: a loop thread and a pool of senders -------------
+
+
+def _run_until(dispatcher: Dispatcher, until, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not until():
+            assert time.monotonic() < deadline, "dispatcher did not settle"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def _fast_dispatcher(tmp_path: Path, emulator, factory, **messaging) -> Dispatcher:  # type: ignore[no-untyped-def]
+    # The limits are not the subject here: ten times Telegram's, so the test is quick.
+    emulator.global_per_second = 300
+    config = make_config(
+        tmp_path,
+        telegram={"token": TOKEN, "api_url": emulator.url},
+        messaging={"global_per_second": 250, **messaging},
+    )
+    return Dispatcher(
+        factory,
+        TelegramTransport(build_bot(config)),
+        config,
+        rng=random.Random(5),
+        backoff_base=0.1,
+    )
+
+
+def test_under_faults_every_message_arrives_once_or_its_patient_is_marked(
+    tmp_path: Path, emulator, factory
+) -> None:  # type: ignore[no-untyped-def]
+    dispatcher = _fast_dispatcher(tmp_path, emulator, factory)
+    chats = [_patient_chat(emulator, factory) for _ in range(60)]
+    blocked = [_patient_chat(emulator, factory) for _ in range(5)]
+    for chat in blocked:
+        emulator.block_user(chat)
+    for n in range(3):
+        for chat in chats + blocked:
+            _enqueue(factory, chat, f"{chat}:{n}")
+    # Faults apply in order: 10 % 429, then 3 % 500 and 2 % 502 (5 % 5xx), 5 % slow.
+    emulator.inject_fault("429", count=None, probability=0.10, retry_after=1, seed=1)
+    emulator.inject_fault("500", count=None, probability=0.03, seed=2)
+    emulator.inject_fault("502", count=None, probability=0.02, seed=3)
+    emulator.inject_fault("slow", count=None, probability=0.05, delay=0.3, seed=4)
+
+    def settled() -> bool:
+        return all(state in ("sent", "unreachable") for state in _states(factory).values())
+
+    _run_until(dispatcher, settled)
+    stats = emulator.stats()
+    assert stats["by_status"].get(429, 0) > 0 and stats["http_5xx"] > 0  # the faults happened
+    for chat in chats:
+        # Exactly once each, in the order enqueued, whatever was retried.
+        assert [m["text"] for m in emulator.messages(chat)] == [f"{chat}:{n}" for n in range(3)]
+    with factory() as s:
+        subs = {sub.chat_id: sub for sub in s.scalars(select(Subscriber))}
+    for chat in blocked:
+        assert emulator.messages(chat) == []
+        assert subs[chat].unreachable_at is not None
+        assert {v for k, v in _states(factory).items() if k.startswith(f"{chat}:")} == {
+            "unreachable"
+        }
+    assert all(subs[chat].unreachable_at is None for chat in chats)
+    # Each blocked patient cost exactly one request: the 403 stopped their queue.
+    blocked_calls = [
+        c
+        for c in emulator.calls
+        if c["method"] == "sendMessage" and int(c["params"]["chat_id"]) in blocked
+    ]
+    assert len(blocked_calls) == len(blocked)
+
+
+def test_a_campaign_never_holds_up_a_reminder(tmp_path: Path, emulator, factory) -> None:  # type: ignore[no-untyped-def]
+    dispatcher = _fast_dispatcher(tmp_path, emulator, factory, global_per_second=60)
+    emulator.global_per_second = 100
+    chats = [_patient_chat(emulator, factory) for _ in range(300)]
+    for chat in chats:
+        _enqueue(factory, chat, f"campaign:{chat}", priority=outbox.PRIORITY_CAMPAIGN)
+    late = _patient_chat(emulator, factory)
+    sent_before: list[int] = []
+
+    def sends() -> list[dict]:
+        return [c for c in emulator.calls if c["method"] == "sendMessage" and c["status"] == 200]
+
+    def enqueue_reminder_midway() -> bool:
+        if not sent_before and len(sends()) >= 100:
+            sent_before.append(len(sends()))
+            _enqueue(factory, late, "reminder", priority=outbox.PRIORITY_REMINDER)
+            dispatcher.wake()
+        return bool(sent_before) and len(emulator.messages(late)) == 1
+
+    _run_until(dispatcher, enqueue_reminder_midway)
+    texts = [c["params"]["text"] for c in sends()]
+    position = texts.index("reminder")
+    # It overtook the ~200 campaign messages still queued: only those already handed to a
+    # sender (at most one per worker) and a refill's worth went before it.
+    assert position <= sent_before[0] + 2 * dispatcher.workers
+    assert len(texts) < len(chats)  # the campaign was still going
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Almaty"])
+def test_quiet_hours_hold_notices_in_the_clinics_zone(
+    tmp_path: Path, emulator, factory, zone: str
+) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    config = make_config(
+        tmp_path,
+        clinic={"timezone": zone},
+        telegram={"token": TOKEN, "api_url": emulator.url},
+        messaging={"quiet_hours_start": "21:00", "quiet_hours_end": "09:00"},
+    )
+    clock = Clock()
+    clock.set(datetime(2026, 11, 25, 22, 30, tzinfo=tz))
+    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config, clock=clock)
+    chat = _patient_chat(emulator, factory)
+    _enqueue(factory, chat, "campaign", priority=outbox.PRIORITY_CAMPAIGN)
+    _enqueue(factory, chat, "reminder", priority=outbox.PRIORITY_REMINDER)
+    _enqueue(factory, chat, "reply", priority=outbox.PRIORITY_REPLY, respect_quiet_hours=False)
+    _drain(dispatcher, lambda: len(emulator.messages(chat)) == 1)
+    with factory() as s:
+        held = {m.key: m for m in s.scalars(select(OutboxMessage)) if m.key != "reply"}
+    assert {m.state for m in held.values()} == {"pending"}
+    assert {m.due_at for m in held.values()} == {datetime(2026, 11, 26, 9, 0, tzinfo=tz)}
+    # At 09:00 local they go, in priority order.
+    clock.set(datetime(2026, 11, 26, 9, 0, 1, tzinfo=tz))
+    _drain(dispatcher, lambda: len(emulator.messages(chat)) == 3, timeout=15)
+    assert [m["text"] for m in emulator.messages(chat)] == ["reply", "reminder", "campaign"]
+
+
+def test_a_stop_hands_back_what_it_claimed_and_finishes_what_is_in_flight(
+    tmp_path: Path, emulator, factory
+) -> None:  # type: ignore[no-untyped-def]
+    dispatcher = _fast_dispatcher(tmp_path, emulator, factory)
+    chats = [_patient_chat(emulator, factory) for _ in range(40)]
+    for chat in chats:
+        _enqueue(factory, chat, f"m:{chat}")
+    emulator.inject_fault("slow", count=None, delay=0.3)
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not any(c["method"] == "sendMessage" for c in emulator.calls):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stop.set()
+    thread.join(30)
+    states = _states(factory)
+    # Nothing is left half-way: each message was sent (and recorded) or is queued again.
+    assert set(states.values()) <= {"sent", "pending"}
+    assert "pending" in states.values()
+    sent = {k for k, v in states.items() if v == "sent"}
+    delivered = {m["text"] for chat in chats for m in emulator.messages(chat)}
+    assert delivered == sent

@@ -4,23 +4,77 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from filelock import Timeout
+from sqlalchemy import select
 
+from core.db import transaction, utcnow
+from core.models import OutboxMessage
+from core.outbox import enqueue
 from jobs.lock import RunnerLock
 from jobs.runner import Appliance
-from jobs.table import JOBS
+from jobs.table import JOBS, JobSpec
 from tests.conftest import Wired, make_config
 
 
-def test_every_job_names_a_method_and_a_valid_interval(tmp_path: Path) -> None:
-    config = make_config(tmp_path, mis={"poll_seconds": 7})
+def test_every_row_names_a_function_and_a_valid_schedule(tmp_path: Path, wired: Wired) -> None:
+    config = make_config(tmp_path, mis={"poll_seconds": 7}, messaging={"birthday_send_at": "08:30"})
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     for spec in JOBS:
-        assert callable(getattr(Appliance, spec.method)), spec.id
-        assert spec.interval(config) > 0
-    assert next(s for s in JOBS if s.id == "mis_sync").interval(config) == 7
+        assert callable(wired.appliance.function(spec)), spec.id
+        if spec.thread:
+            continue
+        assert spec.trigger(config).get_next_fire_time(None, now) > now, spec.id
+    by_id = {spec.id: spec for spec in JOBS}
+    assert by_id["mis_sync"].interval(config) == 7
+    assert by_id["birthdays"].crontab(config) == "30 8 * * *"
+    expected = {
+        "outbox_dispatcher",
+        "telegram_updates",
+        "mis_sync",
+        "reminders",
+        "ratings",
+        "birthdays",
+        "holidays",
+        "campaigns",
+        "task_escalation",
+        "mis_health",
+        "backup",
+    }
+    assert expected <= set(by_id)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Almaty"])
+def test_cron_rows_fire_at_the_clinics_local_time(tmp_path: Path, zone: str) -> None:
+    config = make_config(
+        tmp_path, clinic={"timezone": zone}, messaging={"birthday_send_at": "10:15"}
+    )
+    by_id = {spec.id: spec for spec in JOBS}
+    tz = ZoneInfo(zone)
+    start = datetime(2026, 11, 25, 12, 0, tzinfo=tz)
+    backup = by_id["backup"].trigger(config).get_next_fire_time(None, start)
+    assert backup == datetime(2026, 11, 26, 3, 30, tzinfo=tz)
+    birthdays = by_id["birthdays"].trigger(config).get_next_fire_time(None, start)
+    assert birthdays == datetime(2026, 11, 26, 10, 15, tzinfo=tz)
+    # The same instant in UTC differs per zone: 10:15 local is 07:15 UTC in Moscow.
+    offset = tz.utcoffset(datetime(2026, 11, 26, 10, 15))
+    assert birthdays.astimezone(UTC).replace(tzinfo=None) == datetime(2026, 11, 26, 10, 15) - offset
+
+
+def _probe(appliance: Appliance, *args: object) -> tuple[Appliance, tuple[object, ...]]:
+    return appliance, args
+
+
+def test_a_row_may_name_a_module_function(wired: Wired) -> None:
+    # How the loyalty engine's own jobs can join the table without an Appliance method.
+    function = wired.appliance.function(JobSpec("probe", "tests.jobs.test_runner:_probe"))
+    assert function() == (wired.appliance, ())
+    stop = threading.Event()
+    assert function(stop) == (wired.appliance, (stop,))
 
 
 def test_running_appliance_answers_a_patient_through_its_own_threads(wired: Wired) -> None:
@@ -54,3 +108,21 @@ def test_second_runner_is_told_and_waits(tmp_path: Path) -> None:
     first.release()
     assert took_over.wait(5)
     second.release()
+
+
+def test_nightly_backup_and_pruning(wired: Wired) -> None:
+    appliance = wired.appliance
+    path = Path(appliance.backup_job())
+    assert path.exists() and path.parent == Path(wired.config.storage.data_dir, "backups")
+    with transaction(appliance.factory) as s:
+        for key, state, age in (
+            ("old-sent", "sent", 200),
+            ("old-pending", "pending", 200),
+            ("new-sent", "sent", 1),
+        ):
+            m = enqueue(s, key=key, chat_id=1, text="t", kind="notice")
+            assert m is not None
+            m.state, m.created_at = state, utcnow() - timedelta(days=age)
+    assert appliance.prune_job() == 1
+    with appliance.factory() as s:
+        assert sorted(s.scalars(select(OutboxMessage.key))) == ["new-sent", "old-pending"]

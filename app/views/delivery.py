@@ -1,0 +1,102 @@
+"""Delivery: the outbox at a glance, what needs a person, and who cannot be reached."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from app.auth import current_user, login_required
+from app.extensions import db
+from core import outbox
+from core.db import utcnow
+from core.models import OutboxMessage, Patient, PatientLink, Subscriber
+
+bp = Blueprint("delivery", __name__, url_prefix="/delivery")
+
+STATE_LABELS = {
+    "pending": "в очереди",
+    "claimed": "в очереди",
+    "sending": "отправляется",
+    "sent": "доставлено",
+    "unknown": "неизвестно, дошло ли",
+    "failed": "не отправлено",
+    "unreachable": "пациент недоступен",
+    "cancelled": "отменено",
+}
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    s = db.session
+    now = utcnow()
+    counts = dict(
+        s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
+    )
+    sent_day = (
+        s.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.state == "sent", OutboxMessage.sent_at >= now - timedelta(days=1)
+            )
+        )
+        or 0
+    )
+    attention = s.execute(
+        select(OutboxMessage, Patient)
+        .outerjoin(Patient, Patient.mis_id == OutboxMessage.patient_mis_id)
+        .where(OutboxMessage.state.in_(("unknown", "failed")))
+        .order_by(OutboxMessage.created_at.desc())
+        .limit(100)
+    ).all()
+    unreachable = s.execute(
+        select(Subscriber, Patient)
+        .outerjoin(PatientLink, PatientLink.subscriber_id == Subscriber.id)
+        .outerjoin(Patient, Patient.mis_id == PatientLink.patient_mis_id)
+        .where(Subscriber.unreachable_at.is_not(None))
+        .order_by(Subscriber.unreachable_at.desc())
+        .limit(100)
+    ).all()
+    unreachable_count = (
+        s.scalar(select(func.count(Subscriber.id)).where(Subscriber.unreachable_at.is_not(None)))
+        or 0
+    )
+    upcoming = s.execute(
+        select(OutboxMessage, Patient)
+        .outerjoin(Patient, Patient.mis_id == OutboxMessage.patient_mis_id)
+        .where(OutboxMessage.state.in_(("pending", "claimed", "sending")))
+        .order_by(OutboxMessage.priority, OutboxMessage.due_at, OutboxMessage.id)
+        .limit(30)
+    ).all()
+    return render_template(
+        "delivery.html",
+        counts=counts,
+        queued=sum(counts.get(k, 0) for k in ("pending", "claimed", "sending")),
+        sent_day=sent_day,
+        attention=attention,
+        unreachable=unreachable,
+        unreachable_count=unreachable_count,
+        upcoming=upcoming,
+        labels=STATE_LABELS,
+        tz=current_app.config["KABINET"].clinic.tz,
+    )
+
+
+@bp.route("/<int:message_id>/resend", methods=["POST"])
+@login_required
+def resend(message_id: int) -> Any:
+    """A person checked (e.g. asked the patient) and decided to send it (again)."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    user = current_user()
+    assert user is not None
+    if outbox.resend(db.session, message_id, user.full_name or user.login):
+        db.session.commit()
+        flash("Сообщение снова в очереди.", "info")
+    else:
+        db.session.rollback()
+        flash("Это сообщение уже не ждёт решения.", "error")
+    return redirect(url_for("delivery.index"))

@@ -1,0 +1,170 @@
+"""The patient's bonuses: balance, nearest expiry, family, referral link, notice mute."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from telebot import TeleBot, types
+
+from bot_handlers.context import BotContext, answer_callback
+from core import ledger
+from core.db import utcnow
+from core.loyalty.accounts import family_members, member_row, owner_of
+from core.loyalty.notices import day
+from core.loyalty.referrals import deep_link, payload_for
+from core.loyalty.settings import effective
+from core.models import LoyaltyLot, LoyaltyMember, Patient, Subscriber
+from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
+from core.patients import linked_patients
+from core.texts import CATALOGUE
+
+MUTE, UNMUTE = "lm:on", "lm:off"
+
+
+def _menu_texts(key: str) -> set[str]:
+    return set(CATALOGUE[key].values())
+
+
+def _muted(session: Session, patient_ids: list[str]) -> bool:
+    """Muted when every linked patient has muted: then no notice reaches this chat."""
+    muted = session.scalar(
+        select(func.count(LoyaltyMember.id)).where(
+            LoyaltyMember.patient_mis_id.in_(patient_ids), LoyaltyMember.muted.is_(True)
+        )
+    )
+    return bool(patient_ids) and muted == len(patient_ids)
+
+
+def mute_keyboard(ctx: BotContext, sub: Subscriber, muted: bool) -> dict[str, Any]:
+    if muted:
+        return inline_keyboard([[(ctx.text("btn_unmute", sub), UNMUTE)]])
+    return inline_keyboard([[(ctx.text("btn_mute", sub), MUTE)]])
+
+
+def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | None:
+    """The text of the bonuses screen, or None if the subscriber is not linked yet."""
+    patients = linked_patients(session, sub)
+    if not patients:
+        return None
+    config = ctx.config
+    settings = effective(session, config)
+    value = f"{settings.point_value_rub:g}"
+    tz = config.clinic.tz
+    lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for patient in patients:
+        owner = owner_of(session, patient.mis_id)
+        if owner in seen:
+            continue
+        seen.add(owner)
+        account = ledger.find_account(session, *owner)
+        points = account.balance if account is not None else 0
+        if owner[0] == "family":
+            names = [
+                p.address_name
+                for p in session.scalars(
+                    select(Patient).where(
+                        Patient.mis_id.in_(family_members(session, int(owner[1])))
+                    )
+                )
+            ]
+            lines.append(
+                ctx.text(
+                    "balance_family", sub, members=", ".join(names), balance=points, value=value
+                )
+            )
+        else:
+            lines.append(
+                ctx.text("balance", sub, name=patient.address_name, balance=points, value=value)
+            )
+        if account is None:
+            continue
+        nearest = session.scalar(
+            select(func.min(LoyaltyLot.expires_at)).where(
+                LoyaltyLot.account_id == account.id,
+                LoyaltyLot.is_open.is_(True),
+                LoyaltyLot.expires_at.is_not(None),
+            )
+        )
+        if nearest is not None and points:
+            expiring = session.scalar(
+                select(func.sum(LoyaltyLot.remaining)).where(
+                    LoyaltyLot.account_id == account.id,
+                    LoyaltyLot.is_open.is_(True),
+                    LoyaltyLot.expires_at < nearest + timedelta(days=1),
+                )
+            )
+            lines.append(
+                ctx.text(
+                    "balance_expiry",
+                    sub,
+                    points=int(expiring or 0),
+                    date=day(nearest.astimezone(tz).date(), sub.language),
+                )
+            )
+        if account.tier:
+            lines.append(ctx.text("balance_tier", sub, tier=account.tier))
+    if settings.enabled and settings.referrer_points:
+        link = deep_link(config, payload_for(session, "patient", patients[0].mis_id))
+        lines.append("")
+        lines.append(
+            ctx.text(
+                "referral_invite",
+                sub,
+                link=link,
+                points=settings.referrer_points,
+                friend_points=settings.referred_points,
+            )
+        )
+    return "\n".join(lines)
+
+
+def register(bot: TeleBot, ctx: BotContext) -> None:
+    @bot.message_handler(
+        chat_types=["private"],
+        func=lambda m: m.text in _menu_texts("menu_balance") or m.text == "/balance",
+    )
+    def my_balance(message: types.Message) -> None:
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, message)
+            key = f"balance:{message.chat.id}:{message.message_id}"
+            text = balance_screen(ctx, session, sub)
+            if text is None:
+                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                return
+            ids = [p.mis_id for p in linked_patients(session, sub)]
+            ctx.reply(session, sub, key, text, mute_keyboard(ctx, sub, _muted(session, ids)))
+
+    @bot.callback_query_handler(func=lambda c: c.data in (MUTE, UNMUTE))
+    def toggle_mute(call: types.CallbackQuery) -> None:
+        message = call.message
+        notice = ""
+        with ctx.session() as session:
+            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
+            # Only the presser's own linked patients change, so forged data changes nothing else.
+            patients = linked_patients(session, sub) if sub is not None else []
+            if sub is None or not patients:
+                notice = ctx.text("not_yours", sub)
+            else:
+                mute = call.data == MUTE
+                now = utcnow()
+                for patient in patients:
+                    row = member_row(session, patient.mis_id, now)
+                    row.muted, row.updated_at = mute, now
+                notice = ctx.text("notices_muted" if mute else "notices_unmuted", sub)
+                if message is not None:
+                    enqueue(
+                        session,
+                        key=f"mute:{message.chat.id}:{message.message_id}:{call.id}",
+                        chat_id=message.chat.id,
+                        text=message.text or "",
+                        kind="edit_markup",
+                        priority=PRIORITY_REPLY,
+                        reply_markup=mute_keyboard(ctx, sub, mute),
+                        edit_message_id=message.message_id,
+                        respect_quiet_hours=False,
+                    )
+        answer_callback(bot, call, notice)

@@ -1,0 +1,409 @@
+"""Earning and spending points on the MIS's payments: cashback rules, tiers, caps, reversals.
+
+Each handler runs inside the transaction of the domain event it handles, and every entry it
+writes is keyed by its cause, so a handler run twice (a crash, a retry) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import ledger
+from core.config import Config, LoyaltyConfig
+from core.loyalty.accounts import account_of, account_patients
+from core.loyalty.notices import notify_account, rub
+from core.loyalty.settings import effective
+from core.models import (
+    Appointment,
+    LedgerAllocation,
+    LedgerEntry,
+    LoyaltyAccount,
+    LoyaltyLot,
+    Payment,
+)
+
+log = logging.getLogger(__name__)
+
+# Automatic earnings that count against the caps; an owner's manual grant does not.
+CAPPED_KINDS = ("accrual", "welcome", "referral", "birthday", "review", "social", "staff")
+
+
+def cashback_points(amount: Decimal, percent: float) -> int:
+    """Whole points, rounded down: a fraction of a point is never promised."""
+    points = (amount * Decimal(str(percent)) / Decimal(100)).quantize(
+        Decimal(1), rounding=ROUND_FLOOR
+    )
+    return max(int(points), 0)
+
+
+def points_for_roubles(amount: Decimal, point_value_rub: float) -> int:
+    return int((amount / Decimal(str(point_value_rub))).quantize(Decimal(1), rounding=ROUND_FLOOR))
+
+
+def month_start(now: datetime, config: Config) -> datetime:
+    """The first instant of the clinic's current calendar month, in UTC."""
+    local = now.astimezone(config.clinic.tz)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return first.astimezone(UTC)
+
+
+def _earned_since(session: Session, since: datetime, account_id: int | None = None) -> int:
+    stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.created_at >= since,
+        LedgerEntry.kind.in_(CAPPED_KINDS),
+        LedgerEntry.amount > 0,
+    )
+    if account_id is not None:
+        stmt = stmt.where(LedgerEntry.account_id == account_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def apply_caps(
+    session: Session,
+    config: Config,
+    settings: LoyaltyConfig,
+    account: LoyaltyAccount,
+    points: int,
+    now: datetime,
+) -> tuple[int, str]:
+    """Cut `points` to what the monthly caps leave; returns (points, why it was cut)."""
+    since = month_start(now, config)
+    notes = []
+    if settings.member_cap_per_month and account.owner_kind != "staff":
+        room = max(settings.member_cap_per_month - _earned_since(session, since, account.id), 0)
+        if points > room:
+            notes.append(
+                f"member's monthly cap {settings.member_cap_per_month}: {points} -> {room}"
+            )
+            points = room
+    if settings.global_cap_per_month and points > 0:
+        room = max(settings.global_cap_per_month - _earned_since(session, since), 0)
+        if points > room:
+            notes.append(
+                f"programme's monthly cap {settings.global_cap_per_month}: {points} -> {room}"
+            )
+            points = room
+    return points, "; ".join(notes)
+
+
+def earn(
+    session: Session,
+    config: Config,
+    settings: LoyaltyConfig,
+    account: LoyaltyAccount,
+    points: int,
+    *,
+    kind: str,
+    cause: str,
+    now: datetime,
+    note: str = "",
+    created_by: str = "system",
+    patient_mis_id: str = "",
+    expiry_days: int | None = None,
+    capped: bool = True,
+) -> ledger.Posting | None:
+    """Credit points as a lot expiring after `expiry_days` (default: the programme's)."""
+    existing = ledger.find_entry(session, cause)
+    if existing is not None:
+        return ledger.Posting(existing, created=False)
+    if capped:
+        points, cut = apply_caps(session, config, settings, account, points, now)
+        note = "; ".join(filter(None, [note, cut]))
+        if cut:
+            log.info("%s: %s", cause, cut)
+    if points <= 0:
+        return None
+    days = settings.expiry_days if expiry_days is None else expiry_days
+    return ledger.credit(
+        session,
+        account,
+        points,
+        kind=kind,
+        cause=cause,
+        now=now,
+        expires_at=now + timedelta(days=days) if days else None,
+        note=note,
+        created_by=created_by,
+        patient_mis_id=patient_mis_id,
+    )
+
+
+# --- tiers ---------------------------------------------------------------------------------
+
+
+def spend_12_months(session: Session, account: LoyaltyAccount, now: datetime) -> Decimal:
+    """Money the account's patients paid over the last 12 months, refunds excluded."""
+    patients = account_patients(session, account)
+    if not patients:
+        return Decimal(0)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.patient_mis_id.in_(patients),
+            Payment.method == "money",
+            Payment.reversed.is_(False),
+            Payment.paid_at >= now - timedelta(days=365),
+        )
+    )
+    return Decimal(str(total or 0))
+
+
+def refresh_tier(
+    session: Session,
+    settings: LoyaltyConfig,
+    account: LoyaltyAccount,
+    now: datetime,
+    *,
+    allow_downgrade: bool,
+) -> str:
+    """Raise the tier as soon as the spend reaches it; lower it only when allowed (the
+    nightly run) and after the tier has been held `tier_hold_days`."""
+    tiers = settings.tier_list
+    names = [""] + [t.name for t in tiers]
+    spend = spend_12_months(session, account, now) if tiers else Decimal(0)
+    qualifies = ""
+    for tier in tiers:
+        if spend >= tier.min_spend_rub:
+            qualifies = tier.name
+    have = names.index(account.tier) if account.tier in names else 0
+    want = names.index(qualifies)
+    held = account.tier_since is None or account.tier_since <= now - timedelta(
+        days=settings.tier_hold_days
+    )
+    if want > have or (want < have and allow_downgrade and held) or account.tier not in names:
+        account.tier, account.tier_since = qualifies, now
+    return account.tier
+
+
+def tier_bonus(settings: LoyaltyConfig, tier: str) -> float:
+    return next((t.bonus_percent for t in settings.tier_list if t.name == tier), 0.0)
+
+
+# --- cashback ------------------------------------------------------------------------------
+
+
+def cashback_rate(
+    session: Session, settings: LoyaltyConfig, appointment_mis_id: str, tier: str
+) -> tuple[float, str]:
+    """The percentage for a payment: the first matching service/doctor/branch rule, else
+    the base rate; plus the tier's extra. Returns (percent, how it was arrived at)."""
+    percent, why = settings.cashback_percent, f"{settings.cashback_percent:g}%"
+    rules = settings.cashback_rule_list
+    appt = (
+        session.scalar(select(Appointment).where(Appointment.mis_id == appointment_mis_id))
+        if rules and appointment_mis_id
+        else None
+    )
+    if appt is not None:
+        for rule in rules:
+            if rule.kind == "service":
+                hit = any(rule.match.lower() in s.lower() for s in appt.services or [])
+            elif rule.kind == "doctor":
+                hit = appt.doctor_mis_id == rule.match
+            else:
+                hit = appt.branch_id == rule.match
+            if hit:
+                percent, why = rule.percent, f"{rule.percent:g}% ({rule.kind} {rule.match})"
+                break
+    extra = tier_bonus(settings, tier)
+    if extra:
+        percent += extra
+        why += f" + {extra:g}% ({tier})"
+    return percent, why
+
+
+def _threshold_notice(
+    session: Session,
+    config: Config,
+    settings: LoyaltyConfig,
+    account: LoyaltyAccount,
+    before: int,
+    trigger: LedgerEntry,
+    about: str,
+) -> None:
+    threshold = settings.balance_notice_threshold
+    if threshold and before < threshold <= account.balance:
+        notify_account(
+            session,
+            config,
+            account,
+            f"threshold:{account.id}:{trigger.id}",
+            "balance_threshold",
+            about=about,
+            balance=account.balance,
+            rub=rub(Decimal(account.balance) * Decimal(str(settings.point_value_rub))),
+            share=f"{settings.max_bill_share_percent:g}",
+        )
+
+
+def on_payment_received(
+    session: Session, config: Config, payload: dict[str, Any], payment_mis_id: str, now: datetime
+) -> ledger.Posting | None:
+    settings = effective(session, config)
+    if not settings.enabled:
+        return None
+    patient_id = payload["patient_mis_id"]
+    amount = Decimal(payload["amount"])
+    account = account_of(session, patient_id, now)
+    if payload.get("method") == "bonus":
+        return redeem_mis_bonus_payment(
+            session, config, settings, account, patient_id, payment_mis_id, amount, now
+        )
+    refresh_tier(session, settings, account, now, allow_downgrade=False)
+    percent, why = cashback_rate(
+        session, settings, payload.get("appointment_mis_id", ""), account.tier
+    )
+    before = account.balance
+    posting = earn(
+        session,
+        config,
+        settings,
+        account,
+        cashback_points(amount, percent),
+        kind="accrual",
+        cause=f"payment:{payment_mis_id}",
+        now=now,
+        note=f"{why} of {amount} ₽",
+        patient_mis_id=patient_id,
+    )
+    if posting is not None and posting.created:
+        notify_account(
+            session,
+            config,
+            account,
+            f"bonus:{payment_mis_id}",
+            "bonus_accrued",
+            family_template="bonus_accrued_family",
+            about=patient_id,
+            points=posting.entry.amount,
+            amount=rub(amount),
+            balance=account.balance,
+        )
+        _threshold_notice(session, config, settings, account, before, posting.entry, patient_id)
+    return posting
+
+
+def redeem_mis_bonus_payment(
+    session: Session,
+    config: Config,
+    settings: LoyaltyConfig,
+    account: LoyaltyAccount,
+    patient_id: str,
+    payment_mis_id: str,
+    amount: Decimal,
+    now: datetime,
+) -> ledger.Posting | None:
+    """The MIS took a bill partly in bonus points: spend them here, never below zero.
+
+    The MIS has already given the discount; points it paid beyond the balance are noted on
+    the entry (and show in `kabinet ledger verify`'s neighbour, the panel) but not owed.
+    """
+    points = points_for_roubles(amount, settings.point_value_rub)
+    available = account.balance
+    note = f"bonus payment of {amount} ₽ in the MIS"
+    if points > available:
+        note += f"; {points - available} points more than the balance were paid"
+    posting = ledger.debit(
+        session,
+        account,
+        points,
+        kind="redemption",
+        cause=f"redemption:payment:{payment_mis_id}",
+        now=now,
+        note=note,
+        patient_mis_id=patient_id,
+        short="cap",
+    )
+    if posting is not None and posting.created and posting.entry.amount:
+        notify_account(
+            session,
+            config,
+            account,
+            f"bonus-spent:{payment_mis_id}",
+            "bonus_spent",
+            about=patient_id,
+            points=-posting.entry.amount,
+            rub=rub(amount),
+            balance=account.balance,
+        )
+    return posting
+
+
+def restore_redemption(
+    session: Session, cause: str, now: datetime, note: str
+) -> list[ledger.Posting]:
+    """Give back the points of a spend that was undone, each into a lot like the one it
+    came from (same age and expiry)."""
+    spend = ledger.find_entry(session, cause)
+    if spend is None or spend.amount >= 0:
+        return []
+    account = session.get(LoyaltyAccount, spend.account_id)
+    assert account is not None
+    postings = []
+    for lot_id, points, earned_at, expires_at in session.execute(
+        select(
+            LedgerAllocation.lot_id,
+            LedgerAllocation.points,
+            LoyaltyLot.earned_at,
+            LoyaltyLot.expires_at,
+        )
+        .join(LoyaltyLot, LoyaltyLot.id == LedgerAllocation.lot_id)
+        .where(LedgerAllocation.entry_id == spend.id)
+        .order_by(LedgerAllocation.id)
+    ):
+        postings.append(
+            ledger.credit(
+                session,
+                account,
+                points,
+                kind="restore",
+                cause=f"restore:{spend.id}:{lot_id}",
+                now=now,
+                earned_at=earned_at,
+                # A lot that expired meanwhile comes back already due: the next run expires it.
+                expires_at=expires_at,
+                note=note,
+                patient_mis_id=spend.patient_mis_id,
+            )
+        )
+    return postings
+
+
+def on_payment_reversed(
+    session: Session, config: Config, payload: dict[str, Any], payment_mis_id: str, now: datetime
+) -> ledger.Posting | None:
+    """A refund or a deletion in the MIS: take back its cashback (even with the programme
+    switched off, so no refund keeps its points), give back points a deleted bonus payment
+    spent, and undo the referral rewards it triggered."""
+    from core.loyalty.referrals import on_payment_reversed as referral_reversed
+
+    note = f"refund of payment {payment_mis_id}"
+    restore_redemption(session, f"redemption:payment:{payment_mis_id}", now, note)
+    referral_reversed(session, config, payment_mis_id, now)
+    posting = ledger.reverse(session, f"payment:{payment_mis_id}", now=now, note=note)
+    if posting is None or not posting.created:
+        return posting
+    entry = posting.entry
+    if entry.shortfall:
+        entry.note = f"{note}; {entry.shortfall} points already spent"
+    if entry.amount:
+        account = session.get(LoyaltyAccount, entry.account_id)
+        assert account is not None
+        notify_account(
+            session,
+            config,
+            account,
+            f"bonus-reversed:{payment_mis_id}",
+            "bonus_reversed",
+            family_template="bonus_reversed_family",
+            about=payload.get("patient_mis_id", ""),
+            points=-entry.amount,
+            amount=rub(Decimal(payload["amount"])),
+            balance=account.balance,
+        )
+    return posting

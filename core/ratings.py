@@ -1,0 +1,228 @@
+"""A short 1-5 rating after each completed visit, and service recovery for low scores.
+
+Review links follow the platforms' rules (no "review gating"): when the clinic configured
+one, it is offered in the rating request itself, to every patient asked (at most once per
+`review_every_days` per patient), before any score exists, and it stays on the message
+whatever score is given. A low score only opens a task for the staff to call the patient
+back; it never decides who is asked for a review, and points never depend on a review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Config
+from core.db import transaction, utcnow
+from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
+from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
+from core.tasks import create_task
+from core.texts import render, when
+
+RATING_PREFIX = "rt"
+# A visit that ended longer ago than this is not asked about any more (e.g. after downtime,
+# or visits imported as history at installation).
+ASK_WITHIN = timedelta(days=1)
+
+
+def rating_keyboard(rating_id: int, review_url: str, lang: str) -> dict[str, Any]:
+    rows: list[list[dict[str, str]]] = [
+        [
+            {"text": str(score), "callback_data": f"{RATING_PREFIX}:{rating_id}:{score}"}
+            for score in range(1, 6)
+        ]
+    ]
+    if review_url:
+        rows.append([{"text": render("btn_review", lang), "url": review_url}])
+    return {"inline_keyboard": rows}
+
+
+def plan_rating_requests(
+    factory: sessionmaker[Session], config: Config, clock: Callable[[], datetime] = utcnow
+) -> int:
+    m = config.messaging
+    if not m.rating_enabled:
+        return 0
+    now = clock()
+    tz = config.clinic.tz
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(Appointment, Patient, Subscriber, Doctor)
+            .join(Patient, Patient.mis_id == Appointment.patient_mis_id)
+            .join(PatientLink, PatientLink.patient_mis_id == Patient.mis_id)
+            .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
+            .outerjoin(Doctor, Doctor.mis_id == Appointment.doctor_mis_id)
+            .where(
+                Appointment.status == "completed",
+                Appointment.deleted.is_(False),
+                Appointment.ends_at <= now - timedelta(minutes=m.rating_delay_minutes),
+                Appointment.ends_at >= now - timedelta(minutes=m.rating_delay_minutes) - ASK_WITHIN,
+                Patient.messaging_allowed.is_(True),
+                Patient.status != "deleted",
+                Subscriber.unreachable_at.is_(None),
+                ~exists().where(
+                    VisitRating.appointment_mis_id == Appointment.mis_id,
+                    VisitRating.subscriber_id == Subscriber.id,
+                ),
+            )
+            .order_by(Appointment.ends_at)
+        ).all()
+        asked = 0
+        offered_now: set[str] = set()
+        for appt, patient, sub, doctor in rows:
+            offer = bool(m.review_url) and patient.mis_id not in offered_now
+            if offer and m.review_every_days:
+                since = now - timedelta(days=m.review_every_days)
+                offer = (
+                    session.scalar(
+                        select(VisitRating.id).where(
+                            VisitRating.patient_mis_id == patient.mis_id,
+                            VisitRating.review_link_offered.is_(True),
+                            VisitRating.asked_at >= since,
+                        )
+                    )
+                    is None
+                )
+            rating = VisitRating(
+                appointment_mis_id=appt.mis_id,
+                patient_mis_id=patient.mis_id,
+                subscriber_id=sub.id,
+                doctor_mis_id=appt.doctor_mis_id,
+                asked_at=now,
+                review_link_offered=offer,
+            )
+            session.add(rating)
+            session.flush()
+            if offer:
+                offered_now.add(patient.mis_id)
+            doctor_text = (
+                f"{doctor.specialty} {doctor.full_name}".strip() if doctor is not None else ""
+            )
+            text = render(
+                "rating_request",
+                sub.language,
+                name=patient.address_name,
+                when=when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), sub.language),
+                doctor=doctor_text,
+            )
+            if offer:
+                text += "\n\n" + render("rating_review_invite", sub.language)
+            enqueue(
+                session,
+                key=f"rating:{appt.mis_id}:{sub.id}",
+                chat_id=sub.chat_id,
+                patient_mis_id=patient.mis_id,
+                text=text,
+                kind="rating",
+                priority=PRIORITY_REMINDER,
+                reply_markup=rating_keyboard(
+                    rating.id, m.review_url if offer else "", sub.language
+                ),
+            )
+            asked += 1
+        return asked
+
+
+@dataclass
+class RatingAnswer:
+    notice: str  # the button's toast: "" when all is well
+    accepted: bool = False
+
+
+def record_rating(
+    session: Session,
+    config: Config,
+    sub: Subscriber,
+    data: str,
+    *,
+    chat_id: int,
+    message_id: int | None,
+    now: datetime,
+    current_markup: dict[str, Any] | None = None,
+) -> RatingAnswer:
+    """Store a pressed score. The data comes from the client and can be forged: the rating
+    must be the pressing chat's own, and the score 1-5."""
+    parts = data.split(":")
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("1", "2", "3", "4", "5"):
+        return RatingAnswer(render("not_yours", sub.language))
+    rating = session.get(VisitRating, int(parts[1]))
+    if rating is None or rating.subscriber_id != sub.id:
+        return RatingAnswer(render("not_yours", sub.language))
+    if rating.score is not None:
+        return RatingAnswer(render("already_answered", sub.language))
+    score = int(parts[2])
+    rating.score, rating.answered_at = score, now
+    low = score <= config.messaging.rating_low_score
+    tz = config.clinic.tz
+    appt = session.scalar(
+        select(Appointment).where(Appointment.mis_id == rating.appointment_mis_id)
+    )
+    patient = session.scalar(select(Patient).where(Patient.mis_id == rating.patient_mis_id))
+    if low:
+        doctor = session.scalar(select(Doctor).where(Doctor.mis_id == rating.doctor_mis_id))
+        lang = config.clinic.language
+        task = create_task(
+            session,
+            config,
+            kind="service_recovery",
+            key=f"recovery:{rating.id}",
+            text=render(
+                "task_service_recovery",
+                lang,
+                score=score,
+                patient=patient.full_name if patient else rating.patient_mis_id,
+                phone=sub.phone or "—",
+                when=when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), lang)
+                if appt
+                else "",
+                doctor=f"{doctor.specialty} {doctor.full_name}".strip() if doctor else "",
+            ),
+            subscriber_id=sub.id,
+            patient_mis_id=rating.patient_mis_id,
+            appointment_mis_id=rating.appointment_mis_id,
+        )
+        rating.task_id = task.id
+    enqueue(
+        session,
+        key=f"rating-thanks:{rating.id}",
+        chat_id=chat_id,
+        patient_mis_id=rating.patient_mis_id,
+        text=render("rating_thanks_low" if low else "rating_thanks", sub.language),
+        kind="reply",
+        priority=PRIORITY_REPLY,
+        respect_quiet_hours=False,
+    )
+    if message_id is not None:
+        # The score buttons go; the review link, if it was offered, stays - whatever the
+        # score was. Taken from the message itself, so a changed setting cannot drop it.
+        if current_markup is not None:
+            rows = current_markup.get("inline_keyboard") or []
+        else:
+            keep = config.messaging.review_url if rating.review_link_offered else ""
+            rows = rating_keyboard(rating.id, keep, sub.language)["inline_keyboard"]
+        markup = {
+            "inline_keyboard": [
+                row
+                for row in rows
+                if not any(
+                    str(b.get("callback_data", "")).startswith(RATING_PREFIX + ":") for b in row
+                )
+            ]
+        }
+        enqueue(
+            session,
+            key=f"rating-unbutton:{rating.id}",
+            chat_id=chat_id,
+            text="",
+            kind="edit_markup",
+            priority=PRIORITY_REPLY,
+            reply_markup=markup,
+            edit_message_id=message_id,
+            respect_quiet_hours=False,
+        )
+    return RatingAnswer("", accepted=True)

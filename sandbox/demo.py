@@ -1,0 +1,244 @@
+"""`kabinet demo`: the appliance on the embedded demo clinic, with the Telegram emulator.
+
+Everything runs on this machine: the demo clinic (an IDENT-shaped SQLite file changing as
+a simulated day goes by), the Bot API emulator with a page that shows a patient's phone,
+and Kabinet itself, configured exactly as a real install would be. The demo starts fresh
+each time: its personas have visits "tomorrow", which only holds on the day it is built.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from filelock import Timeout
+
+from jobs.lock import RunnerLock
+from sandbox.demo_clinic import DemoClinic, build_demo_clinic
+from sandbox.demo_clinic.personas import persona
+from sandbox.demo_clinic.simulator import ClinicSimulator
+from sandbox.telegram import TelegramEmulator
+
+DEMO_TOKEN = "100000001:DEMO-kabinet-sandbox-token-000000"
+DEMO_BOT = "kabinet_demo_bot"
+DEMO_TIMEZONE = "Europe/Moscow"
+DEFAULT_EMULATOR_PORT = 8081
+# Marks a directory the demo made, so that only such a directory is ever emptied.
+MARKER = ".kabinet-demo"
+
+
+@dataclass
+class DemoSetup:
+    config_path: Path
+    emulator: TelegramEmulator
+    clinic: DemoClinic
+    staff_chat_id: int
+    patient_user_id: int
+    owner_password: str
+    panel_url: str
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    lines = ["# Written by `kabinet demo`; regenerated at every start.", ""]
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def reset_data_dir(data_dir: Path) -> None:
+    """Empty the demo's directory for a fresh start.
+
+    Refuses a directory the demo did not make (``--data-dir /var/lib/kabinet`` must not
+    wipe a real installation) and one whose demo is still running.
+    """
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / MARKER).exists():
+            raise click.ClickException(
+                f"{data_dir} is not empty and was not made by `kabinet demo`; "
+                "refusing to empty it (pick another --data-dir)"
+            )
+        lock = RunnerLock(data_dir)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise click.ClickException(
+                f"another Kabinet demo is running on {data_dir} ({lock.holder()}); "
+                "stop it first or pick another --data-dir"
+            ) from None
+        lock.release()
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text("made by `kabinet demo`; emptied at every demo start\n")
+
+
+def free_port(host: str = "127.0.0.1", port: int = 0) -> int:
+    """`port` if it can be listened on (any free one for 0); a clear error otherwise."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({exc.strerror}); is another demo running? "
+                "Pick another port (0 picks a free one)"
+            ) from None
+        return int(probe.getsockname()[1])
+
+
+def prepare_demo(
+    data_dir: Path,
+    *,
+    port: int,
+    emulator_port: int = DEFAULT_EMULATOR_PORT,
+    patients: int = 400,
+    seed: int = 42,
+    poll_seconds: int = 5,
+) -> DemoSetup:
+    """Build the demo clinic, start the emulator and write the configuration.
+
+    ``emulator_port`` 0 picks a free port.
+    """
+    if emulator_port:
+        free_port(port=emulator_port)  # fail before building anything
+    reset_data_dir(data_dir)
+    # The clinic lives on its own wall clock, whatever the machine's time zone (often UTC
+    # on servers): its "tomorrow at 10:00" must be Moscow's, as Kabinet reads it.
+    tz = ZoneInfo(DEMO_TIMEZONE)
+
+    def clinic_clock() -> datetime:
+        return datetime.now(tz).replace(tzinfo=None)
+
+    clinic = build_demo_clinic(
+        data_dir / "clinic.sqlite3", seed=seed, patients=patients, now=clinic_clock()
+    )
+    clinic.clock = clinic_clock
+
+    emulator = TelegramEmulator(host="127.0.0.1", port=emulator_port)
+    emulator.start()
+    emulator.register_bot(token=DEMO_TOKEN, username=DEMO_BOT, first_name="Клиника «Улыбка»")
+    anna = persona("anna")
+    # Her Telegram account knows her number, as a real one does: "Share my number" sends
+    # it without asking.
+    patient = emulator.create_user(
+        first_name=anna.name,
+        last_name=anna.surname,
+        language_code="ru",
+        phone_number=anna.phone_e164,
+    )
+    staff = emulator.create_user(first_name="Ольга", last_name="Администратор", language_code="ru")
+    staff_chat_id = emulator.create_group(title="Администраторы клиники", member_ids=[staff["id"]])
+
+    owner_password = secrets.token_urlsafe(9)
+    panel_url = f"http://127.0.0.1:{port}/"
+    write_config(
+        data_dir / "kabinet.toml",
+        {
+            # The bot says "бот клиники «{name}»": a name without quotes of its own.
+            "clinic": {"name": "Улыбка", "timezone": DEMO_TIMEZONE},
+            "web": {"host": "127.0.0.1", "port": port, "workers": 2},
+            "storage": {"data_dir": str(data_dir.resolve())},
+            "telegram": {
+                "token": DEMO_TOKEN,
+                "bot_username": DEMO_BOT,
+                "api_url": emulator.url,
+                "staff_chat_id": staff_chat_id,
+            },
+            "mis": {
+                "profile": "demo",
+                "dsn": str((data_dir / "clinic.sqlite3").resolve()),
+                "poll_seconds": poll_seconds,
+            },
+            # The demo shows everything at once, whatever the hour.
+            "messaging": {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"},
+        },
+    )
+    return DemoSetup(
+        config_path=data_dir / "kabinet.toml",
+        emulator=emulator,
+        clinic=clinic,
+        staff_chat_id=staff_chat_id,
+        patient_user_id=patient["id"],
+        owner_password=owner_password,
+        panel_url=panel_url,
+    )
+
+
+def run_demo(
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    emulator_port: int | None = None,
+) -> None:
+    """Run the demo until Ctrl+C. Port 0 (panel or emulator) picks a free one."""
+    from app.cli import prepare_storage
+    from app.serve import ensure_owner, serve
+    from core.config import load
+
+    if port is None:
+        port = int(os.environ.get("KABINET_PORT") or 8080)
+    port = free_port(port=port)
+    if emulator_port is None:
+        emulator_port = DEFAULT_EMULATOR_PORT
+    setup = prepare_demo(data_dir, port=port, emulator_port=emulator_port)
+    try:
+        os.environ["KABINET_CONFIG"] = str(setup.config_path.resolve())
+        config = load(setup.config_path)
+        prepare_storage(config)
+        from core.db import make_engine, session_factory, transaction
+        from core.staff import create_user
+
+        engine = make_engine(config.storage.url)
+        with transaction(session_factory(engine)) as session:
+            create_user(session, "owner", "owner", setup.owner_password, "Главный врач")
+        engine.dispose()
+        ensure_owner(config)  # no-op now; kept so the demo takes the same path as a real start
+
+        simulator = ClinicSimulator(setup.clinic, speed=config.demo.speed)
+        emulator = setup.emulator
+        bot_link = f"https://t.me/{DEMO_BOT}?start=demo"
+        click.echo(
+            "\n".join(
+                [
+                    "",
+                    "Kabinet demo is starting.",
+                    f"  Panel:          {setup.panel_url}   login: owner   "
+                    f"password: {setup.owner_password}",
+                    # The page's START button sends the deep link's /start payload.
+                    f"  Patient phone:  {emulator.phone_url(setup.patient_user_id)}&start=demo",
+                    f"  Staff group:    {emulator.url}/_emulator/chats/{setup.staff_chat_id}"
+                    "/transcript (JSON)",
+                    f"  Bot API:        {emulator.url} (emulator; deep link {bot_link})",
+                    f"  Health:         {setup.panel_url}healthz",
+                    "Press Ctrl+C to stop.",
+                    "",
+                ]
+            )
+        )
+
+        def simulate(stop: threading.Event) -> None:
+            simulator.run_in_thread(stop)
+
+        serve(config, extra_threads=(simulate,))
+    except KeyboardInterrupt:  # before serve() took over Ctrl+C: still a clean stop
+        click.echo("Kabinet demo stopped.", err=True)
+    finally:
+        setup.emulator.stop()

@@ -1,0 +1,180 @@
+"""The loyalty screens of the panel, through the real forms (CSRF included), per role."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from core.db import utcnow
+from core.loyalty import accounts
+from core.models import LedgerEntry, LoyaltyLot, LoyaltySetting
+from tests.conftest import Persona
+from tests.core.loyalty_world import World
+
+
+@pytest.fixture
+def world(factory, config, app) -> World:  # type: ignore[no-untyped-def]
+    w = World(factory, config, now=utcnow() - timedelta(minutes=5))
+    w.patient("a", name="Анна")
+    w.patient("b", name="Борис")
+    w.pay("a", "10000")  # 500 points at the default 5 %
+    return w
+
+
+def _key(page: str, form_id: str) -> str:
+    form = page[page.index(f'id="{form_id}"') :]
+    match = re.search(r'name="key" value="([0-9a-f]{32})"', form)
+    assert match, f"no idempotency key in {form_id}"
+    return match.group(1)
+
+
+def test_patient_card_shows_lots_entries_and_forms_by_role(
+    world: World, owner: Persona, administrator: Persona
+) -> None:
+    page = owner.get("/patients/a").get_data(as_text=True)
+    assert 'id="balance">500<' in page
+    assert 'id="lots"' in page and "за оплату" in page
+    assert 'id="spend-form"' in page and 'id="grant-form"' in page
+    admin_page = administrator.get("/patients/a").get_data(as_text=True)
+    assert 'id="spend-form"' in admin_page and 'id="grant-form"' not in admin_page
+
+
+def test_a_double_submitted_spend_form_spends_once(world: World, administrator: Persona) -> None:
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    form = {"key": key, "bill": "1000", "points": "300"}
+    first = administrator.post("/patients/a/bonuses/spend", form)
+    second = administrator.post("/patients/a/bonuses/spend", form)
+    assert first.status_code == second.status_code == 302
+    assert world.balance("a") == 200
+    page = administrator.get("/patients/a").get_data(as_text=True)
+    assert "уже проведено" in page  # the flash of the second submit
+    with world.factory() as s:
+        entry = s.scalar(select(LedgerEntry).where(LedgerEntry.kind == "spend"))
+        assert entry is not None and entry.created_by == "admin"
+
+
+def test_spend_over_the_bill_share_is_refused(world: World, administrator: Persona) -> None:
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    administrator.post("/patients/a/bonuses/spend", {"key": key, "bill": "1000", "points": "301"})
+    assert world.balance("a") == 500
+    assert "не больше 30 % счёта" in administrator.get("/patients/a").get_data(as_text=True)
+
+
+def test_manual_grant_is_owner_only_and_records_who_and_why(
+    world: World, owner: Persona, administrator: Persona, outsider: Persona
+) -> None:
+    key = _key(owner.get("/patients/a").get_data(as_text=True), "grant-form")
+    form = {"key": key, "points": "250", "reason": "компенсация за ожидание"}
+    assert administrator.post("/patients/a/bonuses/grant", form).status_code == 403
+    assert outsider.post("/patients/a/bonuses/grant", form).status_code == 302
+    assert world.balance("a") == 500
+    owner.post("/patients/a/bonuses/grant", form)
+    owner.post("/patients/a/bonuses/grant", form)
+    assert world.balance("a") == 750
+    with world.factory() as s:
+        entry = s.scalar(select(LedgerEntry).where(LedgerEntry.kind == "manual"))
+        assert entry is not None
+        assert (entry.created_by, entry.note) == ("owner", "компенсация за ожидание")
+
+
+def test_family_formed_in_the_panel_shares_points(world: World, administrator: Persona) -> None:
+    administrator.post("/patients/a/family", {"action": "create"})
+    administrator.post("/patients/a/family", {"action": "add", "who": "b"})
+    assert world.balance("b") == 500  # Борис now sees the family's points
+    world.pay("b", "2000")
+    assert world.balance("a") == 600
+    page = administrator.get("/patients/b").get_data(as_text=True)
+    assert "семейный счёт «Семья Иванова»" in page and "Анна" in page
+    administrator.post("/patients/b/family", {"action": "mute", "member": "a"})
+    with world.factory() as s:
+        member = accounts.member(s, "a")
+        assert member is not None and member.muted
+    # A member of another family cannot be touched from this card.
+    assert (
+        administrator.post("/patients/b/family", {"action": "remove", "member": "zz"}).status_code
+        == 400
+    )
+    administrator.post("/patients/b/family", {"action": "remove", "member": "b"})
+    assert world.balance("b") == 0 and world.balance("a") == 600
+
+
+def test_settings_are_owner_only_validated_and_take_effect(
+    world: World, owner: Persona, administrator: Persona
+) -> None:
+    assert administrator.get("/loyalty/settings").status_code == 403
+    page = owner.get("/loyalty/settings").get_data(as_text=True)
+    assert 'name="cashback_percent" value="5.0"' in page
+    form = {"enabled": "on", "cashback_percent": "12,5", "tiers": "Золото:abc:1"}
+    response = owner.post("/loyalty/settings", form)
+    assert response.status_code == 400
+    assert "loyalty.tiers" in response.get_data(as_text=True)
+    owner.post("/loyalty/settings", {"enabled": "on", "cashback_percent": "12,5"})
+    with world.factory() as s:
+        stored = dict(s.execute(select(LoyaltySetting.key, LoyaltySetting.value)).all())
+    assert stored == {"cashback_percent": 12.5}
+    world.pay("b", "1000")
+    assert world.balance("b") == 125
+
+
+def _rows(page: str) -> dict[str, list[str]]:
+    """Leaderboard rows by staff name: [place, name, connected, paying, points, link]."""
+    rows = re.findall(r'<tr class="staff-row">(.*?)</tr>', page, re.S)
+    cells = [re.findall(r"<td>(?:<code>)?(.*?)(?:</code>)?</td>", row) for row in rows]
+    return {c[1]: c for c in cells}
+
+
+def test_leaderboard_lists_staff_with_their_links(world: World, administrator: Persona) -> None:
+    rows = _rows(administrator.get("/loyalty/leaderboard?period=previous").get_data(as_text=True))
+    assert set(rows) == {"Ольга Админова", "Владелец Клиники"}
+    link = rows["Ольга Админова"][5]
+    assert re.fullmatch(r"/start s[a-z2-9]{8}", link)  # no bot username in the test config
+    world.now = utcnow()
+    world.patient("n")
+    world.connect("n", payload=link.split()[1])
+    rows = _rows(administrator.get("/loyalty/leaderboard").get_data(as_text=True))
+    assert rows["Ольга Админова"][:5] == ["1", "Ольга Админова", "1", "0", "100"]
+    assert rows["Владелец Клиники"][2] == "0"
+    # The same link, shown again, is the same code.
+    assert (
+        _rows(administrator.get("/loyalty/leaderboard").get_data(as_text=True))["Ольга Админова"][5]
+        == link
+    )
+
+
+def test_economics_is_owner_only(world: World, owner: Persona, administrator: Persona) -> None:
+    assert administrator.get("/loyalty/economics").status_code == 403
+    page = owner.get("/loyalty/economics").get_data(as_text=True)
+    assert 'id="outstanding">500<' in page
+    # 500 points against a 5 % flat discount on 10 000 ₽: the same this month.
+    assert "программа стоила 500\u00a0₽, а прежняя скидка" in page
+    assert "стоила бы 500\u00a0₽" in page and "программа дешевле на 0\u00a0₽" in page
+    with world.factory() as s:
+        assert s.scalar(select(func.count(LedgerEntry.id))) == 1
+
+
+def test_kabinet_ledger_verify_reports_a_tampered_cache(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from app.cli import cli
+    from sandbox.demo import write_config
+
+    path = tmp_path / "kabinet.toml"
+    write_config(
+        path,
+        {
+            "storage": {"data_dir": str(tmp_path / "data")},
+            "mis": {"profile": "demo", "dsn": str(tmp_path / "clinic.sqlite3")},
+            "telegram": {"mode": "off"},
+        },
+    )
+    ok = CliRunner().invoke(cli, ["--config", str(path), "ledger", "verify"])
+    assert ok.exit_code == 0, ok.output
+    with world.factory() as s:
+        s.execute(update(LoyaltyLot).values(remaining=7))
+        s.commit()
+    bad = CliRunner().invoke(cli, ["--config", str(path), "ledger", "verify"])
+    assert bad.exit_code == 1
+    assert "lot remainder" in bad.output and "cached 7, recomputed 500" in bad.output

@@ -1,0 +1,74 @@
+"""Tasks nobody takes are announced again, once; an MIS that stops answering is noticed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db import transaction, utcnow
+from core.health import check_stale, mis_health, record_mis_ok
+from core.models import OutboxMessage, Task
+from core.tasks import create_task, escalate_stale, transition
+from tests.conftest import make_config
+
+STAFF = -4_000_000_001
+
+
+def test_an_untaken_task_is_announced_once_more_after_n_minutes(tmp_path: Path, factory) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(
+        tmp_path, telegram={"staff_chat_id": STAFF}, messaging={"task_escalate_minutes": 15}
+    )
+    with transaction(factory) as s:
+        waiting = create_task(s, config, kind="message", key="a", text="Перезвоните мне")
+        taken = create_task(s, config, kind="message", key="b", text="Вопрос")
+        transition(s, taken, "take", "Ольга")
+        fresh = create_task(s, config, kind="message", key="c", text="Новый")
+        for task in (waiting, taken):
+            task.created_at = utcnow() - timedelta(minutes=20)
+        ids = waiting.id, fresh.id
+    for _ in range(3):
+        with transaction(factory) as s:
+            escalate_stale(s, config, utcnow())
+    with factory() as s:
+        again = list(
+            s.scalars(select(OutboxMessage).where(OutboxMessage.key.endswith(":escalate")))
+        )
+        assert s.get(Task, ids[0]).escalated_at is not None
+        assert s.get(Task, ids[1]).escalated_at is None
+    assert len(again) == 1 and again[0].chat_id == STAFF
+    assert again[0].text.startswith(f"⏰ Задачу #{ids[0]} никто не взял за 15 мин")
+    # Taking it from the re-announcement works like the first one.
+    assert again[0].reply_markup["inline_keyboard"][0][0]["callback_data"] == f"t:take:{ids[0]}"
+
+
+def test_escalation_can_be_switched_off(tmp_path: Path, factory) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(
+        tmp_path, telegram={"staff_chat_id": STAFF}, messaging={"task_escalate_minutes": 0}
+    )
+    with transaction(factory) as s:
+        task = create_task(s, config, kind="message", key="a", text="x")
+        task.created_at = utcnow() - timedelta(days=1)
+        assert escalate_stale(s, config, utcnow()) == 0
+
+
+def test_an_mis_that_stops_answering_is_an_outage_and_its_return_is_told(
+    tmp_path: Path, factory
+) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(tmp_path, telegram={"staff_chat_id": STAFF}, mis={"poll_seconds": 15})
+    start = utcnow()
+    record_mis_ok(factory, start, config)
+    assert not check_stale(factory, config, start + timedelta(minutes=4))
+    assert check_stale(factory, config, start + timedelta(minutes=6))
+    assert not check_stale(factory, config, start + timedelta(minutes=7))  # already down
+    with factory() as s:
+        health = mis_health(s)
+        alerts = [m.text for m in s.scalars(select(OutboxMessage))]
+    assert health["ok"] is False and "no successful read for 6 min" in health["error"]
+    assert len(alerts) == 1 and alerts[0].startswith("⚠️ МИС недоступна")
+    record_mis_ok(factory, start + timedelta(minutes=8), config)
+    record_mis_ok(factory, start + timedelta(minutes=9), config)
+    with factory() as s:
+        alerts = [m.text for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert len(alerts) == 2 and alerts[1].startswith("✅ МИС снова доступна")
