@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -202,60 +203,56 @@ def _back(mis_id: str) -> Any:
     return redirect(url_for("patients.detail", mis_id=mis_id) + "#bonuses")
 
 
-@bp.route("/patients/<mis_id>/bonuses/spend", methods=["POST"])
-@role_required("owner", "admin")
-def spend(mis_id: str) -> Any:
+def _post_operation(
+    mis_id: str, operation: Any, repeated: str, done: Callable[[Any], str], **fields: str
+) -> Any:
+    """Run a keyed ledger operation from a form: commit, or roll back with the reason shown."""
     s = _session()
     _patient_or_404(s, mis_id)
+    form = {name: request.form.get(name, "") for name in fields}
     try:
-        outcome = operations.spend(
+        outcome = operation(
             s,
             _config(),
             mis_id,
-            points=request.form.get("points", ""),
-            bill=request.form.get("bill", ""),
             key=request.form.get("key", ""),
             user=_user(),
             now=utcnow(),
+            **form,
         )
         s.commit()
     except operations.OperationError as exc:
         s.rollback()
         flash(str(exc), "error")
         return _back(mis_id)
-    if outcome.repeated:
-        flash("Это списание уже проведено (форма была отправлена повторно).")
-    else:
-        flash(f"Списано {-outcome.posting.entry.amount} бонусов.")
+    flash(repeated if outcome.repeated else done(outcome))
     return _back(mis_id)
+
+
+@bp.route("/patients/<mis_id>/bonuses/spend", methods=["POST"])
+@role_required("owner", "admin")
+def spend(mis_id: str) -> Any:
+    return _post_operation(
+        mis_id,
+        operations.spend,
+        "Это списание уже проведено (форма была отправлена повторно).",
+        lambda outcome: f"Списано {-outcome.posting.entry.amount} бонусов.",
+        points="",
+        bill="",
+    )
 
 
 @bp.route("/patients/<mis_id>/bonuses/grant", methods=["POST"])
 @role_required("owner")
 def grant(mis_id: str) -> Any:
-    s = _session()
-    _patient_or_404(s, mis_id)
-    try:
-        outcome = operations.grant(
-            s,
-            _config(),
-            mis_id,
-            points=request.form.get("points", ""),
-            reason=request.form.get("reason", ""),
-            key=request.form.get("key", ""),
-            user=_user(),
-            now=utcnow(),
-        )
-        s.commit()
-    except operations.OperationError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-        return _back(mis_id)
-    if outcome.repeated:
-        flash("Это начисление уже проведено (форма была отправлена повторно).")
-    else:
-        flash(f"Проведено: {outcome.posting.entry.amount:+d} бонусов.")
-    return _back(mis_id)
+    return _post_operation(
+        mis_id,
+        operations.grant,
+        "Это начисление уже проведено (форма была отправлена повторно).",
+        lambda outcome: f"Проведено: {outcome.posting.entry.amount:+d} бонусов.",
+        points="",
+        reason="",
+    )
 
 
 @bp.route("/patients/<mis_id>/bonuses/approve", methods=["POST"])
