@@ -90,6 +90,16 @@ class TimedEmulator(TelegramEmulator):
         return response
 
 
+def overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        dotted, _, raw = item.partition("=")
+        section, key = dotted.split(".")
+        value: Any = {"true": True, "false": False}.get(raw.lower(), raw)
+        out.setdefault(section, {})[key] = value
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,13 +161,17 @@ class MemoryWatch(threading.Thread):
         self.pid = pid
         self.stop = threading.Event()
         self.peak_rss_total = self.peak_pss_total = self.peak_rss_runner = 0
+        self.started = time.time()
+        self.peak_runner_at = 0.0
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
             sizes = [memory_kb(p) for p in tree(self.pid)]
             self.peak_rss_total = max(self.peak_rss_total, sum(r for r, _ in sizes))
             self.peak_pss_total = max(self.peak_pss_total, sum(p for _, p in sizes))
-            self.peak_rss_runner = max(self.peak_rss_runner, memory_kb(self.pid)[0])
+            runner = memory_kb(self.pid)[0]
+            if runner > self.peak_rss_runner:
+                self.peak_rss_runner, self.peak_runner_at = runner, time.time() - self.started
 
 
 def build_clinic(path: Path, patients: int, seed: int) -> tuple[DemoClinic, list[int]]:
@@ -240,6 +254,16 @@ def main() -> int:
     parser.add_argument("--book-every", type=float, default=20.0, help="seconds between bookings")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument(
+        "--stop-after", type=float, default=0, help="diagnosis: stop the run after N seconds"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="diagnosis: override a config key, e.g. --set loyalty.enabled=false",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kabinet-bench-"))
@@ -287,6 +311,7 @@ def main() -> int:
                     "rating_enabled": False,
                     "birthday_enabled": False,
                 },
+                **overrides(args.set),
             }
         )
     )
@@ -347,6 +372,8 @@ def main() -> int:
     next_booking = time.time() + 10
     deadline = run_started + max(3600, len(chats) / 10)
     reminders_done_at = None
+    if args.stop_after:
+        deadline = run_started + args.stop_after
     while time.time() < deadline:
         time.sleep(0.5)
         if runner.poll() is not None:
@@ -405,6 +432,7 @@ def main() -> int:
     duplicates = sum(max(0, received[c] - planned[c]) for c in chats.values())
     unplanned = sum(1 for c in chats.values() if planned[c] == 0)
     kinds_429 = classify_429(emulator.calls, args.latency_ms / 1000)
+    send_status = Counter(c["status"] for c in emulator.calls if c["method"] == "sendMessage")
     times = sorted(emulator.reminder_times)
     sustained = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     overall = len(times) / (times[-1] - run_started) if times else 0.0
@@ -436,6 +464,7 @@ def main() -> int:
         "overall_throughput_msg_per_s": round(overall, 2),
         "send_duration_s": round(times[-1] - times[0], 1) if times else None,
         "send_requests": requests,
+        "send_requests_by_status": {str(k): v for k, v in sorted(send_status.items())},
         "http_429_count": stats["http_429"],
         "http_429_percent": round(100.0 * stats["http_429"] / max(requests, 1), 3),
         "http_429_same_chat_within_1s_count": kinds_429["chat"],
@@ -448,6 +477,7 @@ def main() -> int:
         "poll_interval_s": config.mis.poll_seconds,
         "emulated_latency_ms": args.latency_ms,
         "peak_rss_runner_mb": round(watch.peak_rss_runner / 1024, 1),
+        "peak_rss_runner_at_s": round(watch.peak_runner_at, 1),
         "peak_rss_total_mb": round(watch.peak_rss_total / 1024, 1),
         "peak_pss_total_mb": round(watch.peak_pss_total / 1024, 1),
         "runner_cpu_s": round(runner_cpu, 1),
