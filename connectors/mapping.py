@@ -163,6 +163,7 @@ class RowMapper:
         if entity not in builders:
             raise ConnectorError(f"unknown entity {entity!r}", retryable=False, kind="config")
         self._build = builders[entity]
+        self._columns = dict(query.columns)
         # What besides the raw row decides the record: a digest of the raw row salted with
         # this stands for the record's content (connectors.sql), at a tenth of the cost.
         self.salt = repr(
@@ -187,10 +188,7 @@ class RowMapper:
         return self._build(row)
 
     def _get(self, row: Mapping[str, Any], canonical: str, default: Any = None) -> Any:
-        column = self.query.columns.get(canonical, canonical)
-        if column in row:
-            return row[column]
-        return default
+        return row.get(self._columns.get(canonical, canonical), default)
 
     def _status(self, raw: Any, default: str) -> str:
         text = _id(raw) if raw is not None else ""

@@ -110,6 +110,7 @@ _PATIENT_FIELDS = SYNC_COLUMNS["patient"][:-2]
 _IN_CHUNK = 500
 # A batch this big is an import (or a large catch-up): give SQLite a bigger page cache.
 IMPORT_BATCH = 1000
+IMPORT_BATCH_SIZE = 20000
 IMPORT_CACHE_KIB = 65536
 
 
@@ -165,7 +166,7 @@ def _utc_text(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} given where an aware one is required")
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    text = value.astimezone(UTC).isoformat(" ")[:-6]  # without its "+00:00"
     return text if len(text) > 19 else text + ".000000"
 
 
@@ -681,10 +682,13 @@ class SyncEngine:
         emit_events: bool,
         baseline: bool,
     ) -> None:
+        # An initial import reads in bigger batches: fewer, larger local transactions.
+        size = max(self.batch_size, IMPORT_BATCH_SIZE) if baseline else self.batch_size
+
         def read(after: str | None, resume: bool) -> tuple[Batch, datetime]:
             now = self.clock()
             return (
-                self.connector.read_changes(entity, after, self.batch_size, resume=resume, now=now),
+                self.connector.read_changes(entity, after, size, resume=resume, now=now),
                 now,
             )
 

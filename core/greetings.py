@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.campaigns import create_campaign, unsubscribe_keyboard
 from core.config import Config
 from core.db import transaction, utcnow
-from core.models import Campaign, Patient, PatientLink, Subscriber
+from core.models import Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_GREETING, enqueue_many
 from core.texts import render
 
@@ -70,9 +70,14 @@ def plan_birthdays(
             )
             .order_by(Patient.id, Subscriber.id)
         ).all()
+        # The loyalty engine's birthday bonus notice ("с днём рождения! Дарим ...", keyed
+        # birthday:<patient>:<year>:<chat>) already congratulates: one greeting is enough.
+        bonus_keys = {f"birthday:{p.mis_id}:{today.year}:{s.id}" for p, s in rows}
+        congratulated = set(
+            session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(bonus_keys)))
+        )
         out = [
             {
-                # Not "birthday:..." : the loyalty engine keys its birthday-bonus notice so.
                 "key": f"greeting:birthday:{patient.mis_id}:{today.year}:{sub.id}",
                 "chat_id": sub.chat_id,
                 "patient_mis_id": patient.mis_id,
@@ -84,6 +89,7 @@ def plan_birthdays(
                 "reply_markup": unsubscribe_keyboard(sub.language),
             }
             for patient, sub in rows
+            if f"birthday:{patient.mis_id}:{today.year}:{sub.id}" not in congratulated
         ]
         return enqueue_many(session, out)
 

@@ -37,12 +37,10 @@ def plan_reminders(session: Session, config: Config, clock: Callable[[], datetim
     in the evening for tomorrow still gets its reminder). Keyed by the visit's start, so a
     visit moved to another day gets a new reminder and an unchanged one never a second.
     """
-    queued, after = 0, 0
-    while True:
-        added, after = _plan_batch(session, config, clock(), after, BATCH)
-        queued += added
-        if after < 0:
-            return queued
+    ids = _visits_of_the_day(session, config, clock())
+    return sum(
+        _plan_batch(session, config, clock(), ids[i : i + BATCH]) for i in range(0, len(ids), BATCH)
+    )
 
 
 def plan_reminders_in_batches(
@@ -50,19 +48,44 @@ def plan_reminders_in_batches(
 ) -> int:
     """The same, committing every few hundred visits: the store is never locked for long
     and a crash keeps what was planned (the keys skip it next time)."""
-    queued, after = 0, 0
-    while True:
+    with factory() as session:
+        ids = _visits_of_the_day(session, config, clock())
+    queued = 0
+    for i in range(0, len(ids), BATCH):
         with transaction(factory) as session:
-            added, after = _plan_batch(session, config, clock(), after, BATCH)
-        queued += added
-        if after < 0:
-            return queued
+            queued += _plan_batch(session, config, clock(), ids[i : i + BATCH])
+    return queued
 
 
-def _plan_batch(
-    session: Session, config: Config, now: datetime, after: int, limit: int
-) -> tuple[int, int]:
-    """One batch of visits with id > after; returns (queued, last id or -1 when done).
+def _target_day(config: Config, now: datetime) -> tuple[datetime, datetime]:
+    tz = config.clinic.tz
+    today = now.astimezone(tz).date()
+    day = today + timedelta(days=config.messaging.reminder_days_before)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+def _visits_of_the_day(session: Session, config: Config, now: datetime) -> list[int]:
+    """Ids of the target day's visits that may need a reminder, in one indexed read: the
+    batches then fetch by id, instead of each re-reading the whole day to find its part."""
+    start, end = _target_day(config, now)
+    return list(
+        session.scalars(
+            select(Appointment.id)
+            .where(
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+                Appointment.status == "scheduled",
+                Appointment.deleted.is_(False),
+                Appointment.confirmation == "",
+            )
+            .order_by(Appointment.id)
+        )
+    )
+
+
+def _plan_batch(session: Session, config: Config, now: datetime, ids: list[int]) -> int:
+    """Reminders for these visits; returns how many were queued.
 
     The job runs every few minutes over every visit of the target day (30,000 at the
     largest clinics) while the dispatcher sends in the same process: so it reads plain
@@ -71,8 +94,7 @@ def _plan_batch(
     tz = config.clinic.tz
     m = config.messaging
     today = now.astimezone(tz).date()
-    target_day = today + timedelta(days=m.reminder_days_before)
-    day_start = datetime.combine(target_day, datetime.min.time(), tzinfo=tz)
+    day_start, day_end = _target_day(config, now)
     due = max(datetime.combine(today, m.reminder_time, tzinfo=tz), now)
     rows = session.execute(
         select(
@@ -90,9 +112,10 @@ def _plan_batch(
         .join(Patient, Patient.mis_id == Appointment.patient_mis_id)
         .outerjoin(Doctor, Doctor.mis_id == Appointment.doctor_mis_id)
         .where(
-            Appointment.id > after,
+            Appointment.id.in_(ids),
+            # Checked again: the batch is read in its own transaction, after the ids.
             Appointment.starts_at >= day_start,
-            Appointment.starts_at < day_start + timedelta(days=1),
+            Appointment.starts_at < day_end,
             Appointment.status == "scheduled",
             Appointment.deleted.is_(False),
             Appointment.confirmation == "",
@@ -100,10 +123,9 @@ def _plan_batch(
             Patient.status != "deleted",
         )
         .order_by(Appointment.id)
-        .limit(limit)
     ).all()
     if not rows:
-        return 0, -1
+        return 0
     chats = _chats_of(session, [row[3] for row in rows])
     wanted: list[tuple[str, Any, _Chat | None]] = []
     for row in rows:
@@ -166,8 +188,7 @@ def _plan_batch(
             }
         )
     added = enqueue_many(session, out)
-    last_id = int(rows[-1][0])
-    return added, (last_id if len(rows) == limit else -1)
+    return added
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from core import outbox
 from core.config import Config, redact
 from core.db import transaction, utcnow
 from core.models import OutboxMessage
-from core.ratelimit import Spacer
+from core.ratelimit import AdaptiveSpacer, Spacer
 from jobs.transports import DeliveryError, Transport
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Dispatcher:
         self.backoff_base = backoff_base
         m = config.messaging
         self.workers = workers or m.send_workers
-        self.global_spacer = Spacer(m.global_per_second, slack=GLOBAL_SLACK_SECONDS)
+        self.global_spacer = AdaptiveSpacer(m.global_per_second, slack=GLOBAL_SLACK_SECONDS)
         self.sms_spacer = Spacer(m.sms_per_second)
         self.chat_interval = 1.0 / m.per_chat_per_second + PACING_MARGIN_SECONDS
         self.group_interval = 60.0 / m.group_per_minute + 3 * PACING_MARGIN_SECONDS
@@ -157,6 +157,7 @@ class Dispatcher:
                         self._refill()
                         last_refill = now_m
                     self._submit_ready()
+                    self.global_spacer.relax()
                     self._log_progress()
                 except Exception:
                     log.exception("dispatcher pass failed")
@@ -354,10 +355,11 @@ class Dispatcher:
         sent = self.stats.sent - self._logged_sent
         if sent or self.stats.last_error:
             log.info(
-                "outbox: %s sent in the last minute (%.1f/s), %s waiting in memory; "
-                "429s so far %s, retries %s, unreachable %s, failed %s",
+                "outbox: %s sent in the last minute (%.1f/s, paced at %.2f/s), %s waiting in "
+                "memory; 429s so far %s, retries %s, unreachable %s, failed %s",
                 sent,
                 sent / (now - self._last_log),
+                self.global_spacer.per_second,
                 self.queued(),
                 self.stats.rate_limited,
                 self.stats.transient,
@@ -444,6 +446,10 @@ class Dispatcher:
         elif err.kind == "rate_limited":
             # Telegram says exactly how long; waiting less only earns another 429.
             self.stats.rate_limited += 1
+            if message.channel == "telegram" and message.chat_id > 0:
+                # Our per-chat spacing keeps well clear of Telegram's, so a 429 in a
+                # private chat says the overall pace was too much for this moment.
+                self.global_spacer.too_fast()
             retry_in = err.retry_after
             message.attempts = max(message.attempts - 1, 0)  # not the message's fault
             values["attempts"] = message.attempts

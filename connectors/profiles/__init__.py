@@ -149,12 +149,15 @@ def _macro(name: str, args: list[str], dialect: str) -> tuple[str, list[str]]:
         return f"{column} > ?", ["cursor"]
     if name == "after_key":
         return f"{args[0]} > ?", ["cursor"]
+    # pyodbc sends a Python datetime as datetime2, which SQL Server would compare by
+    # converting a `datetime` column, row by row; IDENT's columns are `datetime`.
+    when = "CAST(? AS DATETIME)" if dialect == "tsql" else "?"
     if name == "changed":
         ts, key = args
         # The first condition alone is what an index on `ts` serves; the second breaks ties.
-        return f"{ts} >= ? AND ({ts} > ? OR {key} > ?)", ["ts", "ts", "key"]
+        return f"{ts} >= {when} AND ({ts} > {when} OR {key} > ?)", ["ts", "ts", "key"]
     date_col, key = args
-    return f"{date_col} >= ? AND {key} > ?", ["window_start", "key"]
+    return f"{date_col} >= {when} AND {key} > ?", ["window_start", "key"]
 
 
 @lru_cache(maxsize=256)

@@ -45,6 +45,8 @@ def test_ident_tsql_parses_as_tsql_with_sargable_rowversion_cursors() -> None:
         if query.strategy == "monotonic":
             assert "> CAST(CAST(? AS BIGINT) AS BINARY(8))" in sql
             assert "< MIN_ACTIVE_ROWVERSION()" in sql
+        else:
+            assert ">= CAST(? AS DATETIME) AND" in sql
         assert "TOP 100" in sql
 
 

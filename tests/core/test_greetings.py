@@ -13,6 +13,7 @@ from core import campaigns
 from core.db import transaction
 from core.greetings import birthdays_on, plan_birthdays, plan_holidays
 from core.models import Campaign, OutboxMessage
+from core.outbox import enqueue
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient
 
@@ -71,6 +72,32 @@ def test_whose_birthday_it_is_depends_on_the_clinics_date(
     assert list(_texts(factory)) == [expected.chat_id]
     # 20:30 UTC is 23:30 on the 8th in Moscow, but already the 9th further east.
     assert local_day == (8 if zone == "Europe/Moscow" else 9)
+
+
+def test_no_second_greeting_after_the_loyalty_birthday_bonus_notice(
+    tmp_path: Path, factory
+) -> None:  # type: ignore[no-untyped-def]
+    config = make_config(tmp_path, messaging={"birthday_send_at": "10:00"})
+    with transaction(factory) as s:
+        bonus = chat_for(s, patient(s, "1", birth=date(1990, 3, 8)))
+        plain = chat_for(s, patient(s, "2", birth=date(1990, 3, 8)))
+        # What core.loyalty.nightly queued at night for patient 1.
+        enqueue(
+            s,
+            key=f"birthday:1:2027:{bonus.id}",
+            chat_id=bonus.chat_id,
+            text="Дарим 300 бонусов",
+            kind="bonus",
+        )
+    assert (
+        plan_birthdays(factory, config, clock=lambda: datetime(2027, 3, 8, 9, 0, tzinfo=UTC)) == 1
+    )
+    with factory() as s:
+        greetings = [
+            m.chat_id
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "birthday"))
+        ]
+    assert greetings == [plain.chat_id]
 
 
 def test_29_february_is_celebrated_on_the_28th_in_common_years() -> None:

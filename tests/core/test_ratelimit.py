@@ -43,3 +43,27 @@ def test_small_lateness_keeps_the_grid_and_large_lateness_starts_anew() -> None:
     steady = Spacer(25.0, clock2, slack=0.002)
     times = _takes(steady, clock2, [0.001] * 101)
     assert round(times[-1] - times[1], 9) == 99 * 0.04
+
+
+def test_told_too_fast_it_slows_a_little_then_returns_to_the_configured_pace() -> None:
+    from core.ratelimit import AdaptiveSpacer
+
+    clock = FakeClock()
+    spacer = AdaptiveSpacer(25.0, clock, step=0.01, max_slowdown=0.05, calm=30.0)
+    for _ in range(3):
+        spacer.too_fast()
+    assert round(spacer.interval, 9) == round(0.04 * 1.01**3, 9)
+    for _ in range(20):
+        spacer.too_fast()
+    assert round(spacer.interval, 9) == round(0.04 * 1.05, 9)  # never slower than that
+    clock.now += 10
+    spacer.relax()
+    assert round(spacer.interval, 9) == round(0.04 * 1.05, 9)  # not calm long enough
+    clock.now += 25
+    rates = []
+    for _ in range(40):
+        spacer.relax()
+        rates.append(spacer.per_second)
+        clock.now += 10
+    assert rates == sorted(rates) and rates[0] > 25.0 / 1.05
+    assert round(spacer.interval, 9) == 0.04  # back to the configured rate, not beyond
