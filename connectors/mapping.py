@@ -140,6 +140,40 @@ MAPPING_VERSION = 1
 
 # Record types whose rows may carry `deleted = 1` instead of their content.
 _DELETABLE = ("appointment", "payment", "patient")
+# Every canonical field a mapping can name.
+_CANONICAL = (
+    "mis_id",
+    "deleted",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "full_name",
+    "birth_date",
+    "family_id",
+    "status",
+    "messaging_allowed",
+    "specialty",
+    "patient_id",
+    "doctor_id",
+    "branch_id",
+    "starts_at",
+    "ends_at",
+    "services",
+    "paid_at",
+    "amount",
+    "method",
+    "reversed",
+    "appointment_id",
+    "payment_id",
+    "at",
+    "entity",
+)
+_TIME_CACHE = 100_000
+_MISSING: Any = object()
+
+
+def _services(value: Any) -> tuple[str, ...]:
+    return tuple(s.strip() for s in _text(value).split(",") if s.strip())
 
 
 class RowMapper:
@@ -164,6 +198,14 @@ class RowMapper:
             raise ConnectorError(f"unknown entity {entity!r}", retryable=False, kind="config")
         self._build = builders[entity]
         self._columns = dict(query.columns)
+        # The result column of each canonical field, looked up once, not once per row.
+        self._col = {name: self._columns.get(name, name) for name in _CANONICAL}
+        self._status_map = dict(query.status_map)
+        self._method_map = dict(query.method_map)
+        self._deletable = entity in _DELETABLE
+        # Text timestamps seen, parsed: visits start on the hour and half hour, so an
+        # import of 600,000 visits parses a few tens of thousands of distinct values.
+        self._times: dict[str, datetime | None] = {}
         # What besides the raw row decides the record: a digest of the raw row salted with
         # this stands for the record's content (connectors.sql), at a tenth of the cost.
         self.salt = repr(
@@ -180,20 +222,34 @@ class RowMapper:
 
     def __call__(self, row: Mapping[str, Any]) -> Any:
         # A query may say a row is gone (Open Dental's history of a deleted appointment).
-        if self.entity in _DELETABLE and _truthy(self._get(row, "deleted", 0)):
-            mis_id = _id(self._get(row, "mis_id"))
-            if not mis_id:
-                raise ValueError(f"deleted {self.entity} row without mis_id")
-            return DeletionRecord(entity=self.entity, mis_id=mis_id)
+        if self._deletable:
+            deleted = row.get(self._col["deleted"], 0)
+            if deleted and _truthy(deleted):
+                mis_id = _id(row.get(self._col["mis_id"]))
+                if not mis_id:
+                    raise ValueError(f"deleted {self.entity} row without mis_id")
+                return DeletionRecord(entity=self.entity, mis_id=mis_id)
         return self._build(row)
 
     def _get(self, row: Mapping[str, Any], canonical: str, default: Any = None) -> Any:
-        return row.get(self._columns.get(canonical, canonical), default)
+        return row.get(self._col[canonical], default)
+
+    def _time(self, value: Any) -> datetime | None:
+        """parse_datetime, remembered for text values (the same text, the same instant)."""
+        if type(value) is not str:
+            return parse_datetime(value, self.tz)
+        times = self._times
+        parsed = times.get(value, _MISSING)
+        if parsed is _MISSING:
+            if len(times) >= _TIME_CACHE:
+                times.clear()
+            parsed = times[value] = parse_datetime(value, self.tz)
+        return parsed
 
     def _status(self, raw: Any, default: str) -> str:
         text = _id(raw) if raw is not None else ""
-        if self.query.status_map:
-            return self.query.status_map.get(text, default)
+        if self._status_map:
+            return self._status_map.get(text, default)
         return text or default
 
     def _patient(self, row: Mapping[str, Any]) -> PatientRecord:
@@ -234,38 +290,45 @@ class RowMapper:
         )
 
     def _appointment(self, row: Mapping[str, Any]) -> AppointmentRecord:
-        starts = parse_datetime(self._get(row, "starts_at"), self.tz)
-        ends = parse_datetime(self._get(row, "ends_at"), self.tz) or starts
+        # The hottest code of an initial import: columns looked up once (self._col),
+        # timestamps parsed once per distinct text (self._time).
+        col = self._col
+        get = row.get
+        starts = self._time(get(col["starts_at"]))
+        ends = self._time(get(col["ends_at"])) or starts
         if starts is None or ends is None:
-            raise ValueError(f"appointment {self._get(row, 'mis_id')} has no start time")
-        services = _text(self._get(row, "services"))
+            raise ValueError(f"appointment {get(col['mis_id'])} has no start time")
+        services = get(col["services"])
         return AppointmentRecord(
-            mis_id=_id(self._get(row, "mis_id")),
-            patient_id=_id(self._get(row, "patient_id")),
-            doctor_id=_id(self._get(row, "doctor_id")),
-            branch_id=_id(self._get(row, "branch_id")),
-            starts_at=starts,
-            ends_at=ends,
-            status=self._status(self._get(row, "status"), "scheduled"),
-            services=tuple(s.strip() for s in services.split(",") if s.strip()),
+            _id(get(col["mis_id"])),
+            _id(get(col["patient_id"])),
+            _id(get(col["doctor_id"])),
+            _id(get(col["branch_id"])),
+            starts,
+            ends,
+            self._status(get(col["status"]), "scheduled"),
+            _services(services) if services is not None else (),
         )
 
     def _payment(self, row: Mapping[str, Any]) -> PaymentRecord:
-        paid_at = parse_datetime(self._get(row, "paid_at"), self.tz)
+        col = self._col
+        get = row.get
+        paid_at = self._time(get(col["paid_at"]))
         if paid_at is None:
-            raise ValueError(f"payment {self._get(row, 'mis_id')} has no date")
-        method_raw = _text(self._get(row, "method", "money"))
-        method = self.query.method_map.get(
+            raise ValueError(f"payment {get(col['mis_id'])} has no date")
+        method_raw = _text(get(col["method"], "money"))
+        method = self._method_map.get(
             method_raw, method_raw if method_raw in ("money", "bonus") else "money"
         )
+        reversed_raw = get(col["reversed"], 0)
         return PaymentRecord(
-            mis_id=_id(self._get(row, "mis_id")),
-            patient_id=_id(self._get(row, "patient_id")),
-            paid_at=paid_at,
-            amount=parse_amount(self._get(row, "amount", 0)),
-            method=method,
-            reversed=_truthy(self._get(row, "reversed", 0)),
-            appointment_id=_id(self._get(row, "appointment_id")),
+            _id(get(col["mis_id"])),
+            _id(get(col["patient_id"])),
+            paid_at,
+            parse_amount(get(col["amount"], 0)),
+            method,
+            bool(reversed_raw) and _truthy(reversed_raw),
+            _id(get(col["appointment_id"])),
         )
 
     def _reversal(self, row: Mapping[str, Any]) -> PaymentReversalRecord:

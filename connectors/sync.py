@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import JSON, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import (
@@ -186,17 +186,34 @@ def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     type processors, with the columns' own defaults: the values Core would write, without
     Core's per-row bookkeeping, which costs more than SQLite's work in an initial import.
     """
-    connection = session.connection()
-    dialect = connection.dialect
     if not rows:
         return
-    if dialect.name != "sqlite":
+    if session.connection().dialect.name != "sqlite":
         session.execute(insert(table), rows)
         return
     given = list(rows[0])
+    _insert_columns(session, table, given, [[row[name] for row in rows] for name in given])
+
+
+def _dicts(names: list[str], values: list[list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _insert_columns(
+    session: Session, table: Table, given: list[str], values: list[list[Any]]
+) -> None:
+    """Bulk INSERT of rows given column by column: `values[i]` holds column `given[i]`."""
+    connection = session.connection()
+    dialect = connection.dialect
+    count = len(values[0]) if values else 0
+    if not count:
+        return
+    if dialect.name != "sqlite":
+        session.execute(insert(table), _dicts(given, values))
+        return
     defaults: list[tuple[str, Callable[[], Any]]] = []
     for column in table.columns:
-        if column.name in rows[0] or table.autoincrement_column is column:
+        if column.name in given or table.autoincrement_column is column:
             continue
         default: Any = column.default
         if default is not None and default.is_scalar:
@@ -205,18 +222,18 @@ def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
             # SQLAlchemy wraps a column's default function to take an execution context.
             defaults.append((column.name, partial(default.arg, None)))
         elif not (column.nullable or column.server_default is not None):
-            session.execute(insert(table), rows)  # a default only Core knows how to make
+            # A default only Core knows how to make.
+            session.execute(insert(table), _dicts(given, values))
             return
     names = given + [name for name, _ in defaults]
     processors = [_binder(table.c[name], dialect) for name in names]
     # Column by column: map() over a column is cheaper than a generator per row.
     columns: list[list[Any]] = []
-    for name, processor in zip(given, processors, strict=False):
-        values = [row[name] for row in rows]
-        columns.append(values if processor is None else list(map(processor, values)))
+    for column_values, processor in zip(values, processors, strict=False):
+        columns.append(column_values if processor is None else list(map(processor, column_values)))
     for (_, make), processor in zip(defaults, processors[len(given) :], strict=True):
         value = make()
-        columns.append([value if processor is None else processor(value)] * len(rows))
+        columns.append([value if processor is None else processor(value)] * count)
     params = list(zip(*columns, strict=True))
     quote = dialect.identifier_preparer.quote
     sql = (
@@ -229,6 +246,114 @@ def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
 def _chunks(items: list[str], size: int = _IN_CHUNK) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# The record class each mirror table is filled from.
+_RECORDS: dict[str, type] = {
+    "doctor": DoctorRecord,
+    "patient": PatientRecord,
+    "appointment": AppointmentRecord,
+    "payment": PaymentRecord,
+}
+
+
+def _mirror_columns(kind: str, records: list[Any], hashes: list[str], now: datetime) -> list[Any]:
+    """The values of ("mis_id", *SYNC_COLUMNS[kind]) for new mirror rows, column by column:
+    what _Applier would put in a new row, without a dict per row."""
+    if kind == "appointment":
+        return [
+            [r.mis_id for r in records],
+            [r.patient_id for r in records],
+            [r.doctor_id for r in records],
+            [r.branch_id for r in records],
+            [r.starts_at for r in records],
+            [r.ends_at for r in records],
+            [r.status for r in records],
+            [list(r.services) for r in records],
+            [False] * len(records),
+            hashes,
+            [now] * len(records),
+        ]
+    if kind == "payment":
+        return [
+            [r.mis_id for r in records],
+            [r.patient_id for r in records],
+            [r.paid_at for r in records],
+            [r.amount for r in records],
+            [r.method for r in records],
+            [r.reversed for r in records],
+            hashes,
+        ]
+    if kind == "patient":
+        return [
+            [r.mis_id for r in records],
+            [r.last_name for r in records],
+            [r.first_name for r in records],
+            [r.middle_name for r in records],
+            [r.birth_date for r in records],
+            [list(r.phones) for r in records],
+            [r.family_id for r in records],
+            [r.status for r in records],
+            [r.messaging_allowed for r in records],
+            hashes,
+            [now] * len(records),
+        ]
+    return [
+        [r.mis_id for r in records],
+        [r.full_name for r in records],
+        [r.specialty for r in records],
+        hashes,
+    ]
+
+
+class _BulkImport:
+    """The initial import of one entity into a mirror table that was empty when it began.
+
+    Nothing can be in the mirror to compare with, so a batch is written as it is: no
+    SELECT of the rows it names, no per-row bookkeeping, one executemany per table, in the
+    batch's own transaction with its cursor (a crash keeps a batch or loses it, as
+    always). A batch naming a row this import already wrote (the MIS changed it while the
+    import ran) goes the ordinary way, which compares and updates. Imports produce no
+    events, so there are none to work out.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.written: set[str] = set()
+
+    def takes(self, batch: Batch) -> bool:
+        records = batch.records
+        if not records or batch.hashes is None or len(batch.hashes) != len(records):
+            return False
+        cls = _RECORDS[self.kind]
+        if any(type(r) is not cls for r in records):
+            return False
+        ids = {r.mis_id for r in records}
+        return len(ids) == len(records) and self.written.isdisjoint(ids)
+
+    def write(self, session: Session, batch: Batch, now: datetime) -> None:
+        kind = self.kind
+        records = batch.records
+        assert batch.hashes is not None
+        table = _table(_MODELS[kind])
+        names = ["mis_id", *SYNC_COLUMNS[kind]]
+        columns = _mirror_columns(kind, records, batch.hashes, now)
+        if kind == "patient":
+            # Ids given here, not by SQLite, so the phones can name them without a read.
+            first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+            ids = list(range(first, first + len(records)))
+            _insert_columns(session, table, ["id", *names], [ids, *columns])
+            phones = [(p, i) for i, r in zip(ids, records, strict=True) for p in r.phones]
+            if phones:
+                _insert_columns(
+                    session,
+                    _table(PatientPhone),
+                    ["phone", "patient_id"],
+                    [[p for p, _ in phones], [i for _, i in phones]],
+                )
+        else:
+            _insert_columns(session, table, names, columns)
+        self.written.update(r.mis_id for r in records)
 
 
 class _Applier:
@@ -693,6 +818,7 @@ class SyncEngine:
             )
 
         seen: set[str] = set()
+        bulk = self._bulk_import(entity) if baseline else None
         batch, now = read(cursor, False)
         # A read that takes several batches (an initial import) reads the next batch in a
         # second thread while this one is applied: the MIS driver and SQLite work outside
@@ -717,12 +843,28 @@ class SyncEngine:
                 ):
                     # Only a batch with something in it costs a local write transaction: a
                     # poll with no change stays a handful of reads.
-                    self._apply(entity, batch, now, report, seen, emit_events, finished)
+                    self._apply(entity, batch, now, report, seen, emit_events, finished, bulk)
                 if batch.cursor is not None:
                     cursor = batch.cursor
                 if finished:
                     return
                 batch, now = pending.result() if pending else read(batch.cursor, True)
+
+    def _bulk_import(self, entity: str) -> _BulkImport | None:
+        """A bulk writer for an initial import into an empty SQLite mirror table, or None."""
+        record_of: Callable[[str], str] = getattr(
+            self.connector, "record_type", lambda entity: entity
+        )
+        kind = record_of(entity)
+        if kind not in _MODELS:
+            return None
+        with self.factory() as session:
+            if session.get_bind().dialect.name != "sqlite":
+                return None
+            table = _table(_MODELS[kind])
+            if session.execute(select(table.c.id).limit(1)).first() is not None:
+                return None
+        return _BulkImport(kind)
 
     def _apply(
         self,
@@ -733,12 +875,18 @@ class SyncEngine:
         seen: set[str],
         emit_events: bool,
         finished: bool,
+        bulk: _BulkImport | None = None,
     ) -> None:
         with transaction(self.factory) as session:
             if len(batch.records) >= IMPORT_BATCH and session.get_bind().dialect.name == "sqlite":
                 # An import's inserts land all over the mirror's indexes: with SQLite's
                 # default 2 MB page cache, it re-reads the same pages batch after batch.
                 session.execute(text(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
+            if bulk is not None and not emit_events and batch.sweep is None and bulk.takes(batch):
+                bulk.write(session, batch, now)
+                report.changed[entity] += len(batch.records)
+                _save_cursor(session, entity, batch.cursor, now, baseline_done=finished)
+                return
             applier = _Applier(session, report, entity, emit_events=emit_events, now=now)
             applier.apply(batch.records, batch.hashes)
             if finished and batch.sweep is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from connectors.registry import open_connector
 from connectors.sync import SyncEngine
@@ -118,3 +119,86 @@ def test_mis_clock_in_another_zone_is_converted(
     local = row.starts_at.astimezone(ZoneInfo("Asia/Yekaterinburg")).replace(tzinfo=None)
     assert str(local) == visit["PlanStart"]
     assert row.starts_at.astimezone(ZoneInfo("Europe/Moscow")).hour == local.hour - 2
+
+
+def _mirror(factory) -> dict[str, list[tuple[object, ...]]]:  # type: ignore[no-untyped-def]
+    """The mirror's content, by MIS id (row ids and write times aside)."""
+    queries = {
+        "doctors": "SELECT mis_id, full_name, specialty, content_hash FROM doctors",
+        "patients": "SELECT mis_id, last_name, first_name, middle_name, birth_date, phones,"
+        " family_id, status, messaging_allowed, content_hash FROM patients",
+        "phones": "SELECT p.mis_id, f.phone FROM patient_phones AS f"
+        " JOIN patients AS p ON p.id = f.patient_id",
+        "appointments": "SELECT mis_id, patient_mis_id, doctor_mis_id, branch_id, starts_at,"
+        " ends_at, status, services, deleted, content_hash, confirmation FROM appointments",
+        "payments": "SELECT mis_id, patient_mis_id, paid_at, amount, method, reversed,"
+        " content_hash FROM payments",
+        # A window read's cursor holds the time it finished.
+        "cursors": "SELECT entity, CASE WHEN value LIKE '{%' THEN '' ELSE value END,"
+        " baseline_done FROM sync_cursors WHERE entity != '_no_show_sweep'",
+    }
+    with factory() as s:
+        return {
+            name: sorted(tuple(r) for r in s.execute(text(sql))) for name, sql in queries.items()
+        }
+
+
+def test_bulk_import_writes_what_the_ordinary_path_writes(
+    config, factory, demo_clinic: DemoClinic, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    connector = open_connector(config)
+    bulk_used: list[str] = []
+    original = SyncEngine._bulk_import
+
+    def spy(self, entity):  # type: ignore[no-untyped-def]
+        bulk = original(self, entity)
+        if bulk is not None:
+            bulk_used.append(entity)
+        return bulk
+
+    monkeypatch.setattr(SyncEngine, "_bulk_import", spy)
+    SyncEngine(connector, factory, batch_size=50).run_once()
+    assert {"patient", "appointment", "payment"} <= set(bulk_used)
+    bulk = _mirror(factory)
+    with transaction(factory) as s:
+        for table in ("patient_phones", "patients", "doctors", "appointments", "payments"):
+            s.execute(text(f"DELETE FROM {table}"))
+        s.execute(text("DELETE FROM sync_cursors"))
+    monkeypatch.setattr(SyncEngine, "_bulk_import", lambda self, entity: None)
+    SyncEngine(connector, factory, batch_size=50).run_once()
+    connector.close()
+    assert _mirror(factory) == bulk
+    assert len(bulk["appointments"]) > 100 and len(bulk["phones"]) > 50
+
+
+def test_row_changed_during_a_bulk_import_ends_up_as_last_read(
+    config, factory, demo_clinic: DemoClinic, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("connectors.sync.IMPORT_BATCH_SIZE", 20)
+    connector = open_connector(config)
+    read = connector.read_changes
+    changed: list[str] = []
+
+    def read_and_change(entity, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batch = read(entity, *args, **kwargs)
+        if entity == "patient" and not changed:
+            # The MIS changes a patient the import already read: the row comes again in a
+            # later batch, which then names a row the bulk import wrote.
+            assert batch.more
+            changed.append(batch.records[0].mis_id)
+            demo_clinic.change_phone(int(changed[0]), "+7 (900) 765-43-21")
+        return batch
+
+    connector.read_changes = read_and_change  # type: ignore[method-assign]
+    engine = SyncEngine(connector, factory, batch_size=20)
+    engine.prefetch = False
+    assert engine.run_once().events == []
+    with factory() as s:
+        assert [p.mis_id for p in patients_by_phone(s, "+79007654321")] == changed
+        row = s.scalar(select(Patient).where(Patient.mis_id == changed[0]))
+        assert row.phones == ["+79007654321"]
+        with sqlite3.connect(config.mis.dsn) as mis:
+            in_mis = mis.execute("SELECT COUNT(*) FROM Patients").fetchone()[0]
+        assert s.scalar(select(func.count()).select_from(Patient)) == in_mis
+    assert engine.run_once().events == []
+    connector.close()
