@@ -12,7 +12,8 @@ from app.auth import login_required
 from app.extensions import db
 from core.db import utcnow
 from core.health import mis_health
-from core.models import Appointment, LedgerEntry, OutboxMessage, PatientLink, Subscriber, Task
+from core.loyalty.reports import points_accrued
+from core.models import Appointment, OutboxMessage, PatientLink, Subscriber, Task
 
 bp = Blueprint("dashboard", __name__)
 
@@ -56,9 +57,8 @@ def index() -> Any:
             select(func.count(OutboxMessage.id)).where(OutboxMessage.state == "pending")
         )
         or 0,
-        "points_accrued": s.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.amount > 0)
-        )
-        or 0,
+        # Earned points only, as Экономика counts them: not moves between accounts, nor
+        # spends given back.
+        "points_accrued": points_accrued(s),
     }
     return render_template("dashboard.html", stats=stats, mis=mis_health(s), config=config)

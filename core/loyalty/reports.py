@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from core.config import Config
@@ -16,6 +16,25 @@ from core.loyalty.settings import effective
 from core.models import LedgerEntry, LoyaltyAccount, Payment, Referral, StaffUser
 
 CORRECTION_KINDS = ("reversal", "recovery", "manual")
+
+
+def is_accrued() -> ColumnElement[bool]:
+    """What "accrued" means in every report and on the dashboard: points earned (cashback,
+    welcome, referral, birthday, review, social, staff bonuses, manual grants). Moves between
+    accounts (`transfer`), spends given back (`restore`) and a manual deduction are not."""
+    return and_(LedgerEntry.kind.in_(EARN_KINDS), LedgerEntry.amount > 0)
+
+
+def points_accrued(
+    session: Session, start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """Points accrued (see `is_accrued`), all time or in [start, end)."""
+    stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(is_accrued())
+    if start is not None:
+        stmt = stmt.where(LedgerEntry.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(LedgerEntry.created_at < end)
+    return int(session.scalar(stmt) or 0)
 
 
 @dataclass(frozen=True)
@@ -96,9 +115,7 @@ def economics(
         in_month = and_(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
         sums = session.execute(
             select(
-                func.coalesce(
-                    func.sum(case((and_(kind.in_(EARN_KINDS), amount > 0), amount), else_=0)), 0
-                ),
+                func.coalesce(func.sum(case((is_accrued(), amount), else_=0)), 0),
                 func.coalesce(
                     func.sum(
                         case((and_(kind.in_(CORRECTION_KINDS), amount < 0), -amount), else_=0)
