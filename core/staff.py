@@ -32,6 +32,11 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    # The staff member's /start link for the connections contest (Бонусы), made now so that
+    # showing the leaderboard never has to write.
+    from core.loyalty.referrals import ensure_code
+
+    ensure_code(session, "staff", str(user.id))
     return user, password
 
 

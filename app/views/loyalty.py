@@ -429,24 +429,56 @@ def _period(arg: str, now: datetime, config: Config) -> tuple[datetime, datetime
 @bp.route("/loyalty/leaderboard")
 @login_required
 def leaderboard() -> Any:
+    """Read-only: staff members without a link yet (accounts made before links existed)
+    get one from the «Создать ссылки» button, a POST."""
     s = _session()
     config = _config()
     period = request.args.get("period", "month")
     start, end, label = _period(period, utcnow(), config)
     rows = reports.leaderboard(s, start, end)
+    codes = dict(
+        s.execute(
+            select(ReferralCode.owner_id, ReferralCode.code).where(
+                ReferralCode.owner_kind == "staff"
+            )
+        ).all()
+    )
     links = {
-        user.id: deep_link(config, payload_for(s, "staff", str(user.id)))
-        for user in s.scalars(select(StaffUser).where(StaffUser.active.is_(True)))
+        row.staff_id: deep_link(config, "s" + codes[str(row.staff_id)])
+        for row in rows
+        if str(row.staff_id) in codes
     }
-    s.commit()  # codes made for new staff members
     return render_template(
         "loyalty/leaderboard.html",
         rows=rows,
         links=links,
+        missing=len(rows) - len(links),
         period=period,
         label=label,
         points_per_connection=settings.effective(s, config).staff_connect_points,
     )
+
+
+@bp.route("/loyalty/leaderboard/links", methods=["POST"])
+@login_required
+def leaderboard_links() -> Any:
+    """Make the missing staff links (an explicit action: GET never writes)."""
+    s = _session()
+    made = 0
+    for user in s.scalars(select(StaffUser).where(StaffUser.active.is_(True))):
+        if (
+            s.scalar(
+                select(ReferralCode.code).where(
+                    ReferralCode.owner_kind == "staff", ReferralCode.owner_id == str(user.id)
+                )
+            )
+            is None
+        ):
+            payload_for(s, "staff", str(user.id))
+            made += 1
+    s.commit()
+    flash(f"Создано ссылок: {made}." if made else "У всех сотрудников уже есть ссылки.")
+    return redirect(url_for("loyalty.leaderboard", period=request.form.get("period", "month")))
 
 
 @bp.route("/loyalty/economics")
