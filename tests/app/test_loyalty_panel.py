@@ -6,11 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
-from core.db import utcnow
-from core.loyalty import accounts
-from core.models import LedgerEntry, LoyaltyLot, LoyaltySetting
+from core.db import transaction, utcnow
+from core.loyalty import accounts, reports
+from core.models import LedgerEntry, LoyaltyLot, LoyaltySetting, ReferralCode
 from tests.conftest import Persona
 from tests.core.loyalty_world import World
 
@@ -142,6 +142,55 @@ def test_leaderboard_lists_staff_with_their_links(world: World, administrator: P
         _rows(administrator.get("/loyalty/leaderboard").get_data(as_text=True))["Ольга Админова"][5]
         == link
     )
+
+
+def test_leaderboard_get_writes_nothing_links_are_made_by_a_post(
+    world: World, administrator: Persona, outsider: Persona
+) -> None:
+    with world.factory() as s:
+        # Staff accounts get their link when created.
+        assert s.scalar(select(func.count(ReferralCode.code))) == 2
+    with transaction(world.factory) as s:
+        # An account from before links existed has none.
+        s.execute(delete(ReferralCode).where(ReferralCode.owner_kind == "staff"))
+    page = administrator.get("/loyalty/leaderboard").get_data(as_text=True)
+    assert _rows(page)["Ольга Админова"][5] == "" and 'id="make-links"' in page
+    with world.factory() as s:
+        assert s.scalar(select(func.count(ReferralCode.code))) == 0
+    # Without the CSRF token, or logged out, nothing is made.
+    assert administrator.client.post("/loyalty/leaderboard/links").status_code == 400
+    assert outsider.post("/loyalty/leaderboard/links").status_code == 302
+    with world.factory() as s:
+        assert s.scalar(select(func.count(ReferralCode.code))) == 0
+    assert administrator.post("/loyalty/leaderboard/links").status_code == 302
+    page = administrator.get("/loyalty/leaderboard").get_data(as_text=True)
+    link = _rows(page)["Ольга Админова"][5]
+    assert re.fullmatch(r"/start s[a-z2-9]{8}", link) and 'id="make-links"' not in page
+    administrator.post("/loyalty/leaderboard/links")  # again: nothing new
+    with world.factory() as s:
+        assert s.scalar(select(func.count(ReferralCode.code))) == 2
+    assert (
+        _rows(administrator.get("/loyalty/leaderboard").get_data(as_text=True))["Ольга Админова"][5]
+        == link
+    )
+
+
+def test_dashboard_counts_earned_points_only(
+    world: World, owner: Persona, administrator: Persona
+) -> None:
+    """Moves between accounts and spends given back are not points accrued."""
+    administrator.post("/patients/a/family", {"action": "create"})  # a transfer of 500
+    deleted = world.pay("a", "100", method="bonus")  # spends 100 points
+    world.refund(deleted)  # the bonus payment deleted: the 100 are restored
+    world.pay("b", "2000")  # +100
+    with world.factory() as s:
+        kinds = {kind for (kind,) in s.execute(select(LedgerEntry.kind))}
+    assert {"accrual", "transfer", "redemption", "restore"} <= kinds
+    page = owner.get("/").get_data(as_text=True)
+    assert 'id="stat-points-accrued">600<' in page
+    with world.factory() as s:
+        months = reports.economics(s, world.config, utcnow(), months=1)
+    assert months[-1].accrued == 600
 
 
 def test_economics_is_owner_only(world: World, owner: Persona, administrator: Persona) -> None:
