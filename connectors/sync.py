@@ -62,6 +62,8 @@ from core.models import (
 log = logging.getLogger(__name__)
 
 NO_SHOW_CURSOR = "_no_show_sweep"
+# How often the no-show sweep stores its time when it has nothing to record.
+NO_SHOW_CHECKPOINT = timedelta(minutes=5)
 
 # A window read's deletions count only for mirror rows this far inside the window: a visit
 # moved from the window's edge to before it between two reads must not look deleted.
@@ -179,6 +181,18 @@ def _binder(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
     return processor
 
 
+def _utc_datetime(value: str) -> datetime:
+    """UTCDateTime's stored text ('YYYY-MM-DD HH:MM:SS[.ffffff]', naive UTC) -> aware
+    datetime, parsed in C: what the dialect's regex and the type's result processor return."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _reader(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    if isinstance(column.type, UTCDateTime) and dialect.name == "sqlite":
+        return _utc_datetime
+    return cast(Callable[[Any], Any] | None, column.type._cached_result_processor(dialect, None))
+
+
 def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Bulk INSERT of rows that all name the same columns.
 
@@ -246,6 +260,72 @@ def _insert_columns(
 def _chunks(items: list[str], size: int = _IN_CHUNK) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+_RESULT_PROCESSORS: dict[tuple[str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
+
+
+def _select_in(
+    session: Session, table: Table, names: tuple[str, ...], key: str, values: list[str]
+) -> list[dict[str, Any]]:
+    """SELECT `names` FROM `table` WHERE `key` IN `values`, as dicts.
+
+    On SQLite straight through the driver, each value converted by its column's own result
+    processor: the values Core would return, without Core's statement and row machinery,
+    which costs more than SQLite's work for the hundred rows of a poll.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        columns = [table.c[n] for n in names]
+        return [
+            dict(row._mapping)
+            for row in session.execute(select(*columns).where(table.c[key].in_(values)))
+        ]
+    processors = _RESULT_PROCESSORS.get((table.name, names))
+    if processors is None:
+        processors = _RESULT_PROCESSORS[(table.name, names)] = [
+            _reader(table.c[n], dialect) for n in names
+        ]
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"SELECT {', '.join(quote(n) for n in names)} "
+        f"FROM {dialect.identifier_preparer.format_table(table)} "
+        f"WHERE {quote(key)} IN ({', '.join('?' * len(values))})"
+    )
+    rows = connection.exec_driver_sql(sql, tuple(values)).cursor.fetchall()
+    converted = [
+        [row[i] if p is None or row[i] is None else p(row[i]) for row in rows]
+        for i, p in enumerate(processors)
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*converted, strict=True)]
+
+
+def _update_rows(session: Session, table: Table, names: tuple[str, ...], rows: list[Any]) -> None:
+    """UPDATE `table` SET `names` WHERE id = row["id"], for each row, in one executemany
+    (on SQLite through the driver, bound by the columns' own processors, as inserts are)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(c) for c in names})
+        )
+        session.execute(statement, [{"row_id": r["id"], **{c: r[c] for c in names}} for r in rows])
+        return
+    columns: list[list[Any]] = []
+    for name in names:
+        processor = _binder(table.c[name], dialect)
+        values = [r[name] for r in rows]
+        columns.append(values if processor is None else list(map(processor, values)))
+    columns.append([r["id"] for r in rows])
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"UPDATE {dialect.identifier_preparer.format_table(table)} "
+        f"SET {', '.join(f'{quote(n)} = ?' for n in names)} WHERE id = ?"
+    )
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 
 # The record class each mirror table is filled from.
@@ -390,11 +470,11 @@ class _Applier:
             missing = [i for i in ids if i not in self._rows[kind]]
             if not missing:
                 continue
-            table = _MODELS[kind].__table__
-            columns = [table.c.id, table.c.mis_id, *(table.c[c] for c in SYNC_COLUMNS[kind])]
+            table = _table(_MODELS[kind])
+            names = ("id", "mis_id", *SYNC_COLUMNS[kind])
             for chunk in _chunks(missing):
-                for row in self.s.execute(select(*columns).where(table.c.mis_id.in_(chunk))):
-                    self._rows[kind][row.mis_id] = dict(row._mapping)
+                for row in _select_in(self.s, table, names, "mis_id", chunk):
+                    self._rows[kind][row["mis_id"]] = row
             for mis_id in missing:
                 self._rows[kind].setdefault(mis_id, None)
 
@@ -456,15 +536,7 @@ class _Applier:
                     _insert_rows(self.s, table, rows)
             dirty = list(self._dirty[kind].values())
             if dirty:
-                cols = SYNC_COLUMNS[kind]
-                statement = (
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values({c: bindparam(c) for c in cols})
-                )
-                self.s.execute(
-                    statement, [{"row_id": r["id"], **{c: r[c] for c in cols}} for r in dirty]
-                )
+                _update_rows(self.s, table, SYNC_COLUMNS[kind], dirty)
         if self._phones:
             by_id = {self._rows["patient"][m]["id"]: p for m, p in self._phones.items()}  # type: ignore[index]
             phones = _table(PatientPhone)
@@ -476,10 +548,9 @@ class _Applier:
         if self._events:
             keys = list(self._events)
             known: set[str] = set()
+            events = _table(DomainEvent)
             for chunk in _chunks(keys):
-                known.update(
-                    self.s.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(chunk)))
-                )
+                known.update(r["key"] for r in _select_in(self.s, events, ("key",), "key", chunk))
             rows = []
             for key in keys:
                 if key not in known:
@@ -525,7 +596,15 @@ class _Applier:
             self._phones[rec.mis_id] = rec.phones
         self._put("patient", rec.mis_id, values)
         self.report.changed[self.entity] += 1
-        if not is_new and news:
+        if is_new:
+            # A new patient may be someone who already wrote to the bot (a pending link).
+            self.event(
+                f"patient.created:{rec.mis_id}",
+                "patient.created",
+                rec.mis_id,
+                {"phones": list(rec.phones), "messaging_allowed": rec.messaging_allowed},
+            )
+        elif news:
             self.event(
                 f"patient.changed:{rec.mis_id}:{digest[:16]}",
                 "patient.changed",
@@ -765,6 +844,9 @@ class SyncEngine:
         self.no_show_grace = no_show_grace
         # Read the next batch while applying one (see _sync_entity).
         self.prefetch = True
+        # The no-show sweep's previous run, and its stored checkpoint (_sweep_no_shows).
+        self._no_show_since: datetime | None = None
+        self._no_show_saved: datetime | None = None
 
     def plan(self) -> list[tuple[str, str]]:
         """(entity, record type) in sync order: doctors and patients before the visits and
@@ -781,8 +863,12 @@ class SyncEngine:
         report = SyncReport()
         plan = self.plan()
         with self.factory() as session:
+            table = _table(SyncCursor)
             cursors = {
-                c.entity: (c.value, c.baseline_done) for c in session.scalars(select(SyncCursor))
+                entity: (value, baseline_done)
+                for entity, value, baseline_done in session.execute(
+                    select(table.c.entity, table.c.value, table.c.baseline_done)
+                )
             }
         done = {entity: cursors.get(entity, ("", False))[1] for entity, _ in plan}
         for entity, record in plan:
@@ -900,41 +986,74 @@ class SyncEngine:
         Only visits whose end (plus the grace) passed since the previous sweep count, so
         the initial import's stale history and a visit typed in after the fact stay quiet,
         while an outage's missed no-shows still come out once the MIS is back.
+
+        The previous sweep's time is kept in memory; the stored copy is a checkpoint,
+        written with the sweep's events, and otherwise at most every NO_SHOW_CHECKPOINT, so
+        a poll with nothing due writes nothing. After a restart the sweep starts from the
+        checkpoint: it looks back over those few minutes again, like after an outage that
+        long; a visit already marked (status no_show) or an event already stored (its key)
+        is not produced again.
         """
         now = self.clock()
-        table = _table(Appointment)
-        with transaction(self.factory) as session:
-            stored = session.scalar(
-                select(SyncCursor.value).where(SyncCursor.entity == NO_SHOW_CURSOR)
-            )
-            _save_cursor(session, NO_SHOW_CURSOR, now.isoformat(), now, baseline_done=True)
-            try:
-                since = datetime.fromisoformat(stored) if stored else None
-            except ValueError:
-                since = None
-            if since is None or not emit_events or since >= now:
-                return
-            low, high = since - self.no_show_grace, now - self.no_show_grace
-            due = session.execute(
-                select(
-                    table.c.id,
-                    table.c.mis_id,
-                    table.c.patient_mis_id,
-                    table.c.doctor_mis_id,
-                    table.c.starts_at,
-                ).where(
-                    table.c.status == "scheduled",
-                    table.c.deleted.is_(False),
-                    table.c.ends_at > low,
-                    table.c.ends_at <= high,
-                    # Bounds on the start too, so the index on starts_at serves the query
-                    # (no visit lasts a day).
-                    table.c.starts_at > low - timedelta(days=1),
-                    table.c.starts_at <= high,
+        since = self._no_show_since
+        if since is None:
+            with self.factory() as session:
+                since = _parse_time(
+                    session.scalar(
+                        select(SyncCursor.value).where(SyncCursor.entity == NO_SHOW_CURSOR)
+                    )
                 )
-            ).all()
-            if not due:
-                return
+            self._no_show_saved = since
+        sweep = since is not None and emit_events and since < now
+        low, high = (since or now) - self.no_show_grace, now - self.no_show_grace
+        if sweep:
+            with self.factory() as session:  # a read: most polls find nothing due
+                sweep = bool(session.execute(self._due_no_shows(low, high).limit(1)).first())
+        saved = self._no_show_saved
+        if sweep or saved is None or not emit_events or now - saved >= NO_SHOW_CHECKPOINT:
+            self._save_no_show_sweep(report, now, (low, high) if sweep else None)
+        self._no_show_since = now
+
+    def _due_no_shows(self, low: datetime, high: datetime) -> Any:
+        table = _table(Appointment)
+        return select(
+            table.c.id,
+            table.c.mis_id,
+            table.c.patient_mis_id,
+            table.c.doctor_mis_id,
+            table.c.starts_at,
+        ).where(
+            table.c.status == "scheduled",
+            table.c.deleted.is_(False),
+            table.c.ends_at > low,
+            table.c.ends_at <= high,
+            # Bounds on the start too, so the index on starts_at serves the query
+            # (no visit lasts a day).
+            table.c.starts_at > low - timedelta(days=1),
+            table.c.starts_at <= high,
+        )
+
+    def _save_no_show_sweep(
+        self, report: SyncReport, now: datetime, due_between: tuple[datetime, datetime] | None
+    ) -> None:
+        """Store the sweep's time and, if given a range, mark what is due in it and record
+        the events, all in one transaction."""
+        with transaction(self.factory) as session:
+            _save_cursor(session, NO_SHOW_CURSOR, now.isoformat(), now, baseline_done=True)
+            if due_between is not None:
+                self._mark_no_shows(session, report, now, due_between)
+        self._no_show_saved = now
+
+    def _mark_no_shows(
+        self,
+        session: Session,
+        report: SyncReport,
+        now: datetime,
+        due_between: tuple[datetime, datetime],
+    ) -> None:
+        table = _table(Appointment)
+        due = session.execute(self._due_no_shows(*due_between)).all()
+        if due:
             session.execute(
                 update(table)
                 .where(table.c.id.in_([appt.id for appt in due]))
@@ -954,6 +1073,13 @@ class SyncEngine:
                     },
                 )
             applier.flush()
+
+
+def _parse_time(stored: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stored) if stored else None
+    except ValueError:
+        return None
 
 
 def _save_cursor(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -201,4 +201,27 @@ def test_row_changed_during_a_bulk_import_ends_up_as_last_read(
             in_mis = mis.execute("SELECT COUNT(*) FROM Patients").fetchone()[0]
         assert s.scalar(select(func.count()).select_from(Patient)) == in_mis
     assert engine.run_once().events == []
+    connector.close()
+
+
+def test_a_poll_with_no_show_due_writes_nothing_but_a_checkpoint_now_and_then(
+    config, factory, demo_clinic: DemoClinic
+) -> None:  # type: ignore[no-untyped-def]
+    now = [datetime.now(UTC)]
+    connector = open_connector(config)
+    engine = SyncEngine(connector, factory, clock=lambda: now[0])
+
+    def stored() -> str:
+        with factory() as s:
+            return s.scalar(select(SyncCursor.value).where(SyncCursor.entity == "_no_show_sweep"))
+
+    engine.run_once()  # the import
+    engine.run_once()
+    first = stored()
+    now[0] += timedelta(seconds=15)
+    assert engine.run_once().events == []
+    assert stored() == first  # nothing due: no write
+    now[0] += timedelta(minutes=5)
+    engine.run_once()
+    assert stored() == now[0].isoformat()  # the checkpoint
     connector.close()
