@@ -726,8 +726,31 @@ class _Applier:
             self.event(f"payment.reversed:{rec.mis_id}", "payment.reversed", rec.mis_id, payload)
 
     def payment_reversal(self, rec: PaymentReversalRecord) -> None:
+        """A refund row: one event per row, with its own id and amount, so the rules can
+        take back the share of the payment it refunds. Only a refund of the whole amount
+        (or more, or of an unknown amount) marks the mirror's payment reversed."""
         self.report.changed[self.entity] += 1
-        self._reverse_payment(rec.payment_id, refund_id=rec.mis_id)
+        row = self._row("payment", rec.payment_id)
+        if row is None:
+            log.warning(
+                "refund %s names payment %s, which Kabinet never saw", rec.mis_id, rec.payment_id
+            )
+            return
+        refunded = abs(rec.amount)
+        whole = refunded == 0 or refunded >= abs(row["amount"])
+        if whole and not row["reversed"]:
+            self._put("payment", rec.payment_id, {"reversed": True})
+        self.event(
+            f"payment.reversed:{rec.payment_id}:refund:{rec.mis_id}",
+            "payment.reversed",
+            rec.payment_id,
+            {
+                "patient_mis_id": row["patient_mis_id"],
+                "amount": str(row["amount"]),
+                "refund_id": rec.mis_id,
+                "refund_amount": str(refunded if not whole else abs(row["amount"])),
+            },
+        )
 
     def _reverse_payment(self, payment_mis_id: str, refund_id: str = "") -> None:
         row = self._row("payment", payment_mis_id)

@@ -278,6 +278,20 @@ def settle_debt(
     return posting
 
 
+def reversed_points(session: Session, cause: str) -> int:
+    """Points already taken back from the credit `cause` (taken, or owed as debt) by its
+    reversals: the whole `reversal:<cause>` and the parts `reversal:<cause>:<part>`."""
+    total = 0
+    for amount, shortfall in session.execute(
+        select(LedgerEntry.amount, LedgerEntry.shortfall).where(
+            (LedgerEntry.cause == f"reversal:{cause}")
+            | LedgerEntry.cause.startswith(f"reversal:{cause}:", autoescape=True)
+        )
+    ):
+        total += -amount + shortfall
+    return total
+
+
 def reverse(
     session: Session,
     cause: str,
@@ -285,11 +299,26 @@ def reverse(
     now: datetime | None = None,
     note: str = "",
     created_by: str = "system",
+    points: int | None = None,
+    part: str = "",
 ) -> Posting | None:
     """Take back what a credit gave: from its own lot first, then from the oldest others;
-    what was already spent becomes debt. None if `cause` was never credited."""
+    what was already spent becomes debt. None if `cause` was never credited or nothing of
+    it is left to take back.
+
+    Without `points`, everything not yet taken back (`reversal:<cause>`). With `points` and
+    `part`, a share of it (`reversal:<cause>:<part>`, e.g. one partial refund), never more
+    than is left: the parts and the whole never take back more than the credit gave."""
     original = find_entry(session, cause)
     if original is None or original.amount <= 0:
+        return None
+    reversal_cause = f"reversal:{cause}:{part}" if part else f"reversal:{cause}"
+    existing = find_entry(session, reversal_cause)
+    if existing is not None:
+        return Posting(existing, created=False)
+    left = original.amount - reversed_points(session, cause)
+    want = left if points is None else min(points, left)
+    if want <= 0:
         return None
     account = session.get(LoyaltyAccount, original.account_id)
     assert account is not None
@@ -297,9 +326,9 @@ def reverse(
     return debit(
         session,
         account,
-        original.amount,
+        want,
         kind="reversal",
-        cause=f"reversal:{cause}",
+        cause=reversal_cause,
         now=now,
         note=note,
         created_by=created_by,

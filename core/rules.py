@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -152,9 +153,24 @@ class Rules:
         )
 
     def on_payment_reversed(self, session: Session, event: DomainEvent) -> None:
-        loyalty.on_payment_reversed(
-            session, self.config, event.payload, event.subject, self.clock()
-        )
+        payload = dict(event.payload)
+        if payload.get("refund_amount") is not None:
+            # What earlier refund rows of this payment gave back: a partial refund takes
+            # back the share all of them amount to (core.loyalty.earning).
+            earlier = session.scalars(
+                select(DomainEvent.payload).where(
+                    DomainEvent.kind == "payment.reversed",
+                    DomainEvent.subject == event.subject,
+                    DomainEvent.id < event.id,
+                )
+            )
+            payload["refunded_before"] = str(
+                sum(
+                    (Decimal(str(p["refund_amount"])) for p in earlier if p.get("refund_amount")),
+                    Decimal(0),
+                )
+            )
+        loyalty.on_payment_reversed(session, self.config, payload, event.subject, self.clock())
 
     def on_appointment_completed(self, session: Session, event: DomainEvent) -> None:
         # A referral is rewarded when the referred patient's first paid visit completes,

@@ -104,6 +104,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "{name}, the payment of {amount} ₽ ({member}) was refunded and its bonus points "
         "taken back from the family account ({points}). Balance: {balance}.",
     },
+    "bonus_refund_partial": {
+        "ru": "{name}, вам вернули {amount} ₽ из оплаты {paid} ₽; бонусы за эту часть "
+        "списаны ({points}). Баланс: {balance}.",
+        "en": "{name}, {amount} ₽ of your payment of {paid} ₽ was refunded and the bonus points "
+        "for that part taken back ({points}). Balance: {balance}.",
+    },
+    "bonus_refund_partial_family": {
+        "ru": "{name}, из оплаты {paid} ₽ ({member}) возвращено {amount} ₽; бонусы за эту "
+        "часть списаны с семейного счёта ({points}). Баланс: {balance}.",
+        "en": "{name}, {amount} ₽ of a payment of {paid} ₽ ({member}) was refunded and the "
+        "bonus points for that part taken back from the family account ({points}). "
+        "Balance: {balance}.",
+    },
     "bonus_spent": {
         "ru": "{name}, списано {points} бонусов ({rub} ₽). Баланс: {balance}.",
         "en": "{name}, {points} bonus points ({rub} ₽) were spent. Balance: {balance}.",

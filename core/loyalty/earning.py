@@ -374,36 +374,115 @@ def restore_redemption(
     return postings
 
 
+def refund_share(accrued: int, paid: Decimal, refunded: Decimal) -> int:
+    """Points of an accrual of `accrued` for a payment of `paid` that refunds adding up to
+    `refunded` take back: the same share, rounded down (in the patient's favour); all of
+    it once the refunds reach the payment."""
+    if paid <= 0 or refunded >= paid:
+        return accrued
+    share = (Decimal(accrued) * refunded / paid).quantize(Decimal(1), rounding=ROUND_FLOOR)
+    return max(int(share), 0)
+
+
 def on_payment_reversed(
     session: Session, config: Config, payload: dict[str, Any], payment_mis_id: str, now: datetime
 ) -> ledger.Posting | None:
     """A refund or a deletion in the MIS: take back its cashback (even with the programme
     switched off, so no refund keeps its points), give back points a deleted bonus payment
-    spent, and undo the referral rewards it triggered."""
+    spent, and undo the referral rewards it triggered.
+
+    A refund row names its own id and amount (`refund_id`, `refund_amount`; the rules add
+    `refunded_before`, what earlier refund rows of the payment gave back): a partial refund
+    takes back its share of the cashback, keyed by the refund row; the refund that
+    completes the payment, a deletion, or an event with no amount takes back what is left,
+    restores a bonus payment's points and undoes the referral rewards."""
+    paid = Decimal(payload["amount"])
+    refund_id = str(payload.get("refund_id") or "")
+    refund = payload.get("refund_amount")
+    if refund is not None and refund_id and refund_id != "deleted":
+        refunded = Decimal(str(payload.get("refunded_before") or 0)) + Decimal(str(refund))
+        if 0 < refunded < paid:
+            return _partial_refund(
+                session,
+                config,
+                payload,
+                payment_mis_id,
+                refund_id,
+                Decimal(str(refund)),
+                refunded,
+                now,
+            )
     from core.loyalty.referrals import on_payment_reversed as referral_reversed
 
     note = f"refund of payment {payment_mis_id}"
     restore_redemption(session, f"redemption:payment:{payment_mis_id}", now, note)
     referral_reversed(session, config, payment_mis_id, now)
     posting = ledger.reverse(session, f"payment:{payment_mis_id}", now=now, note=note)
+    _reversal_notice(session, config, payload, payment_mis_id, posting, note, paid)
+    return posting
+
+
+def _partial_refund(
+    session: Session,
+    config: Config,
+    payload: dict[str, Any],
+    payment_mis_id: str,
+    refund_id: str,
+    refund: Decimal,
+    refunded: Decimal,
+    now: datetime,
+) -> ledger.Posting | None:
+    """Take back the share of the cashback the refunds so far amount to: what the share
+    comes to, less what earlier refund rows already took back (so rounding never adds up
+    to more than the whole, and a refund row handled after a failed earlier one catches
+    up)."""
+    cause = f"payment:{payment_mis_id}"
+    accrual = ledger.find_entry(session, cause)
+    if accrual is None or accrual.amount <= 0:
+        return None
+    paid = Decimal(payload["amount"])
+    due = refund_share(accrual.amount, paid, refunded) - ledger.reversed_points(session, cause)
+    note = f"refund {refund_id} of {refund} ₽ of payment {payment_mis_id} ({paid} ₽)"
+    posting = ledger.reverse(
+        session, cause, now=now, note=note, points=max(due, 0), part=f"refund:{refund_id}"
+    )
+    _reversal_notice(
+        session, config, payload, payment_mis_id, posting, note, refund, refund_id, paid
+    )
+    return posting
+
+
+def _reversal_notice(
+    session: Session,
+    config: Config,
+    payload: dict[str, Any],
+    payment_mis_id: str,
+    posting: ledger.Posting | None,
+    note: str,
+    amount: Decimal,
+    refund_id: str = "",
+    paid: Decimal | None = None,
+) -> None:
     if posting is None or not posting.created:
-        return posting
+        return
     entry = posting.entry
     if entry.shortfall:
         entry.note = f"{note}; {entry.shortfall} points already spent"
     if entry.amount:
         account = session.get(LoyaltyAccount, entry.account_id)
         assert account is not None
+        partial = paid is not None
+        extra: dict[str, Any] = {"paid": rub(paid)} if paid is not None else {}
         notify_account(
             session,
             config,
             account,
-            f"bonus-reversed:{payment_mis_id}",
-            "bonus_reversed",
-            family_template="bonus_reversed_family",
+            f"bonus-reversed:{payment_mis_id}" + (f":{refund_id}" if partial else ""),
+            "bonus_refund_partial" if partial else "bonus_reversed",
+            family_template="bonus_refund_partial_family" if partial else "bonus_reversed_family",
             about=payload.get("patient_mis_id", ""),
             points=-entry.amount,
-            amount=rub(Decimal(payload["amount"])),
+            amount=rub(amount),
             balance=account.balance,
+            **extra,
         )
-    return posting

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -225,3 +226,58 @@ def test_a_poll_with_no_show_due_writes_nothing_but_a_checkpoint_now_and_then(
     engine.run_once()
     assert stored() == now[0].isoformat()  # the checkpoint
     connector.close()
+
+
+def test_each_refund_row_is_one_event_and_takes_back_its_share(
+    engine, factory, config, demo_clinic: DemoClinic
+) -> None:  # type: ignore[no-untyped-def]
+    """MIS refund rows -> one payment.reversed per row, with the row's own id and amount ->
+    the rules take back that share of the payment's cashback."""
+    from core import ledger
+    from core.loyalty import accounts
+    from core.rules import Rules
+
+    rules = Rules(config)
+
+    def sync() -> None:
+        engine.run_once()
+        while rules.process_pending(factory):
+            pass
+
+    def balance() -> int:
+        with factory() as s:
+            account = accounts.read_account(s, str(anna))
+            return account.balance if account is not None else 0
+
+    sync()
+    anna = persona("anna").patient_id
+    start = balance()
+    payment = demo_clinic.pay(anna, "2000.00")
+    sync()
+    accrued = balance() - start
+    assert accrued == 100  # 5 %
+    first = demo_clinic.refund(payment, "600.00")  # 30 %
+    sync()
+    assert balance() - start == 70
+    with transaction(factory) as s:
+        for cursor in s.scalars(select(SyncCursor)):
+            cursor.value = "0"  # a lost cursor: every refund row read again
+    sync()
+    assert balance() - start == 70
+    second = demo_clinic.refund(payment)  # the rest of the payment
+    sync()
+    assert balance() - start == 0
+    with factory() as s:
+        events = [
+            e.payload
+            for e in s.scalars(
+                select(DomainEvent)
+                .where(DomainEvent.kind == "payment.reversed")
+                .order_by(DomainEvent.id)
+            )
+        ]
+        assert [(p["refund_id"], Decimal(p["refund_amount"])) for p in events] == [
+            (str(first), Decimal("600")),
+            (str(second), Decimal("1400")),
+        ]
+        assert ledger.verify(s) == []

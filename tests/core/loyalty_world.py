@@ -154,6 +154,32 @@ class World:
             )
         self.run()
 
+    def refund_row(self, payment: str, refund_id: str, amount: str) -> None:
+        """A refund row of the MIS, as the sync reports it: one event per row, keyed by the
+        row (a repeated read of the same row is no new event); a refund of the whole
+        amount marks the payment reversed."""
+        with transaction(self.factory) as s:
+            row = s.scalar(select(Payment).where(Payment.mis_id == payment))
+            assert row is not None
+            key = f"payment.reversed:{payment}:refund:{refund_id}"
+            if s.scalar(select(DomainEvent.id).where(DomainEvent.key == key)) is None:
+                if Decimal(amount) >= row.amount:
+                    row.reversed = True
+                s.add(
+                    DomainEvent(
+                        key=key,
+                        kind="payment.reversed",
+                        subject=payment,
+                        payload={
+                            "patient_mis_id": row.patient_mis_id,
+                            "amount": str(row.amount),
+                            "refund_id": refund_id,
+                            "refund_amount": amount,
+                        },
+                    )
+                )
+        self.run()
+
     def connect(self, *patients: str, payload: str = "", chat: int | None = None) -> int:
         """A Telegram user linked to `patients` (the first is the phone's owner)."""
         chat = chat or 1000 + next(self._ids)

@@ -1,8 +1,8 @@
-"""Property-based: random sequences of payments, refunds, bonus payments, desk spends,
-referrals, family moves, grants and expiry, each delivered twice (as a retry or a restart
-would), keep the ledger sound: no balance below zero, every balance and lot equal to its
-entries, no cause posted twice, a debt only on an empty account, and cashback as the rule
-says."""
+"""Property-based: random sequences of payments, refunds (whole and partial), bonus
+payments, desk spends, referrals, family moves, grants and expiry, each delivered twice (as
+a retry or a restart would), keep the ledger sound: no balance below zero, every balance and
+lot equal to its entries, no cause posted twice, a debt only on an empty account, cashback
+as the rule says, and refunds taking back their share of it, never more."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.now = T0
         self.ids = itertools.count(1)
         self.expected_cashback: dict[str, int] = {}
+        # payment -> (refunded so far, paid); payments refunded in full or deleted
+        self.refunds: dict[str, tuple[Decimal, Decimal]] = {}
+        self.gone: set[str] = set()
         self.config: Config = from_mapping({}, environ={})
 
     @initialize(
@@ -165,6 +168,33 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda s: earning.on_payment_reversed(s, self.config, payload, payment, self.now)
         )
         self.expected_cashback.pop(payment, None)
+        self.gone.add(payment)
+
+    @rule(payment=payments, share=st.sampled_from(["0.1", "0.3", "0.5", "1"]))
+    def partial_refund(self, payment: str, share: str) -> None:
+        """A refund row for part of what is left of a payment (all of it, at "1")."""
+        refunds = self.refunds
+        with transaction(self.factory) as s:
+            row = s.scalar(select(Payment).where(Payment.mis_id == payment))
+            assert row is not None
+            paid, before = row.amount, refunds.get(payment, (Decimal(0), 0))[0]
+            amount = ((paid - before) * Decimal(share)).quantize(Decimal("0.01"))
+            if amount <= 0:
+                return
+            rid = f"r{next(self.ids)}"
+            if before + amount >= paid:
+                row.reversed = True
+            payload = {
+                "patient_mis_id": row.patient_mis_id,
+                "amount": str(paid),
+                "refund_id": rid,
+                "refund_amount": str(amount),
+                "refunded_before": str(before),
+            }
+        refunds[payment] = (before + amount, paid)
+        self.twice(
+            lambda s: earning.on_payment_reversed(s, self.config, payload, payment, self.now)
+        )
 
     @rule(payment=consumes(payments))
     def refund_after_spending_everything(self, payment: str) -> None:
@@ -329,6 +359,22 @@ class LedgerMachine(RuleBasedStateMachine):
             causes = s.scalar(select(func.count(LedgerEntry.cause)))
             distinct = s.scalar(select(func.count(func.distinct(LedgerEntry.cause))))
             assert causes == distinct
+
+    @invariant()
+    def refunds_take_back_their_share_never_more(self) -> None:
+        """Partial refunds take back the share of everything refunded so far (rounded
+        down); a payment refunded in full or deleted, all of its cashback."""
+        gone = self.gone
+        with self.factory() as s:
+            for payment, (refunded, paid) in self.refunds.items():
+                accrual = ledger.find_entry(s, f"payment:{payment}")
+                if accrual is None:
+                    continue
+                taken = ledger.reversed_points(s, f"payment:{payment}")
+                if payment in gone or refunded >= paid:
+                    assert taken == accrual.amount
+                else:
+                    assert taken == earning.refund_share(accrual.amount, paid, refunded)
 
     @invariant()
     def cashback_is_what_the_rule_says(self) -> None:

@@ -117,6 +117,60 @@ def test_refund_after_spending_becomes_debt_repaid_from_later_accruals(
     assert w.verify() == []
 
 
+def test_partial_refunds_take_back_their_share_and_never_more_than_the_accrual(
+    make_world: MakeWorld,
+) -> None:
+    w = make_world(cashback_percent=5)
+    w.patient("a")
+    w.connect("a", chat=501)
+    paid = w.pay("a", "10000")  # +500
+    w.refund_row(paid, "r1", "3000")  # 30 % of the payment: 30 % of the points
+    assert w.balance("a") == 350
+    assert w.entries("a")[-1] == ("reversal", -150, f"reversal:payment:{paid}:refund:r1")
+    w.refund_row(paid, "r1", "3000")  # the same row read again: nothing
+    assert w.balance("a") == 350
+    w.refund_row(paid, "r2", "3333")  # 63.33 % in all: 316 points (rounded down), 166 more
+    assert w.balance("a") == 184
+    assert "вам вернули 3\u00a0333 ₽ из оплаты 10\u00a0000 ₽" in w.messages(501)[-1]
+    w.refund_row(paid, "r3", "3667")  # the rest of the payment: the rest of the points
+    assert w.balance("a") == 0
+    assert w.entries("a")[-1] == ("reversal", -184, f"reversal:payment:{paid}")
+    w.refund_row(paid, "r4", "100")  # more than was paid: nothing left to take back
+    w.refund(paid)  # and the payment deleted: nothing either
+    reversals = [amount for kind, amount, _ in w.entries("a") if kind == "reversal"]
+    assert reversals == [-150, -166, -184]
+    assert w.verify() == []
+
+
+def test_partial_refund_rounds_in_the_patients_favour_and_a_deletion_takes_the_rest(
+    make_world: MakeWorld,
+) -> None:
+    w = make_world(cashback_percent=5)
+    w.patient("a")
+    paid = w.pay("a", "1000")  # +50
+    w.refund_row(paid, "r1", "333.33")  # 16.67 points: 16
+    w.refund_row(paid, "r2", "333.33")  # 33.33 in all: 17 more
+    assert w.balance("a") == 17
+    w.refund(paid)  # deleted in the MIS: the remaining 17
+    assert w.balance("a") == 0
+    assert [a for k, a, _ in w.entries("a") if k == "reversal"] == [-16, -17, -17]
+    assert w.verify() == []
+
+
+def test_partial_refund_after_spending_becomes_debt_for_its_share_only(
+    make_world: MakeWorld,
+) -> None:
+    w = make_world(cashback_percent=10)
+    w.patient("a")
+    paid = w.pay("a", "5000")  # +500
+    w.pay("a", "450", method="bonus")  # 450 spent, 50 left
+    w.refund_row(paid, "r1", "1000")  # 20 %: 100 points, 50 of them already spent
+    assert (w.balance("a"), w.account("a").debt) == (0, 50)  # type: ignore[union-attr]
+    w.pay("a", "1000")  # +100: 50 repay the debt
+    assert (w.balance("a"), w.account("a").debt) == (50, 0)  # type: ignore[union-attr]
+    assert w.verify() == []
+
+
 def test_bonus_payment_is_capped_by_balance_and_a_deleted_one_gives_points_back(
     make_world: MakeWorld,
 ) -> None:
