@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from telebot import TeleBot, types
 
+from core import texts
 from core.config import Config
 from core.db import transaction
 from core.models import Subscriber
@@ -107,11 +108,4 @@ def _answer_now(bot: TeleBot, call: types.CallbackQuery, text: str) -> None:
 
 
 def menu_keyboard(ctx: BotContext, sub: Subscriber) -> dict[str, Any]:
-    return {
-        "keyboard": [
-            [{"text": ctx.text("menu_visits", sub)}, {"text": ctx.text("menu_balance", sub)}],
-            [{"text": ctx.text("menu_ask", sub)}],
-        ],
-        "resize_keyboard": True,
-        "is_persistent": True,
-    }
+    return texts.menu_keyboard(sub.language)

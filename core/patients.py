@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -74,6 +74,23 @@ def link_by_phone(session: Session, sub: Subscriber, phone: str) -> list[Patient
             )
     session.flush()
     return patients
+
+
+def waiting_subscribers(session: Session, phones: list[str]) -> list[Subscriber]:
+    """Chats that shared one of these numbers as their own contact and were not recognised
+    (no patient had it then): they wait to be linked when the MIS gets the patient."""
+    if not phones:
+        return []
+    return list(
+        session.scalars(
+            select(Subscriber)
+            .where(
+                Subscriber.phone.in_(phones),
+                ~exists().where(PatientLink.subscriber_id == Subscriber.id),
+            )
+            .order_by(Subscriber.id)
+        )
+    )
 
 
 def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import loyalty
 from core.config import Config
 from core.db import transaction, utcnow
-from core.models import Appointment, Doctor, DomainEvent, Patient
+from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
 from core.outbox import PRIORITY_NOTICE, enqueue
-from core.patients import reachable_subscribers
-from core.texts import render, when
+from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers
+from core.tasks import transition
+from core.texts import menu_keyboard, render, when
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,59 @@ class Rules:
         if patient_id:
             loyalty.check_first_paid_visit(session, self.config, patient_id, self.clock())
 
+    def on_patient_created(self, session: Session, event: DomainEvent) -> None:
+        self.link_waiting(session, event.subject)
+
     def on_patient_changed(self, session: Session, event: DomainEvent) -> None:
         # The MIS may have put the patient in a family, or taken them out of one.
         loyalty.accounts.reconcile(session, event.subject, self.clock())
+        # ... or given them the number of someone who is waiting in the bot.
+        self.link_waiting(session, event.subject)
+
+    def link_waiting(self, session: Session, patient_mis_id: str) -> int:
+        """Chats that shared this patient's number before the MIS had it are linked now,
+        told so, and get what their /start link carried (welcome bonus, the referral or
+        the staff connection) as if they had shared the contact today. Their "unknown
+        patient" task is closed. Returns how many chats were linked."""
+        patient = self._patient(session, patient_mis_id)
+        if patient is None or patient.status == "deleted":
+            return 0
+        phones = list(
+            session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient.id))
+        )
+        linked = 0
+        for sub in waiting_subscribers(session, phones):
+            patients = link_by_phone(session, sub, sub.phone)
+            if not patients:
+                continue
+            linked += 1
+            main = patients[0]
+            if sub.unreachable_at is None:
+                enqueue(
+                    session,
+                    key=f"linked-later:{sub.id}:{main.mis_id}",
+                    chat_id=sub.chat_id,
+                    text=render(
+                        "linked_later",
+                        sub.language,
+                        name=main.address_name,
+                        clinic=self.config.clinic.name,
+                    ),
+                    kind="linked",
+                    priority=PRIORITY_NOTICE,
+                    reply_markup=menu_keyboard(sub.language),
+                )
+            loyalty.on_linked(session, self.config, sub, patients, self.clock())
+            for task in session.scalars(
+                select(Task).where(
+                    Task.kind == "unknown_patient",
+                    Task.subscriber_id == sub.id,
+                    Task.state.in_(("open", "taken")),
+                )
+            ):
+                transition(session, task, "done", "system")
+                task.patient_mis_id = main.mis_id
+        return linked
 
     HANDLERS: dict[str, Handler] = {
         "appointment.created": on_appointment_created,
@@ -189,6 +240,7 @@ class Rules:
         "appointment.cancelled": on_appointment_cancelled,
         "appointment.completed": on_appointment_completed,
         "patient.changed": on_patient_changed,
+        "patient.created": on_patient_created,
         "payment.received": on_payment_received,
         "payment.reversed": on_payment_reversed,
     }

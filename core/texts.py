@@ -46,6 +46,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "We could not find a patient with the number {phone}. The front desk has been "
         "told and will contact you.",
     },
+    "linked_later": {
+        "ru": "{name}, здравствуйте! Карта пациента с вашим номером появилась в клинике "
+        "«{clinic}», и мы вас узнали: номер присылать ещё раз не нужно. Здесь будут ваши "
+        "визиты и бонусы.",
+        "en": "Hello, {name}! A patient record with your number has appeared at {clinic} and "
+        "we have recognised you: no need to share your number again. Your visits and bonuses "
+        "will be here.",
+    },
     "menu_visits": {"ru": "🗓 Мои визиты", "en": "🗓 My visits"},
     "menu_balance": {"ru": "🎁 Мои бонусы", "en": "🎁 My bonuses"},
     "menu_ask": {"ru": "💬 Написать в клинику", "en": "💬 Message the clinic"},
@@ -313,6 +321,18 @@ def render(
         # A broken override must not silence a reminder: fall back to the catalogue.
         entry = CATALOGUE[key]
         return (entry.get(lang) or entry["ru"]).format(**fields)
+
+
+def menu_keyboard(lang: str = "ru") -> dict[str, Any]:
+    """The bot's main menu keyboard, for a recognised patient."""
+    return {
+        "keyboard": [
+            [{"text": render("menu_visits", lang)}, {"text": render("menu_balance", lang)}],
+            [{"text": render("menu_ask", lang)}],
+        ],
+        "resize_keyboard": True,
+        "is_persistent": True,
+    }
 
 
 def when(dt: datetime, today: date, lang: str = "ru") -> str:

@@ -15,7 +15,16 @@ from core.config import ConfigError
 from core.db import transaction
 from core.loyalty import accounts, nightly, operations, reports, settings
 from core.loyalty.referrals import parse_payload, payload_for
-from core.models import LoyaltyMember, OutboxMessage, Referral, StaffUser
+from core.models import (
+    LoyaltyMember,
+    OutboxMessage,
+    Patient,
+    PatientLink,
+    PatientPhone,
+    Referral,
+    StaffUser,
+    Subscriber,
+)
 from tests.conftest import make_config
 from tests.core.loyalty_world import T0, World
 
@@ -481,3 +490,44 @@ def test_notices_go_to_each_chat_once_and_respect_the_mis_refusal(make_world: Ma
     assert w.messages(quiet) == []
     with w.factory() as s:
         assert all(m.state == "pending" for m in s.scalars(select(OutboxMessage)))
+
+
+def test_a_waiting_chat_is_linked_when_the_mis_gives_a_patient_its_number(
+    make_world: MakeWorld,
+) -> None:
+    """The patient.changed path: the number appears on an existing MIS record."""
+    w = make_world(welcome_bonus=100)
+    w.patient("a")
+    w.patient("n", name="Нина")
+    with transaction(w.factory) as s:
+        code = payload_for(s, "patient", "a")
+        s.add(
+            Subscriber(telegram_user_id=777, chat_id=777, start_payload=code, phone="+79150001122")
+        )
+        other = Subscriber(telegram_user_id=778, chat_id=778, phone="+79150009999")
+        s.add(other)
+    with transaction(w.factory) as s:
+        patient = s.scalar(select(Patient).where(Patient.mis_id == "n"))
+        assert patient is not None
+        s.add(PatientPhone(phone="+79150001122", patient_id=patient.id))
+    w.set_family("n", None)  # any change of the record: a patient.changed event
+    w.set_family("n", None)  # and another: nothing more
+    texts = w.messages(777)
+    assert len([t for t in texts if "номер присылать ещё раз не нужно" in t]) == 1
+    assert any("100" in t for t in texts)  # the welcome bonus, told once it is linked
+    assert w.messages(778) == []
+    with w.factory() as s:
+        referral = s.scalar(select(Referral))
+        assert referral is not None
+        assert (referral.referred_patient_mis_id, referral.referrer_id, referral.state) == (
+            "n",
+            "a",
+            "pending",
+        )
+        assert (
+            s.scalar(
+                select(PatientLink.patient_mis_id).where(PatientLink.subscriber_id == other.id)
+            )
+            is None
+        )
+    assert w.balance("n") == 100

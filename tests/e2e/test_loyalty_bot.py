@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import ledger
 from core.db import transaction
 from core.loyalty.referrals import payload_for
-from core.models import OutboxMessage, Referral, StaffUser
+from core.models import OutboxMessage, Referral, StaffUser, Task
 from sandbox.demo_clinic import BookingConflict, DemoClinic, persona
 from tests.conftest import Wired, clinic_now
 from tests.e2e.flows import buttons, connect
@@ -149,3 +149,53 @@ def test_a_staff_members_link_earns_them_points(wired: Wired, demo_clinic: DemoC
         assert ledger.balance(s, "staff", str(staff_id)) == 100
         referral = s.scalar(select(Referral))
         assert referral is not None and referral.referrer_kind == "staff"
+
+
+def test_a_referred_friend_not_yet_in_the_mis_is_linked_when_the_mis_gets_them(
+    wired: Wired, demo_clinic: DemoClinic
+) -> None:
+    """The friend opens the link and shares the contact before the front desk has entered
+    them: the pending link is completed by the sync that brings the patient, without
+    asking for the contact again, and the referral counts."""
+    emu, appliance = wired.emulator, wired.appliance
+    appliance.sync_job()
+    anna = connect(wired, "anna", "Анна")
+    link = re.search(r"/start (r[a-z2-9]{8})", _ask_balance(wired, anna)["text"])
+    assert link
+    user = emu.create_user(first_name="Вера")
+    emu.send_text(user["id"], f"/start {link.group(1)}")
+    wired.wait_messages(user["id"], 1)
+    emu.send_contact(user["id"], "79155557788", first_name="Вера")
+    assert "Не нашли пациента" in wired.wait_messages(user["id"], 2)[-1]["text"]
+    with appliance.factory() as s:
+        assert s.scalar(select(Referral)) is None
+        task = s.scalar(select(Task).where(Task.kind == "unknown_patient"))
+        assert task is not None and task.state == "open"
+
+    friend = demo_clinic.add_patient(
+        "Орлова", "Вера", "Игоревна", date(1990, 3, 3), "+7 (915) 555-77-88"
+    )
+    appliance.sync_job()
+    appliance.sync_job()  # read again: nothing more
+    wired.pump(
+        lambda: any("номер присылать ещё раз не нужно" in t for t in _texts(wired, user["id"]))
+    )
+    found = [t for t in _texts(wired, user["id"]) if "номер присылать ещё раз" in t]
+    assert len(found) == 1 and found[0].startswith("Вера Игоревна, здравствуйте!")
+    with appliance.factory() as s:
+        referral = s.scalar(select(Referral))
+        assert referral is not None
+        assert (referral.referred_patient_mis_id, referral.referrer_id, referral.state) == (
+            str(friend),
+            str(persona("anna").patient_id),
+            "pending",
+        )
+        task = s.scalar(select(Task).where(Task.kind == "unknown_patient"))
+        assert task is not None and task.state == "done"
+
+    # The menu works without sharing the contact again, and the referral pays out.
+    assert "Вера Игоревна: 0 бонусов" in _ask_balance(wired, user["id"])["text"]
+    _paid_visit(demo_clinic, friend, "4000.00")
+    appliance.sync_job()
+    wired.pump(lambda: any("по вашей ссылке" in t for t in _texts(wired, anna)))
+    wired.pump(lambda: any("по приглашению" in t for t in _texts(wired, user["id"])))
