@@ -62,6 +62,12 @@ def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
         f"{config.web.host}:{config.web.port}",
         "--workers",
         str(config.web.workers),
+        # Threads, not processes, for concurrency: the panel's requests wait on SQLite
+        # and the network, and each extra process would cost ~70 MB.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(config.web.threads),
         "--access-logfile",
         "-",
         "--graceful-timeout",

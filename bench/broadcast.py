@@ -298,7 +298,7 @@ def main() -> int:
         toml(
             {
                 "clinic": {"name": "Бенчмарк", "timezone": "Europe/Moscow"},
-                "web": {"host": "127.0.0.1", "port": port, "workers": 2},
+                "web": {"host": "127.0.0.1", "port": port},
                 "storage": {"data_dir": str(data_dir)},
                 "telegram": {"token": TOKEN, "api_url": emulator.url},
                 "mis": {"profile": "demo", "dsn": str(clinic_path)},
@@ -395,7 +395,12 @@ def main() -> int:
                 break
             next_booking = time.time() + args.book_every
         if int(time.time()) % 60 == 0:
-            say(f"{done} reminders delivered, {emulator.stats()['http_429']} answered 429")
+            tree_kb = [memory_kb(p)[0] for p in tree(runner.pid)]
+            say(
+                f"{done} reminders delivered, {emulator.stats()['http_429']} answered 429; "
+                f"RSS runner {memory_kb(runner.pid)[0] // 1024} MB, "
+                f"all {len(tree_kb)} processes {sum(tree_kb) // 1024} MB"
+            )
             time.sleep(1)
         if done >= len(chats) and reminders_done_at is None and outstanding(factory) == 0:
             reminders_done_at = time.time()

@@ -134,7 +134,8 @@ class ClinicConfig:
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = field(default=8080, metadata=_check(_between(1, 65535)))
-    workers: int = field(default=2, metadata=_check(_between(1, 16)))
+    workers: int = field(default=1, metadata=_check(_between(1, 16)))
+    threads: int = field(default=4, metadata=_check(_between(1, 32)))
     secret_key: str = ""
     public_url: str = field(default="", metadata=_check(_url_or_empty))
 

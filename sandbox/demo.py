@@ -154,7 +154,7 @@ def prepare_demo(
         {
             # The bot says "бот клиники «{name}»": a name without quotes of its own.
             "clinic": {"name": "Улыбка", "timezone": DEMO_TIMEZONE},
-            "web": {"host": "127.0.0.1", "port": port, "workers": 2},
+            "web": {"host": "127.0.0.1", "port": port},
             "storage": {"data_dir": str(data_dir.resolve())},
             "telegram": {
                 "token": DEMO_TOKEN,

@@ -42,8 +42,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-
 from connectors.base import ENTITIES, ConnectorError
 
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -162,6 +160,10 @@ def _macro(name: str, args: list[str], dialect: str) -> tuple[str, list[str]]:
 
 @lru_cache(maxsize=256)
 def _transpile(sql: str, read: str, write: str) -> str:
+    # Imported here: only a profile read by another engine than its own needs it, and it
+    # costs the long-running process ~10 MB.
+    import sqlglot
+
     (out,) = sqlglot.transpile(sql, read=read, write=write)
     # pyodbc and sqlite3 take qmark placeholders whatever the engine.
     return out.replace("%s", "?")
