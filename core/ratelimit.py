@@ -32,6 +32,7 @@ class Spacer:
         # Two sends can then be `interval - slack` apart, never closer.
         self.slack = slack
         self.next_at = 0.0
+        self.lost_seconds = 0.0
         self._lock = threading.Lock()
 
     def wait_time(self) -> float:
@@ -42,7 +43,13 @@ class Spacer:
             now = self.clock()
             if now < self.next_at:
                 return False
-            on_grid = now - self.next_at <= self.slack
+            late = now - self.next_at
+            on_grid = late <= self.slack
+            if not on_grid and late < 1.0:
+                # Time the schedule lost while there was work (a longer gap is idleness):
+                # the dispatcher's progress line shows it, to tell a slow sender from a
+                # slow pace.
+                self.lost_seconds += late
             self.next_at = (self.next_at if on_grid else now) + self.interval
             return True
 

@@ -355,11 +355,13 @@ class Dispatcher:
         sent = self.stats.sent - self._logged_sent
         if sent or self.stats.last_error:
             log.info(
-                "outbox: %s sent in the last minute (%.1f/s, paced at %.2f/s), %s waiting in "
-                "memory; 429s so far %s, retries %s, unreachable %s, failed %s",
+                "outbox: %s sent in the last minute (%.1f/s, paced at %.2f/s, %.1f s of pace "
+                "lost to late senders so far), %s waiting in memory; 429s so far %s, retries "
+                "%s, unreachable %s, failed %s",
                 sent,
                 sent / (now - self._last_log),
                 self.global_spacer.per_second,
+                self.global_spacer.lost_seconds,
                 self.queued(),
                 self.stats.rate_limited,
                 self.stats.transient,

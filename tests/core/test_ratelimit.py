@@ -38,6 +38,9 @@ def test_small_lateness_keeps_the_grid_and_large_lateness_starts_anew() -> None:
     # no two takes are ever closer than interval - slack. 10 ms late: a new grid.
     assert gaps == [0.0415, 0.0385, 0.05, 0.04]
     assert min(gaps) >= 0.04 - 0.002
+    # Only the lateness that moved the grid was lost to the schedule; the first take, after
+    # an idle start, and lateness within the slack were not.
+    assert round(spacer.lost_seconds, 9) == 0.01
     # Over many slots the schedule does not drift with lateness inside the slack.
     clock2 = FakeClock()
     steady = Spacer(25.0, clock2, slack=0.002)
