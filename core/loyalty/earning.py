@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config, LoyaltyConfig
 from core.loyalty.accounts import account_of, account_patients
+from core.loyalty.money import money_paid
 from core.loyalty.notices import notify_account, rub
 from core.loyalty.settings import effective
 from core.models import (
@@ -138,19 +139,15 @@ def earn(
 
 
 def spend_12_months(session: Session, account: LoyaltyAccount, now: datetime) -> Decimal:
-    """Money the account's patients paid over the last 12 months, refunds excluded."""
+    """Money the account's patients paid over the last 12 months, net of refunds."""
     patients = account_patients(session, account)
     if not patients:
         return Decimal(0)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0)).where(
-            Payment.patient_mis_id.in_(patients),
-            Payment.method == "money",
-            Payment.reversed.is_(False),
-            Payment.paid_at >= now - timedelta(days=365),
-        )
+    return money_paid(
+        session,
+        Payment.patient_mis_id.in_(patients),
+        Payment.paid_at >= now - timedelta(days=365),
     )
-    return Decimal(str(total or 0))
 
 
 def refresh_tier(

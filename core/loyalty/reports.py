@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.ledger import EARN_KINDS, SPEND_KINDS
+from core.loyalty.money import money_paid
 from core.loyalty.settings import effective
 from core.models import LedgerEntry, LoyaltyAccount, Payment, Referral, StaffUser
 
@@ -46,7 +47,7 @@ class MonthEconomics:
     expired: int
     liability_points: int  # points outstanding at the month's end (or now)
     point_value_rub: Decimal
-    revenue_rub: Decimal  # money payments, refunds excluded
+    revenue_rub: Decimal  # money payments, net of refunds
     referred_revenue_rub: Decimal  # of which from patients who came by a patient's link
     flat_discount_percent: Decimal
 
@@ -133,22 +134,15 @@ def economics(
             .join(LoyaltyAccount, LoyaltyAccount.id == LedgerEntry.account_id)
             .where(LedgerEntry.created_at < end, LoyaltyAccount.owner_kind != "staff")
         )
-        paid = and_(
-            Payment.method == "money",
-            Payment.reversed.is_(False),
-            Payment.paid_at >= start,
-            Payment.paid_at < end,
-        )
-        revenue = session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(paid))
-        referred = session.scalar(
-            select(func.coalesce(func.sum(Payment.amount), 0))
-            .join(Referral, Referral.referred_patient_mis_id == Payment.patient_mis_id)
-            .where(
-                paid,
-                Referral.referrer_kind == "patient",
-                Referral.state.in_(("pending", "rewarded")),
-                Payment.paid_at >= Referral.created_at,
-            )
+        in_period = (Payment.paid_at >= start, Payment.paid_at < end)
+        revenue = money_paid(session, *in_period)
+        referred = money_paid(
+            session,
+            *in_period,
+            Referral.referrer_kind == "patient",
+            Referral.state.in_(("pending", "rewarded")),
+            Payment.paid_at >= Referral.created_at,
+            join=(Referral, Referral.referred_patient_mis_id == Payment.patient_mis_id),
         )
         rows.append(
             MonthEconomics(
@@ -159,8 +153,8 @@ def economics(
                 expired=expired,
                 liability_points=int(liability or 0),
                 point_value_rub=value,
-                revenue_rub=Decimal(str(revenue or 0)),
-                referred_revenue_rub=Decimal(str(referred or 0)),
+                revenue_rub=revenue,
+                referred_revenue_rub=referred,
                 flat_discount_percent=flat,
             )
         )

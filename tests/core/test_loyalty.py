@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core import ledger
 from core.config import ConfigError
 from core.db import transaction
-from core.loyalty import accounts, nightly, operations, reports, settings
+from core.loyalty import accounts, earning, nightly, operations, reports, settings
 from core.loyalty.referrals import parse_payload, payload_for
 from core.models import (
     LoyaltyMember,
@@ -463,16 +463,22 @@ def test_economics_compare_the_programme_with_the_flat_discount(make_world: Make
     w.pay("a", "200", method="bonus")  # -200 spent
     refunded = w.pay("b", "2000")  # +100, then refunded
     w.refund(refunded)
+    in_part = w.pay("b", "1000")  # +50, 400 ₽ of it refunded: -20
+    w.refund_row(in_part, "r1", "400")
     with w.factory() as s:
         march = reports.economics(s, w.config, w.now, months=2)[-1]
     assert march.month == date(2026, 3, 1)
-    assert (march.accrued, march.taken_back, march.spent, march.expired) == (600, 100, 200, 0)
-    assert march.liability_points == 300
-    assert march.revenue_rub == Decimal("10000")  # refunds and bonus payments excluded
-    assert march.cost_rub == Decimal(500)
-    assert march.flat_discount_rub == Decimal(1000)
-    assert march.saving_rub == Decimal(500)
-    assert march.effective_discount_percent == Decimal(2)
+    assert (march.accrued, march.taken_back, march.spent, march.expired) == (650, 120, 200, 0)
+    assert march.liability_points == 330
+    # Refunds (whole and partial) and bonus payments excluded: 10,000 + 600.
+    assert march.revenue_rub == Decimal("10600")
+    assert march.cost_rub == Decimal(530)
+    assert march.flat_discount_rub == Decimal(1060)
+    assert march.saving_rub == Decimal(530)
+    assert round(march.effective_discount_percent, 2) == Decimal("1.89")  # 200 of 10,600
+    with w.factory() as s:
+        # Tiers count the same money: b paid 3,000, of which 2,400 came back.
+        assert earning.spend_12_months(s, w.account("b"), w.now) == Decimal(600)  # type: ignore[arg-type]
 
 
 def test_notices_go_to_each_chat_once_and_respect_the_mis_refusal(make_world: MakeWorld) -> None:
