@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -332,15 +332,42 @@ def redeem_mis_bonus_payment(
 
 
 def restore_redemption(
-    session: Session, cause: str, now: datetime, note: str
+    session: Session,
+    cause: str,
+    now: datetime,
+    note: str,
+    *,
+    share: tuple[Decimal, Decimal] | None = None,
+    part: str = "",
 ) -> list[ledger.Posting]:
     """Give back the points of a spend that was undone, each into a lot like the one it
-    came from (same age and expiry)."""
+    came from (same age and expiry).
+
+    `share` = (refunded so far, paid) gives back only that share of the spend (rounded up,
+    in the patient's favour), less what earlier partial refunds gave back, keyed by `part`
+    (the refund row). Without it, everything not given back yet."""
     spend = ledger.find_entry(session, cause)
     if spend is None or spend.amount >= 0:
         return []
     account = session.get(LoyaltyAccount, spend.account_id)
     assert account is not None
+    prefix = f"restore:{spend.id}:"
+    given: dict[int, int] = {}
+    for restored_cause, points in session.execute(
+        select(LedgerEntry.cause, LedgerEntry.amount).where(LedgerEntry.cause.startswith(prefix))
+    ):
+        lot = int(restored_cause[len(prefix) :].split(":", 1)[0])
+        given[lot] = given.get(lot, 0) + points
+    budget: int | None = None
+    if share is not None:
+        refunded, paid = share
+        if paid > 0 and refunded < paid:
+            due = (Decimal(-spend.amount) * refunded / paid).quantize(
+                Decimal(1), rounding=ROUND_CEILING
+            )
+            budget = max(min(int(due), -spend.amount) - sum(given.values()), 0)
+            if budget == 0:
+                return []
     postings = []
     for lot_id, points, earned_at, expires_at in session.execute(
         select(
@@ -353,13 +380,18 @@ def restore_redemption(
         .where(LedgerAllocation.entry_id == spend.id)
         .order_by(LedgerAllocation.id)
     ):
+        back = points - given.get(lot_id, 0)
+        if budget is not None:
+            back = min(back, budget)
+        if back <= 0:
+            continue
         postings.append(
             ledger.credit(
                 session,
                 account,
-                points,
+                back,
                 kind="restore",
-                cause=f"restore:{spend.id}:{lot_id}",
+                cause=f"{prefix}{lot_id}" + (f":{part}" if budget is not None else ""),
                 now=now,
                 earned_at=earned_at,
                 # A lot that expired meanwhile comes back already due: the next run expires it.
@@ -368,6 +400,10 @@ def restore_redemption(
                 patient_mis_id=spend.patient_mis_id,
             )
         )
+        if budget is not None:
+            budget -= back
+            if budget <= 0:
+                break
     return postings
 
 
@@ -399,6 +435,15 @@ def on_payment_reversed(
     if refund is not None and refund_id and refund_id != "deleted":
         refunded = Decimal(str(payload.get("refunded_before") or 0)) + Decimal(str(refund))
         if 0 < refunded < paid:
+            # A bonus payment refunded in part: that share of its points comes back.
+            restore_redemption(
+                session,
+                f"redemption:payment:{payment_mis_id}",
+                now,
+                f"refund {refund_id} of {refund} ₽ of payment {payment_mis_id} ({paid} ₽)",
+                share=(refunded, paid),
+                part=f"refund:{refund_id}",
+            )
             return _partial_refund(
                 session,
                 config,

@@ -195,6 +195,31 @@ def test_bonus_payment_is_capped_by_balance_and_a_deleted_one_gives_points_back(
     assert w.verify() == []
 
 
+def test_a_bonus_payment_refunded_in_part_gives_back_its_share_of_the_points(
+    make_world: MakeWorld,
+) -> None:
+    w = make_world(cashback_percent=10, point_value_rub=1)
+    w.patient("a")
+    w.pay("a", "1000")  # +100, one lot
+    w.later(days=1)
+    w.pay("a", "1000")  # +100, a second lot
+    bonus = w.pay("a", "150", method="bonus")  # 150 points: 100 from the first lot, 50
+    assert w.balance("a") == 50
+    w.refund_row(bonus, "r1", "100")  # two thirds of it: 100 points back
+    assert w.balance("a") == 150
+    w.refund_row(bonus, "r1", "100")  # the same row read again: nothing
+    assert w.balance("a") == 150
+    w.refund_row(bonus, "r2", "0.5")  # 100.5 of 150 ₽: 67 % rounds up to 101 points
+    assert w.balance("a") == 151
+    restores = [(a, c) for k, a, c in w.entries("a") if k == "restore"]
+    # Each point comes back into a lot like the one it was spent from, oldest first.
+    assert [a for a, _ in restores] == [100, 1]
+    w.refund(bonus)  # deleted in the MIS: the 49 points still out, nothing twice
+    assert w.balance("a") == 200
+    assert sum(a for k, a, _ in w.entries("a") if k == "restore") == 150
+    assert w.verify() == []
+
+
 def test_family_shares_one_account_members_spend_and_mute(make_world: MakeWorld) -> None:
     w = make_world(cashback_percent=10, balance_notice_threshold=0)
     w.patient("mum", name="Мария"), w.patient("son", name="Иван")
