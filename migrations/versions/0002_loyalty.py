@@ -186,7 +186,8 @@ def _lots_from_existing_entries(bind: sa.engine.Connection) -> None:
         sa.text(
             "INSERT INTO loyalty_lots (account_id, entry_id, amount, remaining, is_open,"
             " earned_at, expires_at)"
-            " SELECT account_id, id, amount, amount, 1, created_at, expires_at"
+            # TRUE, not 1: PostgreSQL has a real boolean (SQLite reads TRUE as 1).
+            " SELECT account_id, id, amount, amount, TRUE, created_at, expires_at"
             " FROM ledger_entries WHERE amount > 0 ORDER BY id"
         )
     )
@@ -232,7 +233,7 @@ def _lots_from_existing_entries(bind: sa.engine.Connection) -> None:
             allocations,
         )
     remainders = [
-        {"id": lot_id, "r": remaining, "o": int(remaining > 0)}
+        {"id": lot_id, "r": remaining, "o": remaining > 0}
         for account_lots in lots.values()
         for lot_id, remaining in account_lots
     ]

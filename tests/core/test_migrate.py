@@ -47,3 +47,30 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
         )
     engine.dispose()
     assert diff == []
+
+
+def test_a_store_of_the_release_with_two_branches_comes_to_the_merged_line(
+    tmp_path: Path,
+) -> None:
+    """The previous release left both 0002 branches applied (two rows in alembic_version);
+    this one merges them: the store upgrades, keeps its rows, and has one head."""
+    from alembic import command
+
+    from core.migrate import _alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+    cfg = _alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0002_delivery")
+        command.upgrade(cfg, "0002_loyalty")
+    assert current_revision(engine) == "0002_delivery+0002_loyalty"
+    with engine.begin() as c:
+        c.execute(
+            text("INSERT INTO kv (key, value, updated_at) VALUES ('kept', '\"yes\"', '2026-11-01')")
+        )
+    assert upgrade(engine, tmp_path / "m.lock") == ("0002_delivery+0002_loyalty", "0003")
+    assert head_revision() == "0003"
+    with engine.connect() as c:
+        assert c.execute(text("SELECT value FROM kv WHERE key = 'kept'")).scalar() == '"yes"'
+    engine.dispose()
