@@ -339,51 +339,49 @@ _RECORDS: dict[str, type] = {
 
 def _mirror_columns(kind: str, records: list[Any], hashes: list[str], now: datetime) -> list[Any]:
     """The values of ("mis_id", *SYNC_COLUMNS[kind]) for new mirror rows, column by column:
-    what _Applier would put in a new row, without a dict per row."""
+    what _Applier would put in a new row, without a dict per row. A sync column missing
+    here is a KeyError, not a silently different import."""
+    n = len(records)
     if kind == "appointment":
-        return [
-            [r.mis_id for r in records],
-            [r.patient_id for r in records],
-            [r.doctor_id for r in records],
-            [r.branch_id for r in records],
-            [r.starts_at for r in records],
-            [r.ends_at for r in records],
-            [r.status for r in records],
-            [list(r.services) for r in records],
-            [False] * len(records),
-            hashes,
-            [now] * len(records),
-        ]
-    if kind == "payment":
-        return [
-            [r.mis_id for r in records],
-            [r.patient_id for r in records],
-            [r.paid_at for r in records],
-            [r.amount for r in records],
-            [r.method for r in records],
-            [r.reversed for r in records],
-            hashes,
-        ]
-    if kind == "patient":
-        return [
-            [r.mis_id for r in records],
-            [r.last_name for r in records],
-            [r.first_name for r in records],
-            [r.middle_name for r in records],
-            [r.birth_date for r in records],
-            [list(r.phones) for r in records],
-            [r.family_id for r in records],
-            [r.status for r in records],
-            [r.messaging_allowed for r in records],
-            hashes,
-            [now] * len(records),
-        ]
-    return [
-        [r.mis_id for r in records],
-        [r.full_name for r in records],
-        [r.specialty for r in records],
-        hashes,
-    ]
+        columns: dict[str, list[Any]] = {
+            "patient_mis_id": [r.patient_id for r in records],
+            "doctor_mis_id": [r.doctor_id for r in records],
+            "branch_id": [r.branch_id for r in records],
+            "starts_at": [r.starts_at for r in records],
+            "ends_at": [r.ends_at for r in records],
+            "status": [r.status for r in records],
+            "services": [list(r.services) for r in records],
+            "deleted": [False] * n,
+            "updated_at": [now] * n,
+        }
+    elif kind == "payment":
+        columns = {
+            "patient_mis_id": [r.patient_id for r in records],
+            "paid_at": [r.paid_at for r in records],
+            "amount": [r.amount for r in records],
+            "method": [r.method for r in records],
+            "reversed": [r.reversed for r in records],
+        }
+    elif kind == "patient":
+        columns = {
+            "last_name": [r.last_name for r in records],
+            "first_name": [r.first_name for r in records],
+            "middle_name": [r.middle_name for r in records],
+            "birth_date": [r.birth_date for r in records],
+            "phones": [list(r.phones) for r in records],
+            "family_id": [r.family_id for r in records],
+            "status": [r.status for r in records],
+            "messaging_allowed": [r.messaging_allowed for r in records],
+            "updated_at": [now] * n,
+        }
+    else:
+        columns = {
+            "full_name": [r.full_name for r in records],
+            "specialty": [r.specialty for r in records],
+        }
+    columns["mis_id"] = [r.mis_id for r in records]
+    columns["content_hash"] = hashes
+    return [columns[name] for name in ("mis_id", *SYNC_COLUMNS[kind])]
 
 
 class _BulkImport:
