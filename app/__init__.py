@@ -60,7 +60,17 @@ def create_app(config: Config | None = None) -> Flask:
     formatting.register(app, config.clinic.tz)
 
     from app import auth
-    from app.views import campaigns, dashboard, delivery, health, loyalty, patients, tasks, telegram
+    from app.views import (
+        campaigns,
+        care,
+        dashboard,
+        delivery,
+        health,
+        loyalty,
+        patients,
+        tasks,
+        telegram,
+    )
 
     for module in (
         auth,
@@ -72,6 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
         campaigns,
         telegram,
         loyalty,
+        care,
     ):
         app.register_blueprint(module.bp)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from telebot import TeleBot
 
-from bot_handlers import chat, delivery, loyalty, onboarding, staff, visits
+from bot_handlers import care, chat, delivery, loyalty, onboarding, staff, visits
 from bot_handlers.context import BotContext
 
 # Order matters: pyTelegramBotAPI tries handlers in registration order, and chat's
 # catch-all text handler must come last.
-MODULES = (onboarding, visits, loyalty, staff, delivery, chat)
+MODULES = (onboarding, visits, care, loyalty, staff, delivery, chat)
 
 
 def register_all(bot: TeleBot, ctx: BotContext) -> None:

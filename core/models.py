@@ -475,3 +475,51 @@ class KeyValue(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- care instructions after treatment -----------------------------------------------------
+
+
+class CareInstruction(Base):
+    """What to do after a kind of treatment, written by the clinic's staff and sent in the
+    bot `delay_minutes` after a matching visit is completed (core.care).
+
+    `services` and `specialties` are comma-separated, case-insensitive fragments: a visit
+    matches when every non-empty one matches (one of the visit's services contains, or is,
+    one of the service fragments; the doctor's specialty contains one of the specialty
+    fragments). Both empty: every completed visit."""
+
+    __tablename__ = "care_instructions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    services: Mapped[str] = mapped_column(String(1000), default="")
+    specialties: Mapped[str] = mapped_column(String(500), default="")
+    delay_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CareSent(Base):
+    """An instruction sent after a visit, kept as it was sent (the instruction may be
+    edited or deleted later), so the patient can read it again in the bot."""
+
+    __tablename__ = "care_sent"
+    __table_args__ = (
+        UniqueConstraint("appointment_mis_id", "instruction_id"),
+        Index("ix_care_sent_patient_sent", "patient_mis_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_mis_id: Mapped[str] = mapped_column(String(64))
+    patient_mis_id: Mapped[str] = mapped_column(String(64))
+    # Not a foreign key: the record outlives the instruction's deletion.
+    instruction_id: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    visit_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it is due in the chats (completion + the instruction's delay).
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import loyalty
+from core import care, loyalty
 from core.config import Config
 from core.db import transaction, utcnow
 from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
@@ -179,6 +179,8 @@ class Rules:
         patient_id = event.payload.get("patient_mis_id", "")
         if patient_id:
             loyalty.check_first_paid_visit(session, self.config, patient_id, self.clock())
+        # The clinic's care instructions for what was done, after their delay (core.care).
+        care.on_completed(session, self.config, event.subject, self.clock(), event.created_at)
 
     def on_patient_created(self, session: Session, event: DomainEvent) -> None:
         self.link_waiting(session, event.subject)

@@ -285,6 +285,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "{name}, напоминаем о визите {when}, {doctor}. {clinic}{phone}",
         "en": "{name}, a reminder of your visit {when}, {doctor}. {clinic}{phone}",
     },
+    # -- care instructions after treatment (core/care.py) --
+    "care_notice": {
+        "ru": "{name}, рекомендации после визита {when}.\n\n{title}\n\n{text}",
+        "en": "{name}, care instructions after your visit {when}.\n\n{title}\n\n{text}",
+    },
+    "menu_care": {"ru": "📋 Рекомендации", "en": "📋 Care instructions"},
+    "care_none": {
+        "ru": "Рекомендаций после ваших недавних визитов нет.",
+        "en": "There are no care instructions from your recent visits.",
+    },
+    "care_item": {
+        "ru": "Визит {date}: {title}\n\n{text}",
+        "en": "Visit on {date}: {title}\n\n{text}",
+    },
     "mis_back": {
         "ru": "✅ МИС снова доступна (с {since} UTC не отвечала).",
         "en": "✅ The MIS is reachable again (it was down since {since} UTC).",
@@ -328,7 +342,7 @@ def menu_keyboard(lang: str = "ru") -> dict[str, Any]:
     return {
         "keyboard": [
             [{"text": render("menu_visits", lang)}, {"text": render("menu_balance", lang)}],
-            [{"text": render("menu_ask", lang)}],
+            [{"text": render("menu_ask", lang)}, {"text": render("menu_care", lang)}],
         ],
         "resize_keyboard": True,
         "is_persistent": True,

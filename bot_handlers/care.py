@@ -1,0 +1,46 @@
+"""«Рекомендации»: the care instructions the patient was sent after recent visits."""
+
+from __future__ import annotations
+
+from telebot import TeleBot, types
+
+from bot_handlers.context import BotContext
+from core import care
+from core.db import utcnow
+from core.patients import linked_patients
+from core.texts import CATALOGUE
+
+
+def register(bot: TeleBot, ctx: BotContext) -> None:
+    tz = ctx.config.clinic.tz
+    labels = set(CATALOGUE["menu_care"].values())
+
+    @bot.message_handler(
+        chat_types=["private"], func=lambda m: m.text in labels or m.text == "/care"
+    )
+    def my_care(message: types.Message) -> None:
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, message)
+            key = f"care-view:{message.chat.id}:{message.message_id}"
+            patients = linked_patients(session, sub)
+            if not patients:
+                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                return
+            names = {p.mis_id: p.address_name for p in patients}
+            rows = care.received(session, list(names), utcnow())
+            if not rows:
+                ctx.reply(session, sub, key, ctx.text("care_none", sub))
+                return
+            # One message each: an instruction may be nearly as long as Telegram allows.
+            for row in rows:
+                title = row.title
+                if len(names) > 1:
+                    title = f"{names[row.patient_mis_id]}: {title}"
+                text = ctx.text(
+                    "care_item",
+                    sub,
+                    date=row.visit_at.astimezone(tz).strftime("%d.%m.%Y"),
+                    title=title,
+                    text=row.text,
+                )
+                ctx.reply(session, sub, f"{key}:{row.id}", text[: care.TELEGRAM_LIMIT])

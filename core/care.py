@@ -1,0 +1,243 @@
+"""Care instructions after treatment: what the patient should do after a visit.
+
+The clinic's staff write instructions in the panel («Рекомендации после лечения»), each
+saying what it applies to: service fragments (a code or part of a name, matched against
+the services the MIS lists on the visit), doctor's specialty fragments, or neither (every
+completed visit). When the MIS marks a visit completed, every enabled instruction that
+matches goes to each reachable chat of the patient, `delay_minutes` later, keyed
+`care:<visit>:<instruction>:<chat>`, so a repeated event sends nothing twice. What was
+queued is also kept (CareSent) for the bot's «Рекомендации» screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.config import Config
+from core.models import Appointment, CareInstruction, CareSent, Doctor, Patient
+from core.outbox import PRIORITY_NOTICE, enqueue
+from core.patients import reachable_subscribers
+from core.texts import render, when
+
+# Telegram refuses a message longer than this (in characters).
+TELEGRAM_LIMIT = 4096
+# What the message adds before the title: the greeting with the patient's name and the
+# visit's time (about 60 characters, plus the name). Title and text share the rest.
+GREETING_ROOM = 200
+MAX_TITLE = 200
+MAX_TEXT = TELEGRAM_LIMIT - GREETING_ROOM - 2  # with a one-character title
+
+
+def max_text(title: str) -> int:
+    """The longest text that, with this title and the greeting, fits one message."""
+    return MAX_TEXT + 1 - len(title)
+
+
+MAX_DELAY_MINUTES = 7 * 24 * 60
+DEFAULT_DELAY_MINUTES = 30
+# A completion the sync learns of later than this after the visit's end (after an outage,
+# or a visit closed in the MIS days later) sends nothing: the advice is for the first hours.
+SEND_WITHIN = timedelta(days=1)
+# How far back the bot's «Рекомендации» looks.
+SHOW_DAYS = 90
+
+
+def fragments(raw: str) -> list[str]:
+    """'Удаление, A16.07.001 ,' -> ['Удаление', 'A16.07.001']."""
+    return [
+        part.strip() for part in raw.replace(";", ",").replace("\n", ",").split(",") if part.strip()
+    ]
+
+
+def _fold(value: str) -> str:
+    return value.casefold().replace("ё", "е")
+
+
+def matches(instruction: CareInstruction, services: list[str], specialty: str) -> bool:
+    """Every criterion the instruction sets must match; one with none matches any visit."""
+    wanted_services = [_fold(f) for f in fragments(instruction.services)]
+    if wanted_services:
+        have = [_fold(s) for s in services]
+        if not any(w in s for w in wanted_services for s in have):
+            return False
+    wanted_specialties = [_fold(f) for f in fragments(instruction.specialties)]
+    return not wanted_specialties or any(w in _fold(specialty) for w in wanted_specialties)
+
+
+@dataclass
+class Form:
+    """An instruction as typed in the panel, checked; `errors` are for the person typing."""
+
+    title: str
+    text: str
+    services: str
+    specialties: str
+    delay_minutes: int
+    enabled: bool
+    errors: list[str]
+    raw_delay: str = ""
+
+
+def check_form(data: Any) -> Form:
+    """Validate the panel's form (a mapping of strings). Errors are in Russian."""
+    title = str(data.get("title", "")).strip()
+    text = str(data.get("text", "")).replace("\r\n", "\n").strip()
+    services = ", ".join(fragments(str(data.get("services", ""))))
+    specialties = ", ".join(fragments(str(data.get("specialties", ""))))
+    raw_delay = str(data.get("delay_minutes", "")).strip()
+    enabled = str(data.get("enabled", "")) in ("1", "on", "true", "yes")
+    errors: list[str] = []
+    if not title:
+        errors.append("Укажите название — например, «После удаления зуба».")
+    elif len(title) > MAX_TITLE:
+        errors.append(f"Название длиннее {MAX_TITLE} символов ({len(title)}); сократите его.")
+    if not text:
+        errors.append("Текст рекомендации пуст — напишите, что делать пациенту.")
+    elif len(text) > max_text(title[:MAX_TITLE]):
+        errors.append(
+            f"Текст слишком длинный: {len(text)} символов. Telegram принимает сообщение до "
+            f"{TELEGRAM_LIMIT} символов; обращение к пациенту и название занимают до "
+            f"{TELEGRAM_LIMIT - max_text(title[:MAX_TITLE])}, поэтому текст с этим "
+            f"названием — не длиннее {max_text(title[:MAX_TITLE])} символов."
+        )
+    if len(services) > 1000:
+        errors.append("Список услуг длиннее 1000 символов; сократите его.")
+    if len(specialties) > 500:
+        errors.append("Список специальностей длиннее 500 символов; сократите его.")
+    delay = DEFAULT_DELAY_MINUTES
+    if raw_delay:
+        try:
+            delay = int(raw_delay)
+        except ValueError:
+            errors.append(
+                f"Задержка «{raw_delay}» — не число. Укажите целое число минут, например 30."
+            )
+        else:
+            if not 0 <= delay <= MAX_DELAY_MINUTES:
+                errors.append(
+                    f"Задержка {delay} мин. вне допустимого: от 0 до {MAX_DELAY_MINUTES} "
+                    "минут (неделя)."
+                )
+    return Form(title, text, services, specialties, delay, enabled, errors, raw_delay)
+
+
+def apply_form(instruction: CareInstruction, form: Form, user: str, now: datetime) -> None:
+    instruction.title = form.title
+    instruction.text = form.text
+    instruction.services = form.services
+    instruction.specialties = form.specialties
+    instruction.delay_minutes = form.delay_minutes
+    instruction.enabled = form.enabled
+    instruction.updated_by = user
+    instruction.updated_at = now
+
+
+def message_text(lang: str, name: str, visit_when: str, title: str, text: str, clinic: str) -> str:
+    message = render(
+        "care_notice", lang, name=name, when=visit_when, title=title, text=text, clinic=clinic
+    )
+    if len(message) > TELEGRAM_LIMIT:  # an unusually long name: never let Telegram refuse it
+        message = message[: TELEGRAM_LIMIT - 1] + "…"
+    return message
+
+
+def on_completed(
+    session: Session,
+    config: Config,
+    appointment_mis_id: str,
+    now: datetime,
+    completed_at: datetime | None = None,
+) -> int:
+    """Queue the matching instructions for a visit just completed; returns messages queued.
+
+    `completed_at` is when the sync noticed the completion (the event's time); the delay
+    counts from it."""
+    appt = session.scalar(select(Appointment).where(Appointment.mis_id == appointment_mis_id))
+    if appt is None or appt.deleted or appt.status != "completed":
+        return 0
+    if appt.ends_at < now - SEND_WITHIN:
+        return 0
+    patient = session.scalar(select(Patient).where(Patient.mis_id == appt.patient_mis_id))
+    # The MIS's "no messages" flag is the patient's word: nothing is sent, nothing kept.
+    if patient is None or not patient.messaging_allowed or patient.status == "deleted":
+        return 0
+    instructions = list(
+        session.scalars(
+            select(CareInstruction)
+            .where(CareInstruction.enabled.is_(True))
+            .order_by(CareInstruction.id)
+        )
+    )
+    if not instructions:
+        return 0
+    doctor = session.scalar(select(Doctor).where(Doctor.mis_id == appt.doctor_mis_id))
+    specialty = doctor.specialty if doctor is not None else ""
+    start = completed_at or now
+    tz = config.clinic.tz
+    queued = 0
+    for instruction in instructions:
+        if not matches(instruction, list(appt.services or []), specialty):
+            continue
+        due = start + timedelta(minutes=instruction.delay_minutes)
+        exists = session.scalar(
+            select(CareSent.id).where(
+                CareSent.appointment_mis_id == appt.mis_id,
+                CareSent.instruction_id == instruction.id,
+            )
+        )
+        if exists is None:
+            session.add(
+                CareSent(
+                    appointment_mis_id=appt.mis_id,
+                    patient_mis_id=patient.mis_id,
+                    instruction_id=instruction.id,
+                    title=instruction.title,
+                    text=instruction.text,
+                    visit_at=appt.starts_at,
+                    sent_at=due,
+                )
+            )
+        for sub in reachable_subscribers(session, patient.mis_id):
+            text = message_text(
+                sub.language,
+                patient.address_name,
+                when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), sub.language),
+                instruction.title,
+                instruction.text,
+                config.clinic.name,
+            )
+            if enqueue(
+                session,
+                key=f"care:{appt.mis_id}:{instruction.id}:{sub.id}",
+                chat_id=sub.chat_id,
+                patient_mis_id=patient.mis_id,
+                text=text,
+                kind="care",
+                priority=PRIORITY_NOTICE,
+                due_at=due,
+            ):
+                queued += 1
+    session.flush()
+    return queued
+
+
+def received(session: Session, patient_mis_ids: list[str], now: datetime) -> list[CareSent]:
+    """The instructions for these patients' visits of the last SHOW_DAYS, newest visit
+    first (at most 5). A patient who asks sees them at once, also while the message itself
+    still waits for its delay: the delay only spares an unasked message."""
+    return list(
+        session.scalars(
+            select(CareSent)
+            .where(
+                CareSent.patient_mis_id.in_(patient_mis_ids),
+                CareSent.visit_at >= now - timedelta(days=SHOW_DAYS),
+            )
+            .order_by(CareSent.visit_at.desc(), CareSent.id)
+            .limit(5)
+        )
+    )
