@@ -179,6 +179,7 @@ def on_completed(
     specialty = doctor.specialty if doctor is not None else ""
     start = completed_at or now
     tz = config.clinic.tz
+    subscribers = list(reachable_subscribers(session, patient.mis_id))
     queued = 0
     for instruction in instructions:
         if not matches(instruction, list(appt.services or []), specialty):
@@ -202,7 +203,7 @@ def on_completed(
                     sent_at=due,
                 )
             )
-        for sub in reachable_subscribers(session, patient.mis_id):
+        for sub in subscribers:
             text = message_text(
                 sub.language,
                 patient.address_name,
