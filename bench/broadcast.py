@@ -49,8 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from core.clock import utcnow  # noqa: E402
 from core.config import load  # noqa: E402
-from core.db import make_engine, session_factory, transaction, utcnow  # noqa: E402
+from core.db import make_engine, session_factory, transaction  # noqa: E402
 from core.models import OutboxMessage, PatientLink, Subscriber  # noqa: E402
 from sandbox.demo_clinic import BookingConflict, DemoClinic, build_demo_clinic  # noqa: E402
 from sandbox.telegram import TelegramEmulator  # noqa: E402

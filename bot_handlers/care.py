@@ -6,7 +6,7 @@ from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext
 from core import care
-from core.db import utcnow
+from core.clock import utcnow
 from core.patients import linked_patients
 from core.texts import CATALOGUE
 

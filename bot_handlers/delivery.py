@@ -7,7 +7,7 @@ from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
 from core.campaigns import UNSUBSCRIBE, opt_in, opt_out
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import Subscriber
 from core.outbox import mark_unreachable
 from core.ratings import RATING_PREFIX, record_rating

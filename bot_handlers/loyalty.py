@@ -11,7 +11,7 @@ from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
 from core import ledger
-from core.db import utcnow
+from core.clock import utcnow
 from core.loyalty.accounts import family_members, member_row, owner_of
 from core.loyalty.notices import day
 from core.loyalty.referrals import deep_link, payload_for

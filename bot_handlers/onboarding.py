@@ -9,7 +9,7 @@ from telebot import TeleBot, types
 
 from bot_handlers.chat import to_task
 from bot_handlers.context import BotContext, menu_keyboard
-from core.db import utcnow
+from core.clock import utcnow
 from core.loyalty import on_linked as loyalty_linked
 from core.loyalty import parse_payload
 from core.models import Subscriber

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import Appointment, Patient
 from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients import is_linked, linked_patients

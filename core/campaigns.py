@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import Appointment, Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import (
     PRIORITY_CAMPAIGN,

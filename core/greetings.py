@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.campaigns import create_campaign, unsubscribe_keyboard
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_GREETING, enqueue_many
 from core.texts import render

@@ -25,7 +25,7 @@ from typing import Literal, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import LedgerAllocation, LedgerEntry, LoyaltyAccount, LoyaltyLot
 
 # Credits that create lots. "transfer" credits too, but moves points rather than earning.

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import UTCDateTime, utcnow
+from core.clock import utcnow
+from core.db import UTCDateTime
 from core.models import OutboxMessage, Subscriber, TelegramUpdate
 
 # Lower goes first. Within a level, earlier due_at, then enqueue order.

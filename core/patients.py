@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import Patient, PatientLink, PatientPhone, Subscriber
 
 CONSENT_VERSION = "2026-11"

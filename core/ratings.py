@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.tasks import create_task

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_REMINDER, enqueue_many, inline_keyboard
 from core.texts import render, when

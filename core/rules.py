@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import care, loyalty
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.config import Config
-from core.db import utcnow
 from core.models import Task
 from core.outbox import PRIORITY_STAFF, enqueue, inline_keyboard
 from core.texts import render

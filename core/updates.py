@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import KeyValue, TelegramUpdate
 
 OFFSET_KEY = "telegram.update_offset"

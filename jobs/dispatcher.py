@@ -33,8 +33,9 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import outbox
+from core.clock import utcnow
 from core.config import Config, redact
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import OutboxMessage
 from core.ratelimit import AdaptiveSpacer, Spacer
 from jobs.transports import DeliveryError, Transport

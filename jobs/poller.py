@@ -29,8 +29,9 @@ from telebot.apihelper import ApiTelegramException
 
 from bot_handlers.context import AFTER_COMMIT, AMBIENT_SESSION
 from core import updates
+from core.clock import utcnow
 from core.config import Config, redact
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import TelegramUpdate
 
 log = logging.getLogger(__name__)

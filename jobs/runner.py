@@ -26,8 +26,9 @@ from connectors.registry import open_connector
 from connectors.sync import SyncEngine, SyncReport
 from core import campaigns, outbox
 from core.backup import make_backup
+from core.clock import utcnow
 from core.config import Config, redact
-from core.db import make_engine, session_factory, transaction, utcnow
+from core.db import make_engine, session_factory, transaction
 from core.greetings import plan_birthdays, plan_holidays
 from core.health import check_stale, mis_retry_due, record_mis_failure, record_mis_ok
 from core.loyalty import nightly

@@ -6,14 +6,16 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utcnow
 from core.config import Config, from_mapping
 from core.db import make_engine, session_factory, transaction
 from core.migrate import upgrade
@@ -21,6 +23,85 @@ from core.models import OutboxMessage
 from jobs.runner import Appliance
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
 from sandbox.telegram import TelegramEmulator
+
+# --- time: one library (time-machine) moves the clock for every component at once -------
+#
+# The appliance reads "now" only through core.clock.utcnow, i.e. datetime.now(UTC), which
+# time-machine replaces underneath: a test that travels moves the outbox, the dispatcher,
+# the sync, the rules and the panel together. `make test` reruns the tests marked
+# `clock` with the whole session started at each of scripts/instants.txt's instants
+# (KABINET_TEST_INSTANT) and once under another TZ, so a test that only passes at some
+# hours, dates or machine zones fails here rather than on some customer's night.
+
+INSTANT_ENV = "KABINET_TEST_INSTANT"
+
+
+def _test_instant() -> datetime | None:
+    value = os.environ.get(INSTANT_ENV, "").strip()
+    if not value:
+        return None
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"{INSTANT_ENV}={value!r} needs a UTC offset or a zone")
+    return instant
+
+
+_session_travel: time_machine.travel | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_travel
+    instant = _test_instant()
+    if instant is not None:
+        # Started here, before any session fixture, so shared data is built "then" too.
+        _session_travel = time_machine.travel(instant, tick=True)
+        _session_travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_travel is not None:
+        _session_travel.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    instant = _test_instant()
+    zone = os.environ.get("TZ", "(unset)")
+    return f"kabinet clock: {'frozen at ' + instant.isoformat() if instant else 'real'}, TZ={zone}"
+
+
+@pytest.fixture(autouse=True)
+def _at_the_instant() -> Iterator[None]:
+    """Under KABINET_TEST_INSTANT every test starts at that very instant (and ticks on)."""
+    instant = _test_instant()
+    if instant is None:
+        yield
+        return
+    with time_machine.travel(instant, tick=True):
+        yield
+
+
+class WallClock:
+    """The wall clock under a test's control: set or advance it, everything sees it."""
+
+    def __init__(self, traveller: time_machine.Traveller) -> None:
+        self._traveller = traveller
+
+    def __call__(self) -> datetime:
+        return utcnow()
+
+    def set(self, moment: datetime) -> None:
+        self._traveller.move_to(moment)
+
+    def advance(self, delta: timedelta) -> None:
+        self._traveller.shift(delta)
+
+
+@pytest.fixture
+def clock() -> Iterator[WallClock]:
+    """Time that goes on as usual from now (the frozen instant in a rerun) until moved."""
+    with time_machine.travel(utcnow(), tick=True) as traveller:
+        yield WallClock(traveller)
+
 
 PASSWORDS = {"owner": "owner-pass-123", "admin": "admin-pass-123"}
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.auth import current_user, role_required
 from app.extensions import db
 from core import care
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import CareInstruction
 
 bp = Blueprint("care", __name__, url_prefix="/care")

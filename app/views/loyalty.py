@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import current_user, login_required, role_required
 from app.extensions import db
+from core.clock import utcnow
 from core.config import Config, ConfigError, LoyaltyConfig
-from core.db import utcnow
 from core.loyalty import accounts, operations, reports, settings
 from core.loyalty.referrals import deep_link, payload_for
 from core.models import (

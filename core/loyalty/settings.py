@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.config import Config, ConfigError, LoyaltyConfig
-from core.db import utcnow
 from core.models import LoyaltySetting
 
 log = logging.getLogger(__name__)

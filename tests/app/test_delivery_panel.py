@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import Campaign, OutboxMessage
 from core.outbox import enqueue
 from tests.conftest import Persona

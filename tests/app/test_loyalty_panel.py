@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.loyalty import accounts, reports
 from core.models import LedgerEntry, LoyaltyLot, LoyaltySetting, ReferralCode
 from tests.conftest import Persona
@@ -16,12 +18,12 @@ from tests.core.loyalty_world import World
 
 
 @pytest.fixture
-def world(factory, config, app) -> World:  # type: ignore[no-untyped-def]
-    w = World(factory, config, now=utcnow() - timedelta(minutes=5))
-    w.patient("a", name="Анна")
-    w.patient("b", name="Борис")
-    w.pay("a", "10000")  # 500 points at the default 5 %
-    return w
+def world(factory, config, app) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    with World(factory, config, now=utcnow() - timedelta(minutes=5)) as w:
+        w.patient("a", name="Анна")
+        w.patient("b", name="Борис")
+        w.pay("a", "10000")  # 500 points at the default 5 %
+        yield w
 
 
 def _key(page: str, form_id: str) -> str:
@@ -131,9 +133,10 @@ def test_leaderboard_lists_staff_with_their_links(world: World, administrator: P
     assert set(rows) == {"Ольга Админова", "Владелец Клиники"}
     link = rows["Ольга Админова"][5]
     assert re.fullmatch(r"/start s[a-z2-9]{8}", link)  # no bot username in the test config
-    world.now = utcnow()
+    world.later(minutes=5)
     world.patient("n")
     world.connect("n", payload=link.split()[1])
+    world.later(seconds=1)  # the board's period ends "now", exclusive; the clock is frozen
     rows = _rows(administrator.get("/loyalty/leaderboard").get_data(as_text=True))
     assert rows["Ольга Админова"][:5] == ["1", "Ольга Админова", "1", "0", "100"]
     assert rows["Владелец Клиники"][2] == "0"

@@ -1,5 +1,8 @@
 """A small clinic written straight into the mirror tables, with the domain events the sync
-would produce, so the loyalty rules can be driven step by step with a controlled clock."""
+would produce, so the loyalty rules can be driven step by step with a controlled clock.
+
+The world's clock is the wall clock frozen by time-machine (not a clock handed to the
+rules alone), so the outbox's stamps, the models' defaults and the rules all agree."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import ledger
+from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.loyalty import accounts
@@ -32,15 +37,39 @@ T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 class World:
+    """Use as a context manager (or call ``close``): it holds the frozen clock."""
+
     def __init__(self, factory: sessionmaker[Session], config: Config, now: datetime = T0) -> None:
         self.factory = factory
         self.config = config
-        self.now = now
-        self.rules = Rules(config, clock=lambda: self.now)
+        self._travel = time_machine.travel(now, tick=False)
+        self._traveller = self._travel.start()
+        self.rules = Rules(config)
         self._ids = itertools.count(1)
 
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._travel.stop()
+
+    @property
+    def now(self) -> datetime:
+        return utcnow()
+
+    @now.setter
+    def now(self, moment: datetime) -> None:
+        self._traveller.move_to(moment)
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = config
+        self.rules = Rules(config)
+
     def later(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
+        self._traveller.shift(timedelta(**delta))
         return self.now
 
     def _event(self, s: Session, kind: str, subject: str, payload: dict[str, Any]) -> None:

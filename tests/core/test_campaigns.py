@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from core import campaigns
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import Appointment, Campaign, OutboxMessage
 from core.outbox import PRIORITY_CAMPAIGN, PRIORITY_REMINDER, enqueue
 from tests.core.people import chat_for, patient

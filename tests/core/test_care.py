@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import care
+from core.clock import utcnow
 from core.config import Config
-from core.db import transaction, utcnow
+from core.db import transaction
 from core.models import (
     Appointment,
     CareInstruction,

@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from connectors.registry import open_connector
 from connectors.sync import SyncEngine
 from core import ledger
+from core.clock import utcnow
 from core.config import from_mapping
-from core.db import make_engine, session_factory, transaction, utcnow
+from core.db import make_engine, session_factory, transaction
 from core.loyalty.referrals import on_linked, payload_for
 from core.migrate import upgrade
 from core.models import (

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.health import check_stale, mis_health, record_mis_ok
 from core.models import OutboxMessage, Task
 from core.tasks import create_task, escalate_stale, transition

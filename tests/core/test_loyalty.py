@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,11 +33,13 @@ MakeWorld = Callable[..., World]
 
 
 @pytest.fixture
-def make_world(tmp_path: Path, factory) -> MakeWorld:  # type: ignore[no-untyped-def]
-    def build(**loyalty: object) -> World:
-        return World(factory, make_config(tmp_path, loyalty=loyalty))
+def make_world(tmp_path: Path, factory) -> Iterator[MakeWorld]:  # type: ignore[no-untyped-def]
+    with ExitStack() as worlds:
 
-    return build
+        def build(**loyalty: object) -> World:
+            return worlds.enter_context(World(factory, make_config(tmp_path, loyalty=loyalty)))
+
+        yield build
 
 
 def test_cashback_by_service_doctor_branch_first_match_wins_plus_tier(
@@ -448,7 +451,7 @@ def test_review_bonus_is_off_by_default_and_once_per_platform(make_world: MakeWo
         operations.approve_bonus(
             s, w.config, "a", kind="review", platform="yandex", user="admin", now=w.now
         )
-    w = World(w.factory, w.config.replace(loyalty={"review_bonus": 200}))
+    w.reconfigure(w.config.replace(loyalty={"review_bonus": 200}))
     with transaction(w.factory) as s:
         operations.approve_bonus(
             s, w.config, "a", kind="review", platform="yandex", user="admin", now=w.now

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Subscriber, Task, VisitRating
 from core.ratings import plan_rating_requests, record_rating
 from tests.conftest import make_config

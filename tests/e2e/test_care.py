@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import CareInstruction, OutboxMessage
 from sandbox.demo_clinic import persona
 from tests.conftest import Persona, Wired

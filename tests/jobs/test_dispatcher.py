@@ -19,26 +19,17 @@ from jobs.dispatcher import Dispatcher
 from jobs.transports import TelegramTransport
 from tests.conftest import TOKEN, make_config
 
-
-class Clock:
-    """Real time, shifted at will: enqueue stamps rows with the real clock."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def set(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
+# Time sensitive: rerun by `make test` at its frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 
 @pytest.fixture
-def setup(tmp_path: Path, emulator, factory):  # type: ignore[no-untyped-def]
+def setup(tmp_path: Path, emulator, factory, clock):  # type: ignore[no-untyped-def]
+    # The dispatcher keeps its default clock: the `clock` fixture moves the wall clock
+    # underneath (time-machine), so enqueue's stamps and the dispatcher agree.
     config = make_config(tmp_path, telegram={"token": TOKEN, "api_url": emulator.url})
-    clock = Clock()
     dispatcher = Dispatcher(
-        factory, TelegramTransport(build_bot(config)), config, clock=clock, rng=random.Random(1)
+        factory, TelegramTransport(build_bot(config)), config, rng=random.Random(1)
     )
     return config, clock, dispatcher
 
@@ -95,7 +86,7 @@ def test_429_waits_exactly_retry_after_then_delivers_once(setup, emulator, facto
     time.sleep(1.1)
     dispatcher.dispatch_once()
     assert emulator.messages(chat) == []  # not due yet
-    clock.offset += timedelta(seconds=7)
+    clock.advance(timedelta(seconds=7))
     _drain(dispatcher, lambda: _states(factory) == {"r1": "sent"})
     assert [m["text"] for m in emulator.messages(chat)] == ["r1"]
 
@@ -142,15 +133,16 @@ def test_replies_go_before_notices_and_campaigns(setup, emulator, factory) -> No
     assert [m["text"] for m in emulator.messages(chat)] == ["reply", "notice", "campaign"]
 
 
-def test_quiet_hours_defer_notices_but_not_replies(tmp_path: Path, emulator, factory) -> None:  # type: ignore[no-untyped-def]
+def test_quiet_hours_defer_notices_but_not_replies(
+    tmp_path: Path, emulator, factory, clock
+) -> None:  # type: ignore[no-untyped-def]
     config = make_config(
         tmp_path,
         telegram={"token": TOKEN, "api_url": emulator.url},
         messaging={"quiet_hours_start": "21:00", "quiet_hours_end": "09:00"},
     )
-    clock = Clock()
     clock.set(datetime(2026, 11, 25, 20, 0, tzinfo=UTC))  # 23:00 in Moscow
-    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config, clock=clock)
+    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config)
     chat = _patient_chat(emulator, factory)
     _enqueue(factory, chat, "notice")
     _enqueue(factory, chat, "reply", priority=outbox.PRIORITY_REPLY, respect_quiet_hours=False)
@@ -299,7 +291,7 @@ def test_a_campaign_never_holds_up_a_reminder(tmp_path: Path, emulator, factory)
 
 @pytest.mark.parametrize("zone", ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Almaty"])
 def test_quiet_hours_hold_notices_in_the_clinics_zone(
-    tmp_path: Path, emulator, factory, zone: str
+    tmp_path: Path, emulator, factory, clock, zone: str
 ) -> None:  # type: ignore[no-untyped-def]
     from zoneinfo import ZoneInfo
 
@@ -310,9 +302,8 @@ def test_quiet_hours_hold_notices_in_the_clinics_zone(
         telegram={"token": TOKEN, "api_url": emulator.url},
         messaging={"quiet_hours_start": "21:00", "quiet_hours_end": "09:00"},
     )
-    clock = Clock()
     clock.set(datetime(2026, 11, 25, 22, 30, tzinfo=tz))
-    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config, clock=clock)
+    dispatcher = Dispatcher(factory, TelegramTransport(build_bot(config)), config)
     chat = _patient_chat(emulator, factory)
     _enqueue(factory, chat, "campaign", priority=outbox.PRIORITY_CAMPAIGN)
     _enqueue(factory, chat, "reminder", priority=outbox.PRIORITY_REMINDER)

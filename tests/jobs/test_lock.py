@@ -18,7 +18,8 @@ from filelock import Timeout
 from sqlalchemy import create_engine, text
 
 from core import outbox
-from core.db import make_engine, session_factory, transaction, utcnow
+from core.clock import utcnow
+from core.db import make_engine, session_factory, transaction
 from core.migrate import _alembic_config
 from core.models import OutboxMessage
 from jobs.lock import PgAdvisoryLock, RunnerLock, runner_lock

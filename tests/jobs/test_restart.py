@@ -20,7 +20,8 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from core.campaigns import create_campaign
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from sandbox.demo_clinic import build_demo_clinic
 from tests.conftest import TOKEN, clinic_now

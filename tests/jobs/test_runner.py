@@ -12,7 +12,8 @@ import pytest
 from filelock import Timeout
 from sqlalchemy import select
 
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import OutboxMessage
 from core.outbox import enqueue
 from jobs.lock import RunnerLock

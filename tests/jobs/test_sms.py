@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from core import campaigns, outbox
-from core.db import transaction, utcnow
+from core.clock import utcnow
+from core.db import transaction
 from core.models import Appointment, OutboxMessage
 from core.reminders import plan_reminders_in_batches
 from jobs.dispatcher import Dispatcher
