@@ -456,7 +456,9 @@ class _Applier:
         self._new: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in _MODELS}
         self._dirty: dict[str, dict[int, dict[str, Any]]] = {k: {} for k in _MODELS}
         self._phones: dict[str, tuple[str, ...]] = {}
-        self._events: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        # key -> (kind, subject, payload, history): a history event is a fact an import
+        # read (a refund row), stored as already handled and not reported as news.
+        self._events: dict[str, tuple[str, str, dict[str, Any], bool]] = {}
         # The connector's digest of the record being applied, if it made one.
         self._given_hash: str | None = None
 
@@ -494,7 +496,17 @@ class _Applier:
 
     def event(self, key: str, kind: str, subject: str, payload: dict[str, Any]) -> None:
         if self.emit_events and key not in self._events:
-            self._events[key] = (kind, subject, payload)
+            self._events[key] = (kind, subject, payload, False)
+
+    def fact(self, key: str, kind: str, subject: str, payload: dict[str, Any]) -> None:
+        """An event that is a record as well as news (a refund row: what a payment gave
+        back). Read by an import it is stored too, already handled, so nobody is told and
+        nothing is taken back, but the next read of the same row (a lost cursor, an
+        overlap) finds its key and stays quiet, and money net of refunds counts it."""
+        if self.emit_events:
+            self.event(key, kind, subject, payload)
+        elif key not in self._events:
+            self._events[key] = (kind, subject, payload, True)
 
     def apply(self, records: Iterable[Any], hashes: list[str] | None = None) -> None:
         records = list(records)
@@ -552,9 +564,19 @@ class _Applier:
             rows = []
             for key in keys:
                 if key not in known:
-                    kind, subject, payload = self._events[key]
-                    rows.append({"key": key, "kind": kind, "subject": subject, "payload": payload})
-                    self.report.events.append((kind, subject))
+                    kind, subject, payload, history = self._events[key]
+                    rows.append(
+                        {
+                            "key": key,
+                            "kind": kind,
+                            "subject": subject,
+                            "payload": payload,
+                            "created_at": self.now,
+                            "processed_at": self.now if history else None,
+                        }
+                    )
+                    if not history:
+                        self.report.events.append((kind, subject))
             _insert_rows(self.s, _table(DomainEvent), rows)
 
     # -- entities -------------------------------------------------------------------------
@@ -738,7 +760,10 @@ class _Applier:
         whole = refunded == 0 or refunded >= abs(row["amount"])
         if whole and not row["reversed"]:
             self._put("payment", rec.payment_id, {"reversed": True})
-        self.event(
+        # No mirror row and no content hash remember a refund row: its event is the record
+        # that it was applied, an import's included (fact()), or reading it again would
+        # look like a new refund.
+        self.fact(
             f"payment.reversed:{rec.payment_id}:refund:{rec.mis_id}",
             "payment.reversed",
             rec.payment_id,

@@ -281,3 +281,28 @@ def test_each_refund_row_is_one_event_and_takes_back_its_share(
             (str(second), Decimal("1400")),
         ]
         assert ledger.verify(s) == []
+
+
+def test_a_refund_in_the_history_is_not_news_when_read_again(
+    engine, factory, demo_clinic: DemoClinic
+) -> None:  # type: ignore[no-untyped-def]
+    """Refund rows read by the initial import, read again (a lost cursor): no
+    payment.reversed for refunds nobody made now, and the history's partial refund still
+    counts against the payment's money."""
+    from core.loyalty.money import money_paid
+
+    anna = persona("anna").patient_id
+    part = demo_clinic.pay(anna, "2000.00")
+    demo_clinic.refund(part, "600.00")
+    whole = demo_clinic.pay(anna, "900.00")
+    demo_clinic.refund(whole)
+    assert engine.run_once().events == []  # the import: history, no news
+    for lost in ("", "0"):
+        with transaction(factory) as s:
+            for cursor in s.scalars(select(SyncCursor)):
+                cursor.value = lost
+        assert engine.run_once().events == []
+    with factory() as s:
+        assert s.scalars(select(DomainEvent).where(DomainEvent.processed_at.is_(None))).all() == []
+        assert money_paid(s, Payment.mis_id == str(part)) == Decimal("1400.00")
+        assert s.scalar(select(Payment).where(Payment.mis_id == str(whole))).reversed is True
