@@ -114,21 +114,6 @@ def db_upgrade() -> None:
     click.echo(f"schema: {before or 'empty'} -> {after}")
 
 
-def prepare_storage(config: Config) -> None:
-    """Data directory and schema, before anything else touches the store."""
-    from core.db import make_engine
-    from core.migrate import UnsupportedUpgrade, upgrade
-
-    Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.storage.url)
-    try:
-        upgrade(engine, Path(config.storage.data_dir, "migrate.lock"))
-    except UnsupportedUpgrade as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
-
-
 # --- users ----------------------------------------------------------------------------------
 
 
@@ -248,6 +233,7 @@ def sync_once(once: bool) -> None:
     """Read MIS changes once, apply the rules, print what changed."""
     from datetime import timedelta
 
+    from app.storage import prepare_storage
     from connectors.base import ConnectorError
     from connectors.registry import open_connector
     from connectors.sync import SyncEngine

@@ -15,30 +15,10 @@ from types import FrameType
 
 import click
 
+from app.storage import ensure_owner, prepare_storage
 from core.config import Config
-from core.db import make_engine, session_factory, transaction
 
 log = logging.getLogger(__name__)
-
-
-def ensure_owner(
-    config: Config, announce: Callable[[str], None] = click.echo, login: str = "owner"
-) -> str | None:
-    """On a fresh install, create the first owner account and show its password once."""
-    from core.staff import create_user, has_users
-
-    engine = make_engine(config.storage.url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            if has_users(session):
-                return None
-            _, password = create_user(session, login, "owner", full_name="Владелец")
-    finally:
-        engine.dispose()
-    announce(
-        f"First owner account: login {login!r}, password {password!r} (change it or add users with `kabinet user add`)"
-    )
-    return password
 
 
 def _control_socket_args(config: Config) -> list[str]:
@@ -81,7 +61,6 @@ def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
 def serve(
     config: Config, extra_threads: tuple[Callable[[threading.Event], None], ...] = ()
 ) -> None:
-    from app.cli import prepare_storage
     from jobs.lock import runner_lock
     from jobs.runner import Appliance
 

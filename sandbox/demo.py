@@ -22,6 +22,11 @@ from zoneinfo import ZoneInfo
 import click
 from filelock import Timeout
 
+from app.serve import serve
+from app.storage import ensure_owner, prepare_storage
+from core.config import load
+from core.db import make_engine, session_factory, transaction
+from core.staff import create_user
 from jobs.lock import RunnerLock
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
 from sandbox.demo_clinic.personas import persona
@@ -189,10 +194,6 @@ def run_demo(
     emulator_port: int | None = None,
 ) -> None:
     """Run the demo until Ctrl+C. Port 0 (panel or emulator) picks a free one."""
-    from app.cli import prepare_storage
-    from app.serve import ensure_owner, serve
-    from core.config import load
-
     if port is None:
         port = int(os.environ.get("KABINET_PORT") or 8080)
     port = free_port(port=port)
@@ -203,9 +204,6 @@ def run_demo(
         os.environ["KABINET_CONFIG"] = str(setup.config_path.resolve())
         config = load(setup.config_path)
         prepare_storage(config)
-        from core.db import make_engine, session_factory, transaction
-        from core.staff import create_user
-
         engine = make_engine(config.storage.url)
         with transaction(session_factory(engine)) as session:
             create_user(session, "owner", "owner", setup.owner_password, "Главный врач")
