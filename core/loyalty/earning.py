@@ -1,4 +1,5 @@
-"""Earning and spending points on the MIS's payments: cashback rules, tiers, caps, reversals.
+"""Earning and spending points on the MIS's payments: cashback rules, tiers, reversals
+(the caps and the crediting itself: core.loyalty.crediting).
 
 Each handler runs inside the transaction of the domain event it handles, and every entry it
 writes is keyed by its cause, so a handler run twice (a crash, a retry) changes nothing.
@@ -6,19 +7,20 @@ writes is keyed by its cause, so a handler run twice (a crash, a retry) changes 
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import ledger
 from core.config import Config, LoyaltyConfig
 from core.loyalty.accounts import account_of, account_patients
+from core.loyalty.crediting import earn
 from core.loyalty.money import money_paid
 from core.loyalty.notices import notify_account, rub
+from core.loyalty.referrals import on_payment_reversed as referral_reversed
 from core.loyalty.settings import effective
 from core.models import (
     Appointment,
@@ -28,11 +30,6 @@ from core.models import (
     LoyaltyLot,
     Payment,
 )
-
-log = logging.getLogger(__name__)
-
-# Automatic earnings that count against the caps; an owner's manual grant does not.
-CAPPED_KINDS = ("accrual", "welcome", "referral", "birthday", "review", "social", "staff")
 
 
 def cashback_points(amount: Decimal, percent: float) -> int:
@@ -45,94 +42,6 @@ def cashback_points(amount: Decimal, percent: float) -> int:
 
 def points_for_roubles(amount: Decimal, point_value_rub: float) -> int:
     return int((amount / Decimal(str(point_value_rub))).quantize(Decimal(1), rounding=ROUND_FLOOR))
-
-
-def month_start(now: datetime, config: Config) -> datetime:
-    """The first instant of the clinic's current calendar month, in UTC."""
-    local = now.astimezone(config.clinic.tz)
-    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return first.astimezone(UTC)
-
-
-def _earned_since(session: Session, since: datetime, account_id: int | None = None) -> int:
-    stmt = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-        LedgerEntry.created_at >= since,
-        LedgerEntry.kind.in_(CAPPED_KINDS),
-        LedgerEntry.amount > 0,
-    )
-    if account_id is not None:
-        stmt = stmt.where(LedgerEntry.account_id == account_id)
-    return int(session.scalar(stmt) or 0)
-
-
-def apply_caps(
-    session: Session,
-    config: Config,
-    settings: LoyaltyConfig,
-    account: LoyaltyAccount,
-    points: int,
-    now: datetime,
-) -> tuple[int, str]:
-    """Cut `points` to what the monthly caps leave; returns (points, why it was cut)."""
-    since = month_start(now, config)
-    notes = []
-    if settings.member_cap_per_month and account.owner_kind != "staff":
-        room = max(settings.member_cap_per_month - _earned_since(session, since, account.id), 0)
-        if points > room:
-            notes.append(
-                f"member's monthly cap {settings.member_cap_per_month}: {points} -> {room}"
-            )
-            points = room
-    if settings.global_cap_per_month and points > 0:
-        room = max(settings.global_cap_per_month - _earned_since(session, since), 0)
-        if points > room:
-            notes.append(
-                f"programme's monthly cap {settings.global_cap_per_month}: {points} -> {room}"
-            )
-            points = room
-    return points, "; ".join(notes)
-
-
-def earn(
-    session: Session,
-    config: Config,
-    settings: LoyaltyConfig,
-    account: LoyaltyAccount,
-    points: int,
-    *,
-    kind: str,
-    cause: str,
-    now: datetime,
-    note: str = "",
-    created_by: str = "system",
-    patient_mis_id: str = "",
-    expiry_days: int | None = None,
-    capped: bool = True,
-) -> ledger.Posting | None:
-    """Credit points as a lot expiring after `expiry_days` (default: the programme's)."""
-    existing = ledger.find_entry(session, cause)
-    if existing is not None:
-        return ledger.Posting(existing, created=False)
-    if capped:
-        points, cut = apply_caps(session, config, settings, account, points, now)
-        note = "; ".join(filter(None, [note, cut]))
-        if cut:
-            log.info("%s: %s", cause, cut)
-    if points <= 0:
-        return None
-    days = settings.expiry_days if expiry_days is None else expiry_days
-    return ledger.credit(
-        session,
-        account,
-        points,
-        kind=kind,
-        cause=cause,
-        now=now,
-        expires_at=now + timedelta(days=days) if days else None,
-        note=note,
-        created_by=created_by,
-        patient_mis_id=patient_mis_id,
-    )
 
 
 # --- tiers ---------------------------------------------------------------------------------
@@ -454,8 +363,6 @@ def on_payment_reversed(
                 refunded,
                 now,
             )
-    from core.loyalty.referrals import on_payment_reversed as referral_reversed
-
     note = f"refund of payment {payment_mis_id}"
     restore_redemption(session, f"redemption:payment:{payment_mis_id}", now, note)
     referral_reversed(session, config, payment_mis_id, now)

@@ -16,7 +16,8 @@ from core.config import Config, LoyaltyConfig
 from core.db import transaction
 from core.greetings import born_on
 from core.loyalty.accounts import account_of, reconcile_all
-from core.loyalty.earning import earn, refresh_tier
+from core.loyalty.crediting import earn
+from core.loyalty.earning import refresh_tier
 from core.loyalty.notices import notify_account
 from core.loyalty.settings import effective
 from core.models import KeyValue, LoyaltyAccount, LoyaltyLot, Patient, PatientLink

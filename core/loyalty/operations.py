@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config
 from core.loyalty.accounts import account_of
-from core.loyalty.earning import earn
+from core.loyalty.crediting import earn
 from core.loyalty.notices import notify_account, rub
 from core.loyalty.settings import effective
 from core.models import Patient

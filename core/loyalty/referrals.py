@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config
 from core.loyalty.accounts import account_of, member, reconcile
-from core.loyalty.earning import earn
+from core.loyalty.crediting import earn
 from core.loyalty.notices import notify_account
 from core.loyalty.settings import effective
 from core.models import (
