@@ -28,9 +28,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import EllipsisType
-from typing import Any, NamedTuple
+from typing import Any
+
+from werkzeug.serving import make_server
 
 from .formatting import EntityParseError, parse_text
+from .multipart import Upload
+from .server import QuietRequestHandler, create_app
 
 __all__ = ["ApiError", "ApiResponse", "TelegramEmulator", "Upload"]
 
@@ -128,14 +132,6 @@ class ApiError(Exception):
         self.code = code
         self.description = description
         self.parameters = parameters
-
-
-class Upload(NamedTuple):
-    """A file that arrived in a multipart request."""
-
-    filename: str
-    data: bytes
-    content_type: str | None = None
 
 
 @dataclass
@@ -395,10 +391,6 @@ class TelegramEmulator:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> TelegramEmulator:
-        from werkzeug.serving import make_server
-
-        from .server import QuietRequestHandler, create_app
-
         if self._server is not None:
             return self
         self._stop_event.clear()
