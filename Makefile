@@ -24,6 +24,8 @@ TEST_ENV := var/test-services.env
 # set here: KABINET_PORT overrides web.port of the config, and `run` must keep the config's.
 
 SHELL_SCRIPTS := $(wildcard scripts/*.sh installer/*.sh) .ci/run
+# Every product package is type-checked (tests/infra/test_tooling.py holds the list to it).
+TYPED_PACKAGES := core connectors app jobs bot_handlers
 
 .NOTPARALLEL:
 .PHONY: help venv system services test demo run lint format bench clean distclean
@@ -60,7 +62,7 @@ run: venv ## run the appliance with $KABINET_CONFIG (or the CLI's default)
 # Every linter runs even if an earlier one complains, so one run shows everything.
 lint: system venv ## ruff, ruff format --check, mypy, hadolint, shellcheck
 	@status=0; \
-	for step in "$(BIN)/ruff check ." "$(BIN)/ruff format --check ." "$(BIN)/mypy core connectors" \
+	for step in "$(BIN)/ruff check ." "$(BIN)/ruff format --check ." "$(BIN)/mypy $(TYPED_PACKAGES)" \
 		"$(BIN)/hadolint Dockerfile" "shellcheck -x $(SHELL_SCRIPTS)"; do \
 		echo "== $$step"; $$step || status=1; \
 	done; \

@@ -99,7 +99,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     if request.method == "POST":
         user = authenticate(
-            db.session, request.form.get("login", ""), request.form.get("password", "")
+            db.session(), request.form.get("login", ""), request.form.get("password", "")
         )
         if user is None:
             flash("Неверный логин или пароль.", "error")

@@ -134,7 +134,7 @@ def user_add(login: str, role: str, full_name: str, password: str | None) -> Non
     from core.staff import create_user
 
     try:
-        user, secret = create_user(db.session, login, role, password, full_name)
+        user, secret = create_user(db.session(), login, role, password, full_name)
         db.session.commit()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -286,7 +286,7 @@ def ledger_verify() -> None:
     from app.extensions import db
     from core.ledger import verify
 
-    problems = verify(db.session)
+    problems = verify(db.session())
     for problem in problems:
         click.echo(f"✗ {problem}")
     if problems:

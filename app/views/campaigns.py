@@ -34,9 +34,9 @@ STATE_LABELS = {
 @role_required("owner")
 def index() -> Any:
     rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc()).limit(100))
-    listed = [(c, campaigns.progress(db.session, c.id)) for c in rows]
+    listed = [(c, campaigns.progress(db.session(), c.id)) for c in rows]
     now = utcnow()
-    audience = {seg: campaigns.audience_size(db.session, seg, now) for seg in campaigns.SEGMENTS}
+    audience = {seg: campaigns.audience_size(db.session(), seg, now) for seg in campaigns.SEGMENTS}
     return render_template(
         "campaigns.html",
         rows=listed,
@@ -63,7 +63,7 @@ def create() -> Any:
             return redirect(url_for("campaigns.index"))
     try:
         campaign = campaigns.create_campaign(
-            db.session,
+            db.session(),
             title=request.form.get("title", ""),
             text=request.form.get("text", ""),
             segment=request.form.get("segment", "all"),
@@ -85,7 +85,7 @@ def cancel(campaign_id: int) -> Any:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         abort(404)
-    stopped = campaigns.cancel(db.session, campaign)
+    stopped = campaigns.cancel(db.session(), campaign)
     db.session.commit()
     flash(f"Рассылка отменена; не отправлено: {stopped}.", "info")
     return redirect(url_for("campaigns.index"))

@@ -21,7 +21,7 @@ bp = Blueprint("dashboard", __name__)
 @bp.route("/")
 @login_required
 def index() -> Any:
-    s = db.session
+    s = db.session()
     config = current_app.config["KABINET"]
     now = utcnow()
     tomorrow_end = now + timedelta(days=2)

@@ -93,7 +93,7 @@ def resend(message_id: int) -> Any:
         abort(404)
     user = current_user()
     assert user is not None
-    if outbox.resend(db.session, message_id, user.full_name or user.login):
+    if outbox.resend(db.session(), message_id, user.full_name or user.login):
         db.session.commit()
         flash("Сообщение снова в очереди.", "info")
     else:

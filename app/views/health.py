@@ -22,7 +22,7 @@ def healthz() -> Any:
         rows = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars()
         revision = "+".join(sorted(rows))
         status["schema"] = "current" if revision == head_revision() else f"outdated ({revision})"
-        status["mis"] = mis_health(db.session)
+        status["mis"] = mis_health(db.session())
     except Exception as exc:  # the answer must say what is wrong, not crash
         current_app.logger.warning("healthz: %s", exc)
         return {"status": "error", "version": __version__, "error": "database unavailable"}, 503

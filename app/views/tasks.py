@@ -37,7 +37,7 @@ def act(task_id: int, action: str) -> Any:
     user = current_user()
     assert user is not None
     try:
-        transition(db.session, task, action, user.full_name or user.login)
+        transition(db.session(), task, action, user.full_name or user.login)
         db.session.commit()
     except TaskStateError:
         db.session.rollback()

@@ -33,6 +33,6 @@ def webhook() -> Any:
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
         abort(400)
-    store_one(db.session, payload, "webhook")
+    store_one(db.session(), payload, "webhook")
     # 200 for a duplicate too: Telegram must stop redelivering it.
     return {"ok": True}
