@@ -222,6 +222,11 @@ class MessagingConfig:
     rating_low_score: int = field(default=3, metadata=_check(_between(1, 4)))
     review_url: str = field(default="", metadata=_check(_url_or_empty))
     review_every_days: int = field(default=180, metadata=_check(_between(0, 3650)))
+    # After a no-show, one message offering to book again, this many minutes after the
+    # no-show is noticed (the staff's task opens at once) - unless the MIS shows the visit
+    # arrived, completed or cancelled by then (core/visits/no_show.py).
+    no_show_message_enabled: bool = True
+    no_show_message_delay_minutes: int = field(default=60, metadata=_check(_between(0, 1440)))
     birthday_enabled: bool = True
     birthday_send_at: str = field(default="10:00", metadata=_check(_clock))
     holiday_send_at: str = field(default="10:00", metadata=_check(_clock))

@@ -303,6 +303,50 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "✅ МИС снова доступна (с {since} UTC не отвечала).",
         "en": "✅ The MIS is reachable again (it was down since {since} UTC).",
     },
+    # -- no-shows (core/visits/no_show.py) --
+    "task_no_show": {
+        "ru": "🚷 Не пришёл(ла) на приём: {patient} ({phone}), визит {when}, {doctor}. "
+        "Свяжитесь с пациентом, чтобы перезаписать.",
+        "en": "🚷 Did not come: {patient} ({phone}), visit {when}, {doctor}. "
+        "Please contact the patient to book again.",
+    },
+    "no_show_message": {
+        "ru": "{name}, мы ждали вас {when} ({doctor}), но визит не состоялся. Надеемся, у вас "
+        "всё в порядке.\nЕсли хотите записаться снова, нажмите кнопку ниже — администратор "
+        "свяжется с вами и подберёт удобное время.",
+        "en": "{name}, we were expecting you {when} ({doctor}), but the visit did not take "
+        "place. We hope all is well.\nIf you would like to book again, press the button below "
+        "and the front desk will contact you to find a convenient time.",
+    },
+    "btn_rebook": {"ru": "📅 Записаться снова", "en": "📅 Book again"},
+    "task_rebook": {
+        "ru": "🔁 Перезапись: {patient} ({phone}) не пришёл(ла) на приём {when}, {doctor}, "
+        "и просит записать снова.",
+        "en": "🔁 Book again: {patient} ({phone}) missed the visit {when}, {doctor} and asks "
+        "for a new time.",
+    },
+    "task_auto_closed": {
+        "ru": "ℹ️ {reason} — задача закрыта автоматически.",
+        "en": "ℹ️ {reason}: closed automatically.",
+    },
+    "no_show_arrived": {
+        "ru": "В МИС пациент отмечен как пришедший",
+        "en": "The MIS shows the patient arrived",
+    },
+    "no_show_completed": {
+        "ru": "В МИС визит отмечен как состоявшийся",
+        "en": "The MIS shows the visit completed",
+    },
+    "no_show_cancelled": {"ru": "В МИС визит отменён", "en": "The MIS shows the visit cancelled"},
+    "no_show_deleted": {"ru": "В МИС визит удалён", "en": "The visit was deleted in the MIS"},
+    "no_show_rescheduled": {
+        "ru": "В МИС визит перенесён на {when}",
+        "en": "The MIS moved the visit to {when}",
+    },
+    "no_show_rebook": {
+        "ru": "Пациент сам попросил записать его снова: задача #{id}",
+        "en": "The patient asked to book again: task #{id}",
+    },
 }
 
 _MONTHS_RU = [
@@ -318,6 +362,20 @@ _MONTHS_RU = [
     "октября",
     "ноября",
     "декабря",
+]
+_MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ]
 _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье")
 
@@ -349,6 +407,16 @@ def menu_keyboard(lang: str = "ru") -> dict[str, Any]:
     }
 
 
+def on_date(dt: datetime, lang: str = "ru") -> str:
+    """'25 ноября 2026, 10:00': a visit's time that reads right whenever it is read (a task
+    is read hours or days later, when "today" is no longer). `dt` is in the clinic's zone."""
+    day, clock = dt.date(), dt.strftime("%H:%M")
+    if lang == "en":
+        # Not strftime's %B: that follows the process's locale.
+        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}, {clock}"
+    return f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}, {clock}"
+
+
 def when(dt: datetime, today: date, lang: str = "ru") -> str:
     """'завтра, 26 ноября, в 10:00' — how people say it, in the clinic's local time."""
     day = dt.date()
@@ -361,4 +429,6 @@ def when(dt: datetime, today: date, lang: str = "ru") -> str:
     label = f"{day.day} {_MONTHS_RU[day.month - 1]}"
     if rel:
         return f"{rel}, {label}, в {clock}"
-    return f"в {_WEEKDAYS_RU[day.weekday()]}, {label}, в {clock}"
+    # «во вторник», «в среду»: в becomes во before в and a consonant.
+    on = "во" if day.weekday() == 1 else "в"
+    return f"{on} {_WEEKDAYS_RU[day.weekday()]}, {label}, в {clock}"
