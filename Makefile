@@ -16,6 +16,15 @@ STAMP := $(VENV)/.stamp
 
 # Passed to pytest as is: make test PYTEST_ARGS='-k ledger -x'
 PYTEST_ARGS ?=
+# After the normal run, the time-sensitive tests (marker `clock`) run again with the clock
+# started at each of these instants (time-machine, KABINET_TEST_INSTANT; see
+# tests/conftest.py), then once with the machine in another zone, so the suite passes
+# whatever date, hour and zone CI has: 23:30 UTC (already tomorrow in Moscow, the test
+# clinic's zone), the last minute of a year in Moscow, and the minute before Europe/Berlin
+# skips an hour into summer time. `make test CLOCK_RUNS=no` skips them.
+CLOCK_INSTANTS := 2026-12-01T23:30:00+00:00 2026-12-31T23:59:00+03:00 2027-03-28T00:59:00+00:00
+CLOCK_TZ := America/Los_Angeles
+CLOCK_RUNS ?= yes
 # Facts about the test services, written by scripts/services.sh.
 TEST_ENV := var/test-services.env
 
@@ -28,7 +37,7 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh installer/*.sh) .ci/run
 TYPED_PACKAGES := core connectors app jobs bot_handlers
 
 .NOTPARALLEL:
-.PHONY: help venv system services test demo run lint format bench clean distclean
+.PHONY: help venv system services test test-clock demo run lint format bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
@@ -50,8 +59,18 @@ system: ## install missing Debian packages (Firebird, Chromium, ODBC, shellcheck
 services: ## start Firebird/PostgreSQL/MariaDB for the tests, write var/test-services.env
 	scripts/services.sh
 
-test: system venv services ## everything the suite needs, then pytest $(PYTEST_ARGS)
+test: system venv services ## everything the suite needs, pytest $(PYTEST_ARGS), then the clock runs
 	set -a; . ./$(TEST_ENV); set +a; $(BIN)/pytest $(PYTEST_ARGS)
+	@if [ "$(CLOCK_RUNS)" = yes ]; then $(MAKE) --no-print-directory test-clock; fi
+
+test-clock: venv ## the time-sensitive tests again at $(CLOCK_INSTANTS) and with TZ=$(CLOCK_TZ)
+	set -a; . ./$(TEST_ENV); set +a; \
+	for instant in $(CLOCK_INSTANTS); do \
+		echo "== time-sensitive tests with the clock at $$instant"; \
+		KABINET_TEST_INSTANT=$$instant $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS); \
+	done; \
+	echo "== time-sensitive tests with TZ=$(CLOCK_TZ)"; \
+	TZ=$(CLOCK_TZ) $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: venv ## run the demo clinic (sandbox MIS + fake Telegram) on $KABINET_PORT (8080)
 	$(BIN)/kabinet demo

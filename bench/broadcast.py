@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from core.config import load  # noqa: E402
 from core.db import make_engine, session_factory, transaction  # noqa: E402
 from core.models import OutboxMessage, PatientLink, Subscriber  # noqa: E402
 from sandbox.demo_clinic import BookingConflict, DemoClinic, build_demo_clinic  # noqa: E402
+from sandbox.demo_clinic.wallclock import clinic_now  # noqa: E402
 from sandbox.telegram import TelegramEmulator  # noqa: E402
 
 TOKEN = "100000009:BENCH-kabinet-broadcast-token-000000"
@@ -179,7 +180,8 @@ def build_clinic(path: Path, patients: int, seed: int) -> tuple[DemoClinic, list
     """The demo clinic, plus one visit tomorrow for every patient, all allowing messages."""
     doctors = max(10, patients // 700)
     clinic = build_demo_clinic(path, patients=patients, doctors=doctors, seed=seed)
-    tomorrow = date.today() + timedelta(days=1)
+    # The clinic's tomorrow, not the machine's: at 23:47 UTC it is already 02:47 in Moscow.
+    tomorrow = clinic_now().date() + timedelta(days=1)
     con = sqlite3.connect(path)
     try:
         with con:
@@ -187,7 +189,7 @@ def build_clinic(path: Path, patients: int, seed: int) -> tuple[DemoClinic, list
             ids = [r[0] for r in con.execute("SELECT ID_Persons FROM Patients ORDER BY ID_Persons")]
             staff = [r[0] for r in clinic.doctors()]
             rng = random.Random(seed)
-            now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+            now = clinic_now().strftime("%Y-%m-%d %H:%M:%S")
             rows = []
             for i, pid in enumerate(ids[:patients]):
                 start = datetime.combine(tomorrow, datetime.min.time()) + timedelta(
@@ -383,7 +385,7 @@ def main() -> int:
         done = len(emulator.reminder_times)
         if done < len(chats) and time.time() >= next_booking and probes:
             pid, chat = probes.pop()
-            day = date.today() + timedelta(days=2 + rng.randrange(10))
+            day = clinic_now().date() + timedelta(days=2 + rng.randrange(10))
             for _ in range(50):
                 start = datetime.combine(day, datetime.min.time()) + timedelta(
                     hours=9, minutes=15 * rng.randrange(44)

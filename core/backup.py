@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
+from core.clock import utcnow
 from core.config import Config
 
 
@@ -26,7 +26,7 @@ def make_backup(config: Config, target_dir: Path | None = None) -> Path:
         raise FileNotFoundError(f"{source}: no database to back up yet")
     target_dir = target_dir or Path(config.storage.data_dir, "backups")
     target_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
     target = target_dir / f"kabinet-{stamp}.sqlite3"
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)

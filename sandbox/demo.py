@@ -172,8 +172,13 @@ def prepare_demo(
                 "dsn": str((data_dir / "clinic.sqlite3").resolve()),
                 "poll_seconds": poll_seconds,
             },
-            # The demo shows everything at once, whatever the hour.
-            "messaging": {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"},
+            # The demo shows everything at once, whatever the hour: no quiet hours, and
+            # tomorrow's reminders go as soon as the visit is known (not at 12:00).
+            "messaging": {
+                "quiet_hours_start": "00:00",
+                "quiet_hours_end": "00:00",
+                "reminder_send_at": "00:00",
+            },
         },
     )
     return DemoSetup(

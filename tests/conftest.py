@@ -22,6 +22,7 @@ from core.migrate import upgrade
 from core.models import OutboxMessage
 from jobs.runner import Appliance
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
+from sandbox.demo_clinic.wallclock import clinic_now  # the demo clinic's naive Moscow time
 from sandbox.telegram import TelegramEmulator
 
 # --- time: one library (time-machine) moves the clock for every component at once -------
@@ -215,11 +216,6 @@ def outsider(app) -> Persona:  # type: ignore[no-untyped-def]
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 TOKEN = "123456789:TEST-kabinet-token-for-the-emulator"
-
-
-def clinic_now() -> datetime:
-    """The demo clinic's clock: naive Moscow time, as an IDENT server would hold it."""
-    return datetime.now(MOSCOW).replace(tzinfo=None, microsecond=0)
 
 
 @pytest.fixture

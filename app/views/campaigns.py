@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.auth import current_user, role_required
 from app.extensions import db
 from core import campaigns
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import Campaign
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")

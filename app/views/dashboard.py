@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.auth import login_required
 from app.extensions import db
-from core.db import utcnow
+from core.clock import utcnow
 from core.health import mis_health
 from core.loyalty.reports import points_accrued
 from core.models import Appointment, OutboxMessage, PatientLink, Subscriber, Task

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.auth import current_user, login_required
 from app.extensions import db
 from core import outbox
-from core.db import utcnow
+from core.clock import utcnow
 from core.models import OutboxMessage, Patient, PatientLink, Subscriber
 
 bp = Blueprint("delivery", __name__, url_prefix="/delivery")

@@ -14,6 +14,8 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from sandbox.demo_clinic.wallclock import clinic_now
+
 from .clinic import DemoClinic
 from .generator import build_demo_clinic
 from .personas import PERSONAS
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = None
     built = clinic.info()
-    if built.get("today") != date.today().isoformat() and built.get("now"):
+    if built.get("today") != clinic_now().date().isoformat() and built.get("now"):
         # A clinic built for another day lives from the moment it was built for.
         start = datetime.fromisoformat(built["now"])
     sim = ClinicSimulator(clinic, seed=args.seed, speed=args.speed, start=start)

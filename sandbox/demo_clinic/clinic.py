@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from sandbox.demo_clinic.wallclock import clinic_now
+
 from . import catalog as C
 from .db import connect, fmt_birthday, fmt_dt, parse_dt
 from .names import initials, sex_from_patronymic
@@ -65,7 +67,7 @@ class DemoClinic:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no demo clinic at {self.path}; build one first")
-        self.clock: Callable[[], datetime] = clock or datetime.now
+        self.clock: Callable[[], datetime] = clock or clinic_now
 
     def __repr__(self) -> str:
         return f"DemoClinic({str(self.path)!r})"

@@ -27,6 +27,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from sandbox.demo_clinic.wallclock import clinic_now
+
 from . import catalog as C
 from . import names as N
 from . import phones as P
@@ -195,7 +197,7 @@ def build_demo_clinic(
         elif now.date() != today:
             raise ValueError(f"now ({now}) is not on today ({today})")
     elif today is None:
-        now = datetime.now().replace(microsecond=0)
+        now = clinic_now()
         today = now.date()
     else:
         now = datetime.combine(today, time())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from core import campaigns
@@ -12,6 +13,9 @@ from core.db import transaction
 from core.models import Appointment, Campaign, OutboxMessage
 from core.outbox import PRIORITY_CAMPAIGN, PRIORITY_REMINDER, enqueue
 from tests.core.people import chat_for, patient
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 
 def _outbox(factory) -> dict[int, OutboxMessage]:  # type: ignore[no-untyped-def]

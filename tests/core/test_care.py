@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import count
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,9 @@ from core.models import (
 )
 from core.rules import Rules
 from tests.core.people import chat_for, patient
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 _events = count(1)
 

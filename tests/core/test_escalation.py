@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.clock import utcnow
@@ -13,6 +14,9 @@ from core.health import check_stale, mis_health, record_mis_ok
 from core.models import OutboxMessage, Task
 from core.tasks import create_task, escalate_stale, transition
 from tests.conftest import make_config
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 STAFF = -4_000_000_001
 

@@ -7,15 +7,20 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from core import campaigns
+from core.clock import utcnow
 from core.db import transaction
 from core.greetings import birthdays_on, plan_birthdays, plan_holidays
 from core.models import Campaign, OutboxMessage
 from core.outbox import enqueue
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 ZONES = ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Almaty"]
 
@@ -35,10 +40,11 @@ def test_birthdays_follow_the_clinic_date_and_hour(tmp_path: Path, factory, zone
         march_8 = chat_for(s, patient(s, "1", first="Вера", middle="", birth=date(1990, 3, 8)))
         march_7 = chat_for(s, patient(s, "2", birth=date(1990, 3, 7)))
         chat_for(s, patient(s, "3", birth=date(1990, 3, 8), allowed=False))
-        chat_for(s, patient(s, "4", birth=date(1990, 3, 8)), opted_out=datetime.now(UTC))
+        chat_for(s, patient(s, "4", birth=date(1990, 3, 8)), opted_out=utcnow())
 
     def at(local: datetime) -> int:
-        return plan_birthdays(factory, config, clock=lambda: local.astimezone(UTC))
+        with time_machine.travel(local, tick=False):
+            return plan_birthdays(factory, config)
 
     # 05:30 UTC on 8 March is 08:30 in Moscow, 10:30 in Yekaterinburg and Almaty.
     moment = datetime(2027, 3, 8, 5, 30, tzinfo=UTC)
@@ -66,7 +72,8 @@ def test_whose_birthday_it_is_depends_on_the_clinics_date(
         eighth = chat_for(s, patient(s, "8", birth=date(1990, 3, 8)))
         ninth = chat_for(s, patient(s, "9", birth=date(1990, 3, 9)))
     moment = datetime(2027, 3, 8, 20, 30, tzinfo=UTC)
-    plan_birthdays(factory, config, clock=lambda: moment)
+    with time_machine.travel(moment, tick=False):
+        plan_birthdays(factory, config)
     local_day = moment.astimezone(ZoneInfo(zone)).day
     expected = eighth if local_day == 8 else ninth
     assert list(_texts(factory)) == [expected.chat_id]
@@ -89,9 +96,8 @@ def test_no_second_greeting_after_the_loyalty_birthday_bonus_notice(
             text="Дарим 300 бонусов",
             kind="bonus",
         )
-    assert (
-        plan_birthdays(factory, config, clock=lambda: datetime(2027, 3, 8, 9, 0, tzinfo=UTC)) == 1
-    )
+    with time_machine.travel(datetime(2027, 3, 8, 9, 0, tzinfo=UTC), tick=False):
+        assert plan_birthdays(factory, config) == 1
     with factory() as s:
         greetings = [
             m.chat_id
@@ -124,10 +130,11 @@ def test_a_holiday_becomes_one_campaign_on_the_clinic_date(
     tz = ZoneInfo(zone)
     with transaction(factory) as s:
         sub = chat_for(s, patient(s, "1", first="Ольга", middle="Ивановна"))
-        chat_for(s, patient(s, "2"), opted_out=datetime.now(UTC))
+        chat_for(s, patient(s, "2"), opted_out=utcnow())
 
     def at(local: datetime) -> int:
-        return plan_holidays(factory, config, clock=lambda: local.astimezone(UTC))
+        with time_machine.travel(local, tick=False):
+            return plan_holidays(factory, config)
 
     assert at(datetime(2027, 3, 7, 23, 30, tzinfo=tz)) == 0
     assert at(datetime(2027, 3, 8, 8, 59, tzinfo=tz)) == 0
@@ -135,7 +142,8 @@ def test_a_holiday_becomes_one_campaign_on_the_clinic_date(
     assert at(datetime(2027, 3, 8, 15, 0, tzinfo=tz)) == 0  # one campaign per holiday
     assert at(datetime(2027, 6, 12, 9, 30, tzinfo=tz)) == 1
     assert at(datetime(2028, 6, 12, 9, 30, tzinfo=tz)) == 0  # that one was for 2027 only
-    campaigns.advance(factory, config, clock=lambda: datetime(2028, 7, 1, tzinfo=UTC))
+    with time_machine.travel(datetime(2028, 7, 1, tzinfo=UTC), tick=False):
+        campaigns.advance(factory, config)
     with factory() as s:
         kinds = sorted(c.kind for c in s.scalars(select(Campaign)))
         texts = sorted(m.text for m in s.scalars(select(OutboxMessage)))

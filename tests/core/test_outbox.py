@@ -8,6 +8,9 @@ from core import outbox
 from core.db import transaction
 from core.models import OutboxMessage
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 
 def test_enqueue_is_idempotent_by_key(factory) -> None:  # type: ignore[no-untyped-def]
     for _ in range(3):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.clock import utcnow
@@ -14,6 +15,9 @@ from core.models import Appointment, Doctor, OutboxMessage, Subscriber, Task, Vi
 from core.ratings import plan_rating_requests, record_rating
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 REVIEW = "https://yandex.ru/maps/org/ulybka/123/reviews"
 

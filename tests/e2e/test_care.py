@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from core.clock import utcnow
@@ -14,9 +15,12 @@ from sandbox.demo_clinic import persona
 from tests.conftest import Persona, Wired
 from tests.e2e.flows import appointment_mis_id, confirm_reminder, connect
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 
 def test_a_completed_visit_brings_its_care_instruction_after_the_delay(
-    wired: Wired, demo_clinic, app_for
+    wired: Wired, demo_clinic, app_for, clock
 ) -> None:  # type: ignore[no-untyped-def]
     emu, appliance = wired.emulator, wired.appliance
     anna = persona("anna")
@@ -62,7 +66,7 @@ def test_a_completed_visit_brings_its_care_instruction_after_the_delay(
     assert "После установки пломбы" in shown
 
     # Half an hour later the dispatcher finds it due and Anna's chat gets it.
-    appliance.dispatcher.clock = lambda: utcnow() + timedelta(minutes=31)
+    clock.advance(timedelta(minutes=31))
     notice = wired.wait_messages(chat, seen + 2)[-1]["text"]
     assert notice.startswith("Анна Сергеевна, рекомендации после визита завтра")
     assert "После пломбирования\n\nПосле установки пломбы:" in notice

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from core.models import Appointment, LedgerEntry, OutboxMessage, Subscriber, Task
 from sandbox.demo_clinic import persona
 from tests.conftest import PASSWORDS, Persona, Wired, clinic_now
 from tests.e2e.flows import buttons, complete_and_pay, connect
+
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 
 def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ignore[no-untyped-def]

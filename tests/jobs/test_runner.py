@@ -21,6 +21,9 @@ from jobs.runner import Appliance
 from jobs.table import JOBS, JobSpec
 from tests.conftest import Wired, make_config
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 
 def test_every_row_names_a_function_and_a_valid_schedule(tmp_path: Path, wired: Wired) -> None:
     config = make_config(tmp_path, mis={"poll_seconds": 7}, messaging={"birthday_send_at": "08:30"})

@@ -23,6 +23,9 @@ from sandbox.sms import SmsRuEmulator
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 API_ID = "1A2B3C4D-TEST-KABINET"
 
 

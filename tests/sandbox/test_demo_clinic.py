@@ -29,6 +29,9 @@ from sandbox.demo_clinic import names as N
 from sandbox.demo_clinic.__main__ import main as cli_main
 from sandbox.demo_clinic.db import ROWVERSION_TABLES, connect, create_schema, parse_birthday
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 TODAY = date(2024, 5, 15)  # a Wednesday
 NOW = datetime(2024, 5, 15, 0, 0)
 TOMORROW = TODAY + timedelta(days=1)
