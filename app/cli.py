@@ -153,7 +153,7 @@ def mis_group() -> None:
 def mis_check() -> None:
     """Connect and run every query of the profile with a small limit."""
     from connectors.base import ConnectorError
-    from connectors.diagnose import explain, explain_connect
+    from connectors.diagnose import check_data, explain, explain_connect
     from connectors.registry import open_connector
 
     config = _config()
@@ -185,6 +185,9 @@ def mis_check() -> None:
                 ),
                 err=True,
             )
+    # Signs of a wrong phone_region or time zone: warnings, the queries themselves work.
+    for line in check_data(connector, config):
+        click.echo(line)
     connector.close()
     sys.exit(1 if failed else 0)
 

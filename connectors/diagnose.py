@@ -1,4 +1,5 @@
-"""ConnectorErrors in words clinic IT can act on, for `kabinet mis check`.
+"""ConnectorErrors in words clinic IT can act on, and what the data says about the
+configuration, for `kabinet mis check`.
 
 Each engine names a missing column its own way ("Invalid column name 'PlanStart'",
 "column r.planstart does not exist", "Column unknown - R.PLANSTART", "Unknown column
@@ -9,9 +10,14 @@ belongs to, so the message can say "Receptions.PlanStart", as the MIS's admin kn
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
-from connectors.base import ConnectorError
+from connectors.base import AppointmentRecord, ConnectorError
 from connectors.profiles import Profile
+from connectors.sql import SqlConnector
+from core.config import Config
 
 MIS_NAMES = {
     "ident": "IDENT",
@@ -140,3 +146,106 @@ def explain_connect(error: ConnectorError, profile: Profile) -> str:
     if error.kind == "timeout":
         return f"✗ connecting to the {mis} database timed out: {error}"
     return f"✗ cannot connect ({error.kind}): {error}"
+
+
+# -- what the data says about the configuration ------------------------------------------
+
+# Patients and visits `mis check` reads to judge phone_region and the time zones: enough
+# to be representative, few enough to take seconds.
+DATA_SAMPLE = 5000
+# The configuration has no opening hours: a visit starting from 07:00 to before 22:00
+# clinic time is one a clinic holds; most visits outside that is a zone read wrong.
+OPENING = (time(7, 0), time(22, 0))
+
+
+def check_data(connector: SqlConnector, config: Config, *, limit: int = DATA_SAMPLE) -> list[str]:
+    """Lines on the patients' phones and the visits' times, read as configured."""
+    lines = []
+    patient = _entity_of(connector.profile, "patient")
+    if patient:
+        mapper = connector.mapper(patient)
+        mapper.reset_counts()
+        patients = _sample(connector, patient, limit)
+        if patients is not None:
+            lines.append(
+                phone_line(
+                    mapper.phones_seen,
+                    mapper.phones_unread,
+                    mapper.unread_examples,
+                    config.clinic.phone_region,
+                    rows=len(patients),
+                    capped=len(patients) >= limit,
+                )
+            )
+    appointment = _entity_of(connector.profile, "appointment")
+    visits = _sample(connector, appointment, limit) if appointment else None
+    if visits:
+        starts = [v.starts_at for v in visits if isinstance(v, AppointmentRecord)]
+        line = time_line(starts, config.clinic.tz, config.mis_tz, capped=len(visits) >= limit)
+        if line:
+            lines.append(line)
+    return lines
+
+
+def phone_line(
+    seen: int,
+    unread: int,
+    examples: Sequence[str],
+    region: str,
+    *,
+    rows: int,
+    capped: bool = False,
+) -> str:
+    first = f" (first {rows:,} patients)" if capped else ""
+    if not seen:
+        return (
+            f"⚠ phones: none of the {rows:,} patients read{first} has a phone number — the bot "
+            "finds patients by it; check the phone columns of entity.patient"
+        )
+    if not unread:
+        return f"✓ phones: all {seen:,} phones{first} read as numbers of region {region}"
+    said = ", ".join(repr(e) for e in examples)
+    counted = (
+        f"{unread:,} of {seen:,} phones{first} could not be read as numbers of region "
+        f"{region}, e.g. {said}"
+    )
+    if unread * 2 > seen:
+        return (
+            f"⚠ phones: {counted} — most of them: is clinic.phone_region right? It is the "
+            "country of numbers typed without a country code"
+        )
+    return f"✓ phones: {counted}; they are not stored"
+
+
+def time_line(
+    starts: Sequence[datetime], clinic_tz: ZoneInfo, mis_tz: ZoneInfo, *, capped: bool = False
+) -> str | None:
+    if not starts:
+        return None
+    opens, closes = OPENING
+    outside = sum(1 for s in starts if not opens <= s.astimezone(clinic_tz).time() < closes)
+    first = f" (first {len(starts):,})" if capped else ""
+    hours = f"{opens:%H:%M}–{closes:%H:%M} {clinic_tz.key} time"
+    if outside * 2 > len(starts):
+        return (
+            f"⚠ visit times: {outside:,} of {len(starts):,} visits{first} start outside "
+            f"{hours} (the configuration has no opening hours; Kabinet assumes these) — is "
+            f"clinic.timezone right, and mis.timezone, the zone of the MIS server's clock "
+            f"(read as {mis_tz.key})?"
+        )
+    within = len(starts) - outside
+    return f"✓ visit times: {within:,} of {len(starts):,} visits{first} start within {hours}"
+
+
+def _entity_of(profile: Profile, record: str) -> str | None:
+    """The profile's query of `record`s: the one named so, else the first that yields them."""
+    if record in profile.entities:
+        return record
+    return next((name for name, q in profile.entities.items() if q.record == record), None)
+
+
+def _sample(connector: SqlConnector, entity: str, limit: int) -> list[object] | None:
+    try:
+        return connector.sample(entity, None, limit)
+    except ConnectorError:
+        return None  # the query's own line above says what failed

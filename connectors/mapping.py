@@ -6,6 +6,7 @@ Values arrive as whatever the driver gives: datetimes or text, Decimals or float
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -136,7 +137,7 @@ def _truthy(value: Any) -> bool:
 
 # Part of every row digest: change it when a change to this module maps the same rows
 # differently, so the next read of each row rewrites its mirror.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: phones valid only in part are dropped (core.phones)
 
 # Record types whose rows may carry `deleted = 1` instead of their content.
 _DELETABLE = ("appointment", "payment", "patient")
@@ -169,6 +170,7 @@ _CANONICAL = (
     "entity",
 )
 _TIME_CACHE = 100_000
+_DIGIT = re.compile(r"\d")
 _MISSING: Any = object()
 
 
@@ -206,6 +208,11 @@ class RowMapper:
         # Text timestamps seen, parsed: visits start on the hour and half hour, so an
         # import of 600,000 visits parses a few tens of thousands of distinct values.
         self._times: dict[str, datetime | None] = {}
+        # Phone fields with digits read so far, those that gave no number, a few of those
+        # (distinct) to show.
+        self.phones_seen = 0
+        self.phones_unread = 0
+        self.unread_examples: list[str] = []
         # What besides the raw row decides the record: a digest of the raw row salted with
         # this stands for the record's content (connectors.sql), at a tenth of the cost.
         self.salt = repr(
@@ -219,6 +226,11 @@ class RowMapper:
                 phone_region,
             )
         )
+
+    def reset_counts(self) -> None:
+        self.phones_seen = 0
+        self.phones_unread = 0
+        self.unread_examples = []
 
     def __call__(self, row: Mapping[str, Any]) -> Any:
         # A query may say a row is gone (Open Dental's history of a deleted appointment).
@@ -256,7 +268,18 @@ class RowMapper:
         phone_fields = [row[c] for c in row if c.startswith("phone")]
         phones: list[str] = []
         for value in phone_fields:
-            for number in normalize_all(_text(value), self.region):
+            text = _text(value)
+            numbers = normalize_all(text, self.region)
+            if numbers:
+                self.phones_seen += 1
+            elif _DIGIT.search(text):
+                # Typed digits that are no number of the region: dropped, and counted for
+                # `kabinet mis check`; a field without digits ("нет") is no phone at all.
+                self.phones_seen += 1
+                self.phones_unread += 1
+                if len(self.unread_examples) < 3 and text not in self.unread_examples:
+                    self.unread_examples.append(text)
+            for number in numbers:
                 if number not in phones:
                     phones.append(number)
         family = _id(self._get(row, "family_id"))

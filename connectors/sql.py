@@ -77,6 +77,10 @@ class SqlConnector:
     def record_type(self, entity: str) -> str:
         return self.profile.entities[entity].record
 
+    def mapper(self, entity: str) -> RowMapper:
+        """The entity's row mapper, with what it counted (`kabinet mis check` reads it)."""
+        return self._mappers[entity]
+
     # -- plumbing -------------------------------------------------------------------------
 
     def _connection(self) -> DriverConnection:

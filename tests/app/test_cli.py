@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,38 @@ def test_mis_check_and_dump(cfg_file: Path) -> None:
     assert anna["phones"] == ["+79123456789"] and anna["middle_name"] == "Сергеевна"
     unknown = CliRunner().invoke(cli, ["--config", str(cfg_file), "mis", "dump", "patients"])
     assert unknown.exit_code != 0 and "expected one of doctor, patient" in unknown.output
+
+
+def test_mis_check_tells_a_wrong_phone_region_or_time_zone(tmp_path: Path) -> None:
+    # The demo clinic with a US clinic's numbers, read first as configured for Russia.
+    build_demo_clinic(tmp_path / "clinic.sqlite3", patients=30, seed=3, now=clinic_now())
+    with sqlite3.connect(tmp_path / "clinic.sqlite3") as con:
+        con.execute("UPDATE Persons SET MobilePhone = '(212) 555-1234'")
+        con.execute("DELETE FROM OwnPhones")
+        patients = con.execute("SELECT COUNT(*) FROM Patients").fetchone()[0]
+    con.close()
+
+    def check(region: str = "RU", mis_zone: str = "") -> str:
+        path = tmp_path / "kabinet.toml"
+        mis = {"profile": "demo", "dsn": str(tmp_path / "clinic.sqlite3"), "timezone": mis_zone}
+        clinic = {"phone_region": region}
+        write_config(path, {"storage": {"data_dir": str(tmp_path)}, "mis": mis, "clinic": clinic})
+        result = run(path, "mis", "check")
+        assert result.exit_code == 0, result.output  # warnings: every query works
+        return str(result.output)
+
+    russia = check()
+    assert (
+        f"⚠ phones: {patients} of {patients} phones could not be read as numbers of region RU, "
+        "e.g. '(212) 555-1234' — most of them: is clinic.phone_region right?" in russia
+    ), russia
+    assert "✓ visit times: " in russia and "⚠ visit times" not in russia
+    us = check("US")
+    assert f"✓ phones: all {patients} phones read as numbers of region US" in us, us
+    # The MIS server's clock read as Los Angeles time: the visits (09:00-20:00 in Moscow)
+    # start at night in Moscow.
+    wrong = check("US", mis_zone="America/Los_Angeles")
+    assert "⚠ visit times: " in wrong and "is clinic.timezone right" in wrong, wrong
 
 
 def test_mis_check_reports_a_missing_database(tmp_path: Path) -> None:
