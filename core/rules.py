@@ -153,6 +153,11 @@ class Rules:
         loyalty.on_payment_received(
             session, self.config, event.payload, event.subject, self.clock()
         )
+        # Paid after the visit was completed (the usual order at a desk): the payment is
+        # what makes it the paying patient's first paid visit (see on_appointment_completed).
+        patient_id = event.payload.get("patient_mis_id", "")
+        if patient_id and event.payload.get("method") == "money":
+            loyalty.check_first_paid_visit(session, self.config, patient_id, self.clock())
 
     def on_payment_reversed(self, session: Session, event: DomainEvent) -> None:
         payload = dict(event.payload)

@@ -315,6 +315,25 @@ def test_referral_rewards_both_after_the_first_paid_visit_and_is_undone_by_its_r
     assert w.verify() == []
 
 
+def test_referral_is_rewarded_by_a_payment_made_after_the_visit_was_completed(
+    make_world: MakeWorld,
+) -> None:
+    w = make_world(cashback_percent=0, referrer_points=2000, referred_points=500)
+    w.patient("olga")
+    w.connect("olga")
+    with transaction(w.factory) as s:
+        link = payload_for(s, "patient", "olga")
+    w.patient("new")
+    w.connect("new", payload=link)
+    w.visit("new")  # completed, not paid yet: nothing
+    assert w.balance("olga") == 0
+    w.pay("new", "2000", method="bonus")  # points are no money paid
+    assert w.balance("olga") == 0
+    w.pay("new", "3000")  # paid at the desk after the visit, as usual
+    assert (w.balance("olga"), w.balance("new")) == (2000, 500)
+    assert w.verify() == []
+
+
 def test_referral_is_refused_for_self_family_and_existing_patients(make_world: MakeWorld) -> None:
     w = make_world(cashback_percent=0)
     w.patient("olga", family="F"), w.patient("daughter", family="F"), w.patient("old")
