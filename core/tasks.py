@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Config
-from core.models import Task
+from core.models import OutboxMessage, Task
 from core.outbox import PRIORITY_STAFF, enqueue, inline_keyboard
 from core.texts import render
 
@@ -95,6 +95,37 @@ def transition(session: Session, task: Task, action: str, who: str) -> Task:
         task.taken_by = task.taken_by or who
         task.closed_at = now
     return task
+
+
+def close_by_system(session: Session, task: Task, note: str) -> None:
+    """Close a task nobody needs to do any more (done, by "system"), with ``note`` saying
+    why added to its text, in the panel and on its message in the staff group."""
+    transition(session, task, "done", "system")
+    task.text = f"{task.text}\n\n{note}"
+    announce = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.key == f"task:{task.id}:announce")
+    )
+    if announce is None:
+        return
+    if announce.state == "sent" and announce.telegram_message_id:
+        enqueue(
+            session,
+            key=f"task:{task.id}:closed-by-system",
+            chat_id=announce.chat_id,
+            text=f"#{task.id} {task.text}",
+            kind="edit_text",
+            priority=PRIORITY_STAFF,
+            reply_markup={"inline_keyboard": []},
+            edit_message_id=announce.telegram_message_id,
+            respect_quiet_hours=False,
+        )
+    else:
+        # Not in the group yet: a task already closed need not be announced at all.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == announce.id, OutboxMessage.state == "pending")
+            .values(state="cancelled", last_error="task closed before it was announced")
+        )
 
 
 def escalate_stale(session: Session, config: Config, now: datetime) -> int:
