@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,7 +63,11 @@ def _empty_date(value: date) -> bool:
 
 
 def parse_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
-    """A naive MIS timestamp in the MIS server's zone -> aware datetime."""
+    """A naive MIS timestamp in the MIS server's zone -> aware datetime (at_offset).
+
+    A wall time the zone skips (clocks forward: 02:30 on that night does not exist) is the
+    instant fold=0 gives it, the old offset, which the new clock reads one gap later
+    (03:30); a wall time the zone repeats (clocks back) is its first occurrence (fold=0)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -86,7 +91,27 @@ def parse_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
                 raise ValueError(f"unrecognised date-time {text!r}") from None
     if parsed.year < 1900:  # Open Dental's 0001-01-01 "no date"
         return None
-    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+    if parsed.tzinfo is not None:
+        return parsed
+    return at_offset(parsed.replace(tzinfo=tz).astimezone(UTC), tz)
+
+
+@lru_cache(maxsize=64)
+def _fixed(offset: timedelta) -> timezone:
+    return timezone(offset)
+
+
+def at_offset(instant: datetime, tz: ZoneInfo) -> datetime:
+    """`instant` as the zone's clock shows it, with the fixed offset the zone has then.
+
+    Not with the ZoneInfo itself: a time of a repeated hour in a ZoneInfo compares unequal
+    to every time of another zone, the same instant included (PEP 495), so a visit in that
+    hour would look moved to whoever compares it with the mirror's UTC. A fixed offset
+    compares by the instant, and the wall time stays the one a skipped time reads as."""
+    local = instant.astimezone(tz)
+    offset = local.utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return local.replace(tzinfo=_fixed(offset))
 
 
 def parse_date(value: Any) -> date | None:
@@ -159,6 +184,7 @@ _CANONICAL = (
     "branch_id",
     "starts_at",
     "ends_at",
+    "duration_minutes",
     "services",
     "paid_at",
     "amount",
@@ -207,7 +233,9 @@ class RowMapper:
         self._deletable = entity in _DELETABLE
         # Text timestamps seen, parsed: visits start on the hour and half hour, so an
         # import of 600,000 visits parses a few tens of thousands of distinct values.
-        self._times: dict[str, datetime | None] = {}
+        self._times: dict[Any, datetime | None] = {}
+        # (start, minutes) -> end, for queries that give a visit's length (Open Dental).
+        self._ends: dict[tuple[datetime, Any], datetime] = {}
         # Phone fields with digits read so far, those that gave no number, a few of those
         # (distinct) to show.
         self.phones_seen = 0
@@ -247,8 +275,10 @@ class RowMapper:
         return row.get(self._col[canonical], default)
 
     def _time(self, value: Any) -> datetime | None:
-        """parse_datetime, remembered for text values (the same text, the same instant)."""
-        if type(value) is not str:
+        """parse_datetime, remembered for text and naive datetime values (the same value,
+        the same instant)."""
+        kind = type(value)
+        if kind is not str and kind is not datetime:
             return parse_datetime(value, self.tz)
         times = self._times
         parsed = times.get(value, _MISSING)
@@ -257,6 +287,28 @@ class RowMapper:
                 times.clear()
             parsed = times[value] = parse_datetime(value, self.tz)
         return parsed
+
+    def _ends_after(self, starts: datetime, minutes: Any, mis_id: Any) -> datetime:
+        """The end of a visit that lasts `minutes` from `starts`, counted in real time: an
+        end computed on the wall clock would come before the start on the night clocks go
+        forward and an hour late in the hour they repeat."""
+        key = (starts, minutes)
+        ends = self._ends.get(key)
+        if ends is None:
+            try:
+                length = Decimal(str(minutes).strip())
+            except InvalidOperation:
+                length = Decimal(-1)
+            if not length.is_finite() or length < 0 or length != length.to_integral_value():
+                raise ValueError(
+                    f"appointment {mis_id}: duration_minutes {minutes!r} is not a whole "
+                    "number of minutes"
+                )
+            if len(self._ends) >= _TIME_CACHE:
+                self._ends.clear()
+            utc_end = starts.astimezone(UTC) + timedelta(minutes=int(length))
+            ends = self._ends[key] = at_offset(utc_end, self.tz)
+        return ends
 
     def _status(self, raw: Any, default: str) -> str:
         text = _id(raw) if raw is not None else ""
@@ -318,9 +370,13 @@ class RowMapper:
         col = self._col
         get = row.get
         starts = self._time(get(col["starts_at"]))
-        ends = self._time(get(col["ends_at"])) or starts
-        if starts is None or ends is None:
+        if starts is None:
             raise ValueError(f"appointment {get(col['mis_id'])} has no start time")
+        minutes = get(col["duration_minutes"])
+        if minutes is None:
+            ends = self._time(get(col["ends_at"])) or starts
+        else:
+            ends = self._ends_after(starts, minutes, get(col["mis_id"]))
         services = get(col["services"])
         return AppointmentRecord(
             _id(get(col["mis_id"])),

@@ -169,8 +169,11 @@ def test_diagnoses_for_tables_grants_and_timeouts() -> None:
         retryable=False,
         kind="permission",
     )
-    line = explain("payment_reversal", denied, od, query_timeout=10)
-    assert line.startswith("✗ payment_reversal: permission denied on paysplit — grant the Kabinet")
+    line = explain("payment_split_refund", denied, od, query_timeout=10)
+    assert line.startswith(
+        "✗ payment_split_refund: permission denied on paysplit — grant the Kabinet account "
+        "SELECT on payment, paysplit "
+    ), line
     slow = ConnectorError("query timed out", retryable=True, kind="timeout")
     assert "did not finish within 10 s" in explain("patient", slow, od, query_timeout=10)
 

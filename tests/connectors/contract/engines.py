@@ -404,7 +404,7 @@ def opendental_mariadb() -> Iterator[MisEngine]:
         f"mysql://{user}@{host}/{db}",
         RO_PASSWORD,
         lambda: OpenDentalWriter(dsn, db),
-        ("payment_window",),
+        ("payment_split_window",),
         {"admin_dsn": dsn, "db": db, "user": user},
     )
     try:
@@ -438,12 +438,16 @@ class OpenDentalWriter:
             row = cur.fetchone()
         return row[0] if row else None
 
-    def _hist(self, visit: str, action: int) -> None:
+    def _hist(self, visit: str, action: int, at: datetime | None = None) -> None:
+        # The appointment as it is after the change, stamped with the clinic's clock
+        # (HistAppointments.CreateHistoryEntry); action 0 Created, 1 Changed, 2 Missed,
+        # 3 Cancelled, 4 Deleted.
         self._one(
             "INSERT INTO histappointment (HistDateTStamp, HistApptAction, AptNum, PatNum,"
             " AptStatus, Pattern, Confirmed, ProvNum, AptDateTime, ClinicNum, DateTimeArrived)"
-            " SELECT NOW(), %s, AptNum, PatNum, AptStatus, Pattern, Confirmed, ProvNum,"
+            " SELECT %s, %s, AptNum, PatNum, AptStatus, Pattern, Confirmed, ProvNum,"
             " AptDateTime, ClinicNum, DateTimeArrived FROM appointment WHERE AptNum = %s",
+            at or mis_now(),
             action,
             int(visit),
         )

@@ -149,7 +149,7 @@ def _revoked(mis: MisEngine) -> Iterator[str]:
             for table in tables:  # everything but paysplit
                 cur.execute(f"GRANT SELECT ON {db}.{table} TO '{user}'@'%'")
         try:
-            yield "payment_reversal"
+            yield "payment_split_refund"
         finally:
             with conn.cursor() as cur:
                 for table in tables:

@@ -187,4 +187,6 @@ INSERT INTO preference (PrefName, ValueString) VALUES
     ('AppointmentTimeIncrement', '10');
 INSERT INTO procedurecode (ProcCode, Descript, AbbrDesc) VALUES
     ('D0120', 'periodic oral evaluation', 'PerEx'),
-    ('D1110', 'prophylaxis - adult', 'Pro');
+    ('D1110', 'prophylaxis - adult', 'Pro'),
+    ('D9986', 'missed appointment', 'Missed'),
+    ('D9987', 'cancelled appointment', 'Cancelled');
