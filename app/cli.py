@@ -242,6 +242,7 @@ def sync_once(once: bool) -> None:
     from connectors.sync import SyncEngine
     from core.db import make_engine, session_factory
     from core.rules import Rules
+    from core.visits.no_show_sweep import NoShowSweep
 
     config = _config()
     prepare_storage(config)
@@ -253,12 +254,9 @@ def sync_once(once: bool) -> None:
         engine.dispose()
         raise click.ClickException(f"MIS profile ({exc.kind}): {exc}") from None
     try:
-        sync = SyncEngine(
-            connector,
-            factory,
-            no_show_grace=timedelta(minutes=config.mis.no_show_grace_minutes),
-        )
-        report = sync.run_once()
+        report = SyncEngine(connector, factory).run_once()
+        no_shows = NoShowSweep(factory, grace=timedelta(minutes=config.mis.no_show_grace_minutes))
+        report.events.extend(no_shows.run(live="appointment" in report.live))
         handled = Rules(config).process_pending(factory)
     except ConnectorError as exc:
         raise click.ClickException(f"MIS read failed ({exc.kind}): {exc}") from None

@@ -92,6 +92,24 @@ class _EntityTimer:
         connector.read_changes = timed
 
 
+class _SyncJob:
+    """A poll as the runner's sync job makes it: the sync, then the no-show sweep."""
+
+    def __init__(self, sync: Any) -> None:
+        from core.visits.no_show_sweep import NoShowSweep
+
+        self.sync = sync
+        self.no_shows = NoShowSweep(sync.factory, clock=sync.clock)
+
+    def plan(self) -> list[tuple[str, str]]:
+        return list(self.sync.plan())
+
+    def run_once(self) -> Any:
+        report = self.sync.run_once()
+        report.events.extend(self.no_shows.run(live="appointment" in report.live))
+        return report
+
+
 def _poll_figures(
     prefix: str,
     sync: Any,
@@ -223,7 +241,7 @@ def bench_ident(path: str, work: str) -> dict[str, Any]:
         return len(raw.execute(raw_sql, (state["cursor"],)).fetchall())
 
     indexed = set(connector.entities())  # every IDENT query has an indexed cursor
-    out.update(_poll_figures("ident", sync, timer, change, raw_fetch, indexed))
+    out.update(_poll_figures("ident", _SyncJob(sync), timer, change, raw_fetch, indexed))
     connector.close()
     return out
 
@@ -433,7 +451,7 @@ def _bench_opendental_sync(
 
     # The cursors Open Dental indexes: keys and histappointment (not DateTStamp scans).
     indexed = {e for e, q in connector.profile.entities.items() if q.strategy == "monotonic"}
-    out.update(_poll_figures("opendental", sync, timer, change, raw_fetch, indexed))
+    out.update(_poll_figures("opendental", _SyncJob(sync), timer, change, raw_fetch, indexed))
     connector.close()
     return out
 

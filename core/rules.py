@@ -20,6 +20,7 @@ from core import care, loyalty
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
+from core.events import AppointmentCancelled, EventKind, PaymentReversed
 from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers
@@ -29,6 +30,15 @@ from core.texts import menu_keyboard, render, when
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Rules", Session, DomainEvent], None]
+
+# Kinds the sync records that the rules deliberately do nothing about.
+IGNORED: frozenset[EventKind] = frozenset(
+    {
+        # Someone came: nothing to tell them or the staff; the completion that follows is
+        # what the rules act on.
+        EventKind.APPOINTMENT_ARRIVED,
+    }
+)
 
 
 def doctor_label(session: Session, doctor_mis_id: str) -> str:
@@ -134,10 +144,11 @@ class Rules:
         )
 
     def on_appointment_cancelled(self, session: Session, event: DomainEvent) -> None:
-        starts = datetime.fromisoformat(event.payload["starts_at"])
+        cancelled = AppointmentCancelled.from_payload(event.payload)
+        starts = cancelled.starts_at
         if starts <= self.clock():
             return
-        patient = self._patient(session, event.payload.get("patient_mis_id", ""))
+        patient = self._patient(session, cancelled.patient_mis_id)
         if patient is None:
             return
         self.notify_patient(
@@ -166,17 +177,13 @@ class Rules:
             # back the share all of them amount to (core.loyalty.earning).
             earlier = session.scalars(
                 select(DomainEvent.payload).where(
-                    DomainEvent.kind == "payment.reversed",
+                    DomainEvent.kind == EventKind.PAYMENT_REVERSED,
                     DomainEvent.subject == event.subject,
                     DomainEvent.id < event.id,
                 )
             )
-            payload["refunded_before"] = str(
-                sum(
-                    (Decimal(str(p["refund_amount"])) for p in earlier if p.get("refund_amount")),
-                    Decimal(0),
-                )
-            )
+            refunds = (PaymentReversed.from_payload(p).refund_amount for p in earlier)
+            payload["refunded_before"] = str(sum((r for r in refunds if r), Decimal(0)))
         loyalty.on_payment_reversed(session, self.config, payload, event.subject, self.clock())
 
     def on_appointment_completed(self, session: Session, event: DomainEvent) -> None:
@@ -242,15 +249,16 @@ class Rules:
                 task.patient_mis_id = main.mis_id
         return linked
 
-    HANDLERS: dict[str, Handler] = {
-        "appointment.created": on_appointment_created,
-        "appointment.moved": on_appointment_moved,
-        "appointment.cancelled": on_appointment_cancelled,
-        "appointment.completed": on_appointment_completed,
-        "patient.changed": on_patient_changed,
-        "patient.created": on_patient_created,
-        "payment.received": on_payment_received,
-        "payment.reversed": on_payment_reversed,
+    # Every kind of core.events is here or in IGNORED (tests/core/test_events.py).
+    HANDLERS: dict[EventKind, Handler] = {
+        EventKind.APPOINTMENT_CREATED: on_appointment_created,
+        EventKind.APPOINTMENT_MOVED: on_appointment_moved,
+        EventKind.APPOINTMENT_CANCELLED: on_appointment_cancelled,
+        EventKind.APPOINTMENT_COMPLETED: on_appointment_completed,
+        EventKind.PATIENT_CHANGED: on_patient_changed,
+        EventKind.PATIENT_CREATED: on_patient_created,
+        EventKind.PAYMENT_RECEIVED: on_payment_received,
+        EventKind.PAYMENT_REVERSED: on_payment_reversed,
     }
 
     # -- the loop -------------------------------------------------------------------------
@@ -272,9 +280,12 @@ class Rules:
                     event = session.get(DomainEvent, event_id)
                     if event is None or event.processed_at is not None:
                         continue
-                    handler = self.HANDLERS.get(event.kind)
+                    # The stored kind is text; a StrEnum key is found by its text.
+                    handler = self.HANDLERS.get(event.kind)  # type: ignore[call-overload]
                     if handler is not None:
                         handler(self, session, event)
+                    elif event.kind not in IGNORED:
+                        log.warning("event %s: no rule handles %r", event_id, event.kind)
                     event.processed_at = self.clock()
             except Exception as exc:
                 # A bad event must not block every later one; it is kept with its error.

@@ -37,6 +37,7 @@ from core.ratings import plan_rating_requests
 from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
 from core.tasks import escalate_stale
+from core.visits.no_show_sweep import NoShowSweep
 from jobs.dispatcher import Dispatcher
 from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
 from jobs.table import JOBS, JobSpec
@@ -85,11 +86,9 @@ class Appliance:
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
         self.connector = connector or open_connector(config)
-        self.sync = SyncEngine(
-            self.connector,
-            factory,
-            clock=clock,
-            no_show_grace=timedelta(minutes=config.mis.no_show_grace_minutes),
+        self.sync = SyncEngine(self.connector, factory, clock=clock)
+        self.no_shows = NoShowSweep(
+            factory, grace=timedelta(minutes=config.mis.no_show_grace_minutes), clock=clock
         )
         self.rules = Rules(config, clock=clock)
         self.scheduler: BackgroundScheduler | None = None
@@ -121,6 +120,9 @@ class Appliance:
                 # During an outage the back-off decides when the MIS is tried again.
                 if mis_retry_due(self.factory, self.clock()):
                     report = self.sync.run_once()
+                    # Only after a read of the MIS: during an outage a visit's end passing
+                    # proves nothing, since the MIS may have its arrival.
+                    report.events.extend(self.no_shows.run(live="appointment" in report.live))
                     record_mis_ok(self.factory, self.clock(), self.config)
             except ConnectorError as exc:
                 message = redact(str(exc), self.config)

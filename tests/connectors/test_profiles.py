@@ -3,6 +3,7 @@ error messages in clinic IT's words; credentials never leak."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,34 @@ def test_a_window_read_that_loses_most_rows_is_refused(
         assert (
             s.scalar(select(DomainEvent).where(DomainEvent.kind == "appointment.cancelled")) is None
         )
+
+
+# The MIS server's own clock, in any of the profiles' dialects.
+_SERVER_CLOCK = re.compile(
+    r"\b(NOW|GETDATE|GETUTCDATE|SYSDATETIME|SYSUTCDATETIME|SYSDATETIMEOFFSET|CURRENT_TIMESTAMP"
+    r"|CURRENT_DATE|CURRENT_TIME|LOCALTIMESTAMP|LOCALTIME|SYSDATE|UTC_TIMESTAMP|CURDATE"
+    r"|CURTIME)\b",  # NOW also finds SQLite's date('now')
+    re.IGNORECASE,
+)
+
+
+def test_no_query_reads_the_mis_servers_clock() -> None:
+    """Kabinet's clock is "now" (core.clock, or the engine's injected one): a window's start
+    is a parameter. A query reading the server's clock would move with a server whose clock
+    is wrong or in another zone, and no test freezing Kabinet's time could reach it."""
+    engines = {"tsql": ("tsql", "sqlite", "postgres"), "firebird": ("firebird",)}
+    windows = 0
+    for name in known_profiles():
+        profile = load_profile(name)
+        for entity, query in profile.entities.items():
+            for target in engines.get(profile.dialect, (profile.dialect,)):
+                rendered = profile.render(entity, 7, target)
+                found = _SERVER_CLOCK.findall(rendered.sql)
+                assert not found, (name, entity, target, found)
+                if query.strategy == "window":
+                    assert "window_start" in rendered.slots, (name, entity, target)
+                    windows += 1
+            assert not _SERVER_CLOCK.findall(query.start_sql), (name, entity)
+    assert windows >= 6
+    assert _SERVER_CLOCK.search("WHERE r.PlanStart >= DATEADD(day, -1, GETDATE())")
+    assert _SERVER_CLOCK.search("WHERE paid_at > date('now', '-30 days')")

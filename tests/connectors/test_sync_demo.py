@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -175,7 +176,7 @@ def test_bulk_import_writes_what_the_ordinary_path_writes(
 def test_row_changed_during_a_bulk_import_ends_up_as_last_read(
     config, factory, demo_clinic: DemoClinic, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("connectors.sync.IMPORT_BATCH_SIZE", 20)
+    monkeypatch.setattr("connectors.sync.engine.IMPORT_BATCH_SIZE", 20)
     connector = open_connector(config)
     read = connector.read_changes
     changed: list[str] = []
@@ -205,27 +206,32 @@ def test_row_changed_during_a_bulk_import_ends_up_as_last_read(
     connector.close()
 
 
-def test_a_poll_with_no_show_due_writes_nothing_but_a_checkpoint_now_and_then(
-    config, factory, demo_clinic: DemoClinic
-) -> None:  # type: ignore[no-untyped-def]
-    now = [datetime.now(UTC)]
+def test_window_reads_start_from_the_engines_clock(config, factory, demo_clinic) -> None:  # type: ignore[no-untyped-def]
+    """A window's start is the injected clock's day in the MIS's zone, sent to the MIS as
+    a parameter: not the MIS server's NOW(), not the machine's clock or zone."""
     connector = open_connector(config)
-    engine = SyncEngine(connector, factory, clock=lambda: now[0])
+    read = connector.read_changes
+    windows: dict[str, tuple[datetime, datetime]] = {}
 
-    def stored() -> str:
-        with factory() as s:
-            return s.scalar(select(SyncCursor.value).where(SyncCursor.entity == "_no_show_sweep"))
+    def spy(entity, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batch = read(entity, *args, **kwargs)
+        if batch.sweep is not None:
+            windows[entity] = (kwargs["now"], batch.sweep.since)
+        return batch
 
-    engine.run_once()  # the import
-    engine.run_once()
-    first = stored()
-    now[0] += timedelta(seconds=15)
-    assert engine.run_once().events == []
-    assert stored() == first  # nothing due: no write
-    now[0] += timedelta(minutes=5)
-    engine.run_once()
-    assert stored() == now[0].isoformat()  # the checkpoint
+    connector.read_changes = spy  # type: ignore[method-assign]
+    # 23:30 on 1 January in Moscow (the demo MIS's zone): already 2 January nowhere near.
+    instant = datetime(2026, 1, 1, 20, 30, tzinfo=UTC)
+    SyncEngine(connector, factory, clock=lambda: instant).run_once()
     connector.close()
+    moscow = ZoneInfo("Europe/Moscow")
+    assert windows == {
+        "appointment_window": (instant, datetime(2025, 12, 31, tzinfo=moscow)),
+        "payment_window": (instant, datetime(2025, 12, 2, tzinfo=moscow)),
+    }
+    with factory() as s:
+        stored = s.scalar(select(SyncCursor.value).where(SyncCursor.entity == "payment_window"))
+    assert datetime.fromisoformat(json.loads(stored)["done_at"]) == instant
 
 
 def test_each_refund_row_is_one_event_and_takes_back_its_share(

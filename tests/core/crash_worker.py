@@ -16,6 +16,7 @@ from connectors.sync import SyncEngine
 from core.config import from_mapping
 from core.db import make_engine, session_factory
 from core.rules import Rules
+from core.visits.no_show_sweep import NoShowSweep
 
 BATCH = 7  # small batches: many transactions, many places to be killed in
 
@@ -24,7 +25,7 @@ for _entity in load_profile("demo").entities:
 
 
 def run_once(raw_config: dict[str, Any], ready: Connection | None = None) -> None:
-    """Sync until caught up, then handle every pending event."""
+    """Sync until caught up and sweep for no-shows, then handle every pending event."""
     config = from_mapping(raw_config, source="(crash test)", environ={})
     engine = make_engine(config.storage.url)
     factory = session_factory(engine)
@@ -32,7 +33,8 @@ def run_once(raw_config: dict[str, Any], ready: Connection | None = None) -> Non
     if ready is not None:
         ready.send("ready")
     try:
-        SyncEngine(connector, factory, batch_size=BATCH).run_once()
+        report = SyncEngine(connector, factory, batch_size=BATCH).run_once()
+        NoShowSweep(factory).run(live="appointment" in report.live)  # as the sync job does
         rules = Rules(config)
         while rules.process_pending(factory, limit=50):
             pass

@@ -19,6 +19,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Appointment, DomainEvent, Patient, Payment, SyncCursor
 from core.patients import patients_by_phone
+from core.visits.no_show_sweep import NoShowSweep
 from tests.connectors.contract.engines import MIS_TZ, MisEngine, mis_now
 
 
@@ -42,15 +43,16 @@ def test_the_same_scenario_gives_the_same_events(
     writer = mis.writer_factory()
     connector = open_connector(config)
     clock = Clock()
-    sync = SyncEngine(
-        connector, factory, batch_size=3, clock=clock, no_show_grace=timedelta(minutes=60)
-    )
+    sync = SyncEngine(connector, factory, batch_size=3, clock=clock)
+    # After each sync, as the runner's sync job does.
+    no_shows = NoShowSweep(factory, grace=timedelta(minutes=60), clock=clock)
     ids: dict[str, set[str]] = {"appointment": set(), "payment": set(), "patient": set()}
     seen: list[tuple[str, str]] = []
 
     def run(step: Callable[[], Any] | None = None) -> Any:
         result = step() if step else None
         report = sync.run_once()
+        report.events.extend(no_shows.run(live="appointment" in report.live))
         assert report.problems == []
         seen.extend(report.events)
         return result
