@@ -26,6 +26,7 @@ from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers
 from core.tasks import transition
 from core.texts import menu_keyboard, render, when
+from core.visits import no_show
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,12 @@ class Rules:
         # The clinic's care instructions for what was done, after their delay (core.care).
         care.on_completed(session, self.config, event.subject, self.clock(), event.created_at)
 
+    def on_appointment_no_show(self, session: Session, event: DomainEvent) -> None:
+        # The staff's task now; the patient's offer to book again when due (core.visits.no_show).
+        no_show.on_no_show(
+            session, self.config, event.subject, event.payload, self.clock(), event.created_at
+        )
+
     def on_patient_created(self, session: Session, event: DomainEvent) -> None:
         self.link_waiting(session, event.subject)
 
@@ -255,6 +262,7 @@ class Rules:
         EventKind.APPOINTMENT_MOVED: on_appointment_moved,
         EventKind.APPOINTMENT_CANCELLED: on_appointment_cancelled,
         EventKind.APPOINTMENT_COMPLETED: on_appointment_completed,
+        EventKind.APPOINTMENT_NO_SHOW: on_appointment_no_show,
         EventKind.PATIENT_CHANGED: on_patient_changed,
         EventKind.PATIENT_CREATED: on_patient_created,
         EventKind.PAYMENT_RECEIVED: on_payment_received,

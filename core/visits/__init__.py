@@ -1,0 +1,1 @@
+"""Visits as the clinic lives them: what happens around an appointment (no-shows...)."""
