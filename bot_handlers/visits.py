@@ -1,8 +1,10 @@
-"""Visits: the menu, and the reminder's Confirm / Reschedule buttons (bonuses: loyalty.py)."""
+"""Visits: the menu, the reminder's Confirm / Reschedule buttons, and «Записаться снова» after a
+no-show (bonuses: loyalty.py)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
@@ -13,10 +15,30 @@ from core.patients import is_linked, linked_patients
 from core.rules import doctor_label
 from core.tasks import create_task
 from core.texts import CATALOGUE, when
+from core.visits import no_show
 
 
 def _menu_texts(key: str) -> set[str]:
     return set(CATALOGUE[key].values())
+
+
+def _unbutton(
+    session: Session, message: types.Message | types.InaccessibleMessage | None, key: str
+) -> None:
+    """Remove the buttons of an answered message so the answer cannot be given twice."""
+    if message is None:
+        return
+    enqueue(
+        session,
+        key=f"{key}:unbutton",
+        chat_id=message.chat.id,
+        text=getattr(message, "text", None) or "",
+        kind="edit_markup",
+        priority=PRIORITY_REPLY,
+        reply_markup={"inline_keyboard": []},
+        edit_message_id=message.message_id,
+        respect_quiet_hours=False,
+    )
 
 
 def register(bot: TeleBot, ctx: BotContext) -> None:
@@ -104,17 +126,29 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                         appointment_mis_id=appt.mis_id,
                     )
                     ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
-                if message is not None:
-                    # Remove the buttons so the answer cannot be given twice.
-                    enqueue(
-                        session,
-                        key=f"{key}:unbutton",
-                        chat_id=message.chat.id,
-                        text=message.text or "",
-                        kind="edit_markup",
-                        priority=PRIORITY_REPLY,
-                        reply_markup={"inline_keyboard": []},
-                        edit_message_id=message.message_id,
-                        respect_quiet_hours=False,
-                    )
+                _unbutton(session, message, key)
+        answer_callback(bot, call, notice)
+
+    @bot.callback_query_handler(
+        func=lambda c: (c.data or "").split(":")[0] == no_show.REBOOK_PREFIX
+    )
+    def rebook_answer(call: types.CallbackQuery) -> None:
+        """The no-show message's «Записаться снова»: the reminder's Reschedule, for a visit
+        already missed (whatever it was answered before, so not through `confirmation`)."""
+        _, _, raw_id = (call.data or "").partition(":")
+        notice = ""
+        message = call.message
+        with ctx.session() as session:
+            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
+            appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
+            # The data names the visit and can be forged: the pressing user must be linked
+            # to the visit's patient.
+            if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+                notice = ctx.text("not_yours", sub)
+            elif no_show.request_rebook(session, ctx.config, sub, appt) is None:
+                notice = ctx.text("already_answered", sub)
+            else:
+                key = f"rebook:{appt.mis_id}:{appt.starts_at.isoformat()}:{sub.id}"
+                ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
+                _unbutton(session, message, key)
         answer_callback(bot, call, notice)

@@ -37,6 +37,7 @@ from core.ratings import plan_rating_requests
 from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
 from core.tasks import escalate_stale
+from core.visits import no_show
 from core.visits.no_show_sweep import NoShowSweep
 from jobs.dispatcher import Dispatcher
 from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
@@ -167,6 +168,9 @@ class Appliance:
         with transaction(self.factory) as session:
             count = escalate_stale(session, self.config, self.clock())
         return self._woke(count)
+
+    def no_show_job(self) -> int:
+        return self._woke(no_show.run(self.factory, self.config, self.clock))
 
     def mis_health_job(self) -> bool:
         stale = check_stale(self.factory, self.config, self.clock())

@@ -143,6 +143,12 @@ JOBS: tuple[JobSpec, ...] = (
         description="announce a task nobody took within N minutes to the staff group, once",
     ),
     JobSpec(
+        "no_show",
+        "no_show_job",
+        every_seconds=60,
+        description="offer to book again after a no-show when due; close tasks the MIS made moot",
+    ),
+    JobSpec(
         "mis_health",
         "mis_health_job",
         every_seconds=60,
