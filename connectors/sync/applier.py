@@ -181,7 +181,7 @@ class Applier:
                         }
                     )
                     if not history:
-                        self.report.events.append((kind, subject))
+                        self.report.events.append((str(kind), subject))
             insert_rows(self.s, table_of(DomainEvent), rows)
 
     # -- entities -------------------------------------------------------------------------

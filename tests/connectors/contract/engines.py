@@ -417,7 +417,12 @@ def opendental_mariadb() -> Iterator[MisEngine]:
 
 
 class OpenDentalWriter:
-    """Open Dental's own application: a histappointment row for every appointment change."""
+    """Open Dental's own application: a histappointment row for every appointment change.
+
+    Dates and times come from the clinic's clock (mis_now), never the server's CURDATE()
+    or NOW(): a test that freezes the clock must move the MIS's dates with it, or a payment
+    dated by the real server lands at the edge of a window computed from the frozen one.
+    """
 
     def __init__(self, admin_dsn: str, db: str) -> None:
         self.conn, _ = _mariadb_admin(admin_dsn)
@@ -469,13 +474,14 @@ class OpenDentalWriter:
         mobile, _, home = (p.strip() for p in phone.partition(","))
         num = self._one(
             "INSERT INTO patient (LName, FName, MiddleI, Birthdate, WirelessPhone, HmPhone,"
-            " TxtMsgOk, SecDateEntry) VALUES (%s, %s, %s, %s, %s, %s, 1, CURDATE())",
+            " TxtMsgOk, SecDateEntry) VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
             last,
             first,
             middle,
             birthday,
             mobile,
             home,
+            mis_now().date(),
         )
         # Open Dental makes a new patient the guarantor of their own family.
         self._one("UPDATE patient SET Guarantor = PatNum WHERE PatNum = %s", num)
@@ -484,11 +490,12 @@ class OpenDentalWriter:
     def book(self, patient: str, doctor: str, start: datetime, minutes: int = 30) -> str:
         num = self._one(
             "INSERT INTO appointment (PatNum, AptStatus, Pattern, ProvNum, AptDateTime,"
-            " SecDateTEntry) VALUES (%s, 1, %s, %s, %s, NOW())",
+            " SecDateTEntry) VALUES (%s, 1, %s, %s, %s, %s)",
             int(patient),
             "X" * (minutes // 5),
             int(doctor),
             start,
+            mis_now(),
         )
         self._hist(str(num), 0)
         return str(num)
@@ -515,7 +522,9 @@ class OpenDentalWriter:
         return visit
 
     def arrive(self, visit: str) -> None:
-        self._one("UPDATE appointment SET DateTimeArrived = NOW() WHERE AptNum = %s", int(visit))
+        self._one(
+            "UPDATE appointment SET DateTimeArrived = %s WHERE AptNum = %s", mis_now(), int(visit)
+        )
         self._hist(visit, 1)
 
     def complete(self, visit: str) -> None:
@@ -524,13 +533,15 @@ class OpenDentalWriter:
         )
         self._one(
             "INSERT INTO procedurelog (PatNum, AptNum, ProcDate, ProcFee, ProcStatus, ProvNum,"
-            " CodeNum) VALUES (%s, %s, CURDATE(), 2500, 2, %s, 1)",
+            " CodeNum) VALUES (%s, %s, %s, 2500, 2, %s, 1)",
             patient,
             int(visit),
+            mis_now().date(),
             provider,
         )
         self._one(
-            "UPDATE appointment SET AptStatus = 2, DateTimeDismissed = NOW() WHERE AptNum = %s",
+            "UPDATE appointment SET AptStatus = 2, DateTimeDismissed = %s WHERE AptNum = %s",
+            mis_now(),
             int(visit),
         )
         self._hist(visit, 1)
@@ -548,20 +559,25 @@ class OpenDentalWriter:
             if visit
             else 0
         )
+        today = mis_now().date()
         num = self._one(
             "INSERT INTO payment (PayType, PayDate, PayAmt, PatNum, DateEntry)"
-            " VALUES (%s, CURDATE(), %s, %s, CURDATE())",
+            " VALUES (%s, %s, %s, %s, %s)",
             self.cash,
+            today,
             float(amount),
             int(patient),
+            today,
         )
         self._one(
             "INSERT INTO paysplit (SplitAmt, PatNum, PayNum, DatePay, ProcNum, DateEntry)"
-            " VALUES (%s, %s, %s, CURDATE(), %s, CURDATE())",
+            " VALUES (%s, %s, %s, %s, %s, %s)",
             float(amount),
             int(patient),
             num,
+            today,
             proc,
+            today,
         )
         return str(num)
 
@@ -571,20 +587,25 @@ class OpenDentalWriter:
             " JOIN paysplit s ON s.PayNum = p.PayNum WHERE p.PayNum = %s",
             payment,
         )
+        today = mis_now().date()
         num = self._one(
             "INSERT INTO payment (PayType, PayDate, PayAmt, PatNum, DateEntry, PayNote)"
-            " VALUES (%s, CURDATE(), %s, %s, CURDATE(), 'refund')",
+            " VALUES (%s, %s, %s, %s, %s, 'refund')",
             self.cash,
+            today,
             -amount,
             patient,
+            today,
         )
         self._one(
             "INSERT INTO paysplit (SplitAmt, PatNum, PayNum, DatePay, ProcNum, DateEntry)"
-            " VALUES (%s, %s, %s, CURDATE(), %s, CURDATE())",
+            " VALUES (%s, %s, %s, %s, %s, %s)",
             -amount,
             patient,
             num,
+            today,
             proc,
+            today,
         )
 
     def delete_payment(self, payment: str) -> None:
