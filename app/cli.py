@@ -301,25 +301,67 @@ def ledger_verify() -> None:
 @cli.command("backup")
 @click.option("--to", "target", default=None, help="Directory (default: <data_dir>/backups).")
 def backup(target: str | None) -> None:
-    """Write a consistent copy of the local store; print its path."""
-    from core.backup import make_backup
+    """Back up the store, the configuration and the secret key; print the file's path."""
+    from core.backup import BackupError
+    from core.backup import backup as make
 
-    config = _config()
-    path = make_backup(config, Path(target) if target else None)
-    click.echo(str(path))
+    try:
+        result = make(_config(), Path(target) if target else None)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.copied_to is not None:
+        click.echo(f"copied to {result.copied_to}", err=True)
+    if result.copy_error:
+        click.echo(f"warning: {result.copy_error}", err=True)
+    click.echo(str(result.path))  # the last line: installer/update.sh reads it
 
 
 @cli.command("restore")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def restore(path: str, yes: bool) -> None:
-    """Replace the local store with a backup (stop the service first)."""
-    from core.backup import restore_backup
+@click.option(
+    "--stop-runner",
+    is_flag=True,
+    help="If Kabinet is running, stop it first (otherwise the restore is refused).",
+)
+@click.option("--with-config", is_flag=True, help="Also put back the backup's configuration file.")
+@click.option("--check", is_flag=True, help="Only check the backup is whole; change nothing.")
+def restore(path: str, yes: bool, stop_runner: bool, with_config: bool, check: bool) -> None:
+    """Replace the store (and secret key) with a backup, keeping a copy of the current one."""
+    from core.backup import BackupError
+    from core.restore import verify
+    from jobs.restore import RunnerRunning, restore_safely
 
-    if not yes:
-        click.confirm("This replaces the current data. Continue?", abort=True)
-    restore_backup(_config(), Path(path))
-    click.echo(f"restored {path}")
+    config = _config()
+    try:
+        if check:
+            manifest = verify(config, Path(path))
+            click.echo(
+                f"✓ {path}: whole (Kabinet {manifest.get('kabinet_version', '?')}, schema "
+                f"{manifest.get('schema')}, taken {manifest.get('created_at', '?')})"
+            )
+            return
+        if not yes:
+            click.confirm("This replaces the current data. Continue?", abort=True)
+        report, stopped = restore_safely(
+            config,
+            Path(path),
+            stop_runner=stop_runner,
+            with_config=with_config,
+            say=lambda line: click.echo(line, err=True),
+        )
+    except (BackupError, RunnerRunning) as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.safety_copy is not None:
+        click.echo(f"the data it replaced is kept in {report.safety_copy}")
+    if report.config_differs:
+        click.echo(
+            "note: the backup's configuration differs from the one in use; --with-config "
+            "puts it back"
+        )
+    click.echo(f"restored {path} ({', '.join(report.restored)})")
+    if stopped:
+        click.echo("Kabinet was stopped for this: start it again (systemctl start kabinet)")
 
 
 # --- running --------------------------------------------------------------------------------

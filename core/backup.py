@@ -1,55 +1,277 @@
-"""Consistent backups of the local store, taken while it is in use."""
+"""Whole backups: the store, the configuration and the secret key, in one checked file.
+
+A backup is `kabinet-<UTC stamp>.tar.gz` holding
+
+- `kabinet.sqlite3`: the store, copied with SQLite's online backup API, so the copy is
+  consistent even while the runner writes;
+- `config.toml`: the configuration file in use, as it was (it may hold secrets, hence the
+  archive's mode 0600);
+- `secret_key`: <data_dir>/secret_key, which signs panel sessions, when it lives there;
+- `manifest.json`: versions (Kabinet, schema, SQLite, Python), and the size and SHA-256
+  of every other member. A restore checks them all before it touches anything.
+
+Each archive is written under a temporary name and renamed into place, so a backup that
+is listed is complete. Restoring is core.restore's job; the runner lock around it is
+jobs.restore's.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import re
 import shutil
+import socket
 import sqlite3
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from core import __version__
 from core.clock import utcnow
 from core.config import Config
 
+FORMAT = 1
+STORE = "kabinet.sqlite3"
+CONFIG = "config.toml"
+SECRET = "secret_key"
+MANIFEST = "manifest.json"
+# The kv row where the runner notes its last backup (jobs/backups.py) for /healthz.
+BACKUP_KEY = "backup.last"
+_NAME = re.compile(r"^kabinet-(\d{8}T\d{6}\d{6})Z\.(tar\.gz|sqlite3)$")
 
-def _db_path(config: Config) -> Path:
+
+class BackupError(RuntimeError):
+    """A backup could not be made or read; the message says what and where."""
+
+
+def db_path(config: Config) -> Path:
     url = config.storage.url
     if not url.startswith("sqlite:///"):
-        raise ValueError(
-            f"storage.database_url {url!r}: backups here cover SQLite only; use pg_dump"
+        raise BackupError(
+            f"storage.database_url {url!r}: these backups cover SQLite only; back up "
+            "PostgreSQL with pg_dump"
         )
     return Path(url[len("sqlite:///") :])
 
 
-def make_backup(config: Config, target_dir: Path | None = None) -> Path:
-    """SQLite's online backup API: a consistent copy even while the runner writes."""
-    source = _db_path(config)
-    if not source.exists():
-        raise FileNotFoundError(f"{source}: no database to back up yet")
-    target_dir = target_dir or Path(config.storage.data_dir, "backups")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-    target = target_dir / f"kabinet-{stamp}.sqlite3"
+def backup_dir(config: Config) -> Path:
+    return Path(config.storage.data_dir, "backups")
+
+
+def secret_key_path(config: Config) -> Path:
+    return Path(config.storage.data_dir, "secret_key")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stamp_of(path: Path) -> datetime | None:
+    """When a backup was taken, from its name (a copy's mtime says when it was copied)."""
+    match = _NAME.match(path.name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+
+
+def list_backups(directory: Path) -> list[Path]:
+    """Backups in a directory, oldest first (legacy bare .sqlite3 copies included)."""
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if p.is_file() and stamp_of(p) is not None]
+    return sorted(found, key=lambda p: (stamp_of(p), p.name))
+
+
+def newest_backup(config: Config) -> Path | None:
+    backups = list_backups(backup_dir(config))
+    return backups[-1] if backups else None
+
+
+def _secret_source(config: Config) -> str:
+    if config.web.secret_key:
+        in_env = os.environ.get("KABINET_SECRET_KEY") == config.web.secret_key
+        return "environment" if in_env else "config"
+    return "file" if secret_key_path(config).is_file() else "none"
+
+
+def table_counts(connection: sqlite3.Connection) -> dict[str, int]:
+    names = [
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+    ]
+    return {
+        name: connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names
+    }
+
+
+def _copy_store(source: Path, target: Path) -> tuple[str | None, dict[str, int]]:
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)
     try:
         with dst:
             src.backup(dst)
+        try:
+            row = dst.execute("SELECT version_num FROM alembic_version").fetchall()
+            schema = "+".join(sorted(r[0] for r in row)) or None
+        except sqlite3.DatabaseError:
+            schema = None
+        return schema, table_counts(dst)
     finally:
         dst.close()
         src.close()
-    backups = sorted(target_dir.glob("kabinet-*.sqlite3"))
-    for old in backups[: -config.storage.backup_keep]:
-        old.unlink()
-    return target
 
 
-def restore_backup(config: Config, backup: Path) -> None:
-    check = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be synced
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_copy(source: Path, target: Path, mode: int = 0o600) -> None:
+    """Copy under a temporary name in the target's directory, sync, rename into place: a
+    reader never sees half a file, and a crash leaves the old one whole."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise ValueError(f"{backup} fails SQLite's integrity check; not restoring it")
-    finally:
-        check.close()
-    target = _db_path(config)
-    for suffix in ("-wal", "-shm"):
-        Path(str(target) + suffix).unlink(missing_ok=True)
-    shutil.copyfile(backup, target)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+@dataclass
+class BackupResult:
+    path: Path
+    manifest: dict[str, Any]
+    copied_to: Path | None = None
+    copy_error: str = ""
+    pruned: int = 0
+
+
+def make_backup(
+    config: Config, target_dir: Path | None = None, *, prune_old: bool = True, copy: bool = True
+) -> Path:
+    """Write a whole backup; returns its path (see `backup` for the full result)."""
+    return backup(config, target_dir, prune_old=prune_old, copy=copy).path
+
+
+def backup(
+    config: Config, target_dir: Path | None = None, *, prune_old: bool = True, copy: bool = True
+) -> BackupResult:
+    source = db_path(config)
+    if not source.exists():
+        raise BackupError(f"{source}: no database to back up yet")
+    target_dir = target_dir or backup_dir(config)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(target_dir, 0o700)  # backups hold the configuration's secrets
+    now = utcnow()
+    target = target_dir / f"kabinet-{now.strftime('%Y%m%dT%H%M%S%f')}Z.tar.gz"
+    with tempfile.TemporaryDirectory(prefix=".backup-", dir=target_dir) as work:
+        members: dict[str, Path] = {}
+        store = Path(work, STORE)
+        schema, counts = _copy_store(source, store)
+        members[STORE] = store
+        if config.source and Path(config.source).is_file():
+            members[CONFIG] = Path(config.source)
+        if secret_key_path(config).is_file():
+            members[SECRET] = secret_key_path(config)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "created_at": now.isoformat(),
+            "kabinet_version": __version__,
+            "schema": schema,
+            "sqlite_version": sqlite3.sqlite_version,
+            "python": platform.python_version(),
+            "host": socket.gethostname(),
+            "clinic": config.clinic.name,
+            "config_path": str(config.source or ""),
+            "secret_key": _secret_source(config),
+            "tables": counts,
+            "files": {
+                name: {"size": path.stat().st_size, "sha256": sha256_file(path)}
+                for name, path in members.items()
+            },
+        }
+        partial = Path(work, "archive.tar.gz")
+        with tarfile.open(partial, "w:gz") as tar:
+            data = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size, info.mode, info.mtime = len(data), 0o600, int(now.timestamp())
+            tar.addfile(info, io.BytesIO(data))
+            for name, path in members.items():
+                tar.add(path, arcname=name, recursive=False)
+        atomic_copy(partial, target)
+    result = BackupResult(target, manifest)
+    copy_dir = config.storage.backup_copy_dir
+    if copy and copy_dir:
+        # The second copy may be a share that is not mounted tonight: the local backup
+        # stands, and the error is reported (health, `kabinet status`).
+        try:
+            result.copied_to = Path(copy_dir, target.name)
+            atomic_copy(target, result.copied_to)
+            if prune_old:
+                prune(Path(copy_dir), config, now)
+        except OSError as exc:
+            result.copied_to = None
+            result.copy_error = f"copy to {copy_dir} failed: {exc}"
+    if prune_old:
+        result.pruned = prune(target_dir, config, now)
+    return result
+
+
+def to_keep(backups: list[Path], config: Config, now: datetime) -> set[Path]:
+    """Every backup of the last `backup_keep` days; the newest of each of the last
+    `backup_keep_weeks` weeks (weeks and days in the clinic's zone); the newest of all."""
+    keep: set[Path] = set()
+    if not backups:
+        return keep
+    keep.add(backups[-1])
+    days = timedelta(days=config.storage.backup_keep)
+    weeks = timedelta(weeks=config.storage.backup_keep_weeks)
+    newest_of_week: dict[tuple[int, int], Path] = {}
+    for path in backups:  # oldest first, so the last one seen per week is its newest
+        taken = stamp_of(path)
+        assert taken is not None
+        if now - taken <= days:
+            keep.add(path)
+        if now - taken <= weeks:
+            iso = taken.astimezone(config.clinic.tz).isocalendar()
+            newest_of_week[(iso.year, iso.week)] = path
+    keep.update(newest_of_week.values())
+    return keep
+
+
+def prune(directory: Path, config: Config, now: datetime | None = None) -> int:
+    backups = list_backups(directory)
+    keep = to_keep(backups, config, now or utcnow())
+    removed = 0
+    for path in backups:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -144,7 +144,12 @@ class WebConfig:
 class StorageConfig:
     data_dir: str = "/var/lib/kabinet"
     database_url: str = ""
+    # Retention (core.backup.prune): every backup of the last `backup_keep` days, then the
+    # newest of each week for `backup_keep_weeks` weeks; the newest one is never deleted.
     backup_keep: int = field(default=14, metadata=_check(_between(1, 365)))
+    backup_keep_weeks: int = field(default=8, metadata=_check(_between(0, 520)))
+    # A second directory (another disk, a mounted share) that gets a copy of each backup.
+    backup_copy_dir: str = ""
 
     @property
     def url(self) -> str:

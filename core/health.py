@@ -124,3 +124,25 @@ def record_mis_failure(
                 priority=PRIORITY_STAFF,
                 respect_quiet_hours=False,
             )
+
+
+HEARTBEAT_KEY = "runner.heartbeat"
+
+
+def record_heartbeat(factory: sessionmaker[Session], value: dict[str, Any]) -> None:
+    with transaction(factory) as session:
+        row = session.get(KeyValue, HEARTBEAT_KEY)
+        if row is None:
+            session.add(KeyValue(key=HEARTBEAT_KEY, value=value))
+        else:
+            row.value = value
+
+
+def heartbeat(session: Session) -> dict[str, Any] | None:
+    row = session.get(KeyValue, HEARTBEAT_KEY)
+    return dict(row.value) if row is not None else None
+
+
+def mis_stale_after(config: Config) -> timedelta:
+    """No successful read for this long is an outage (check_stale) and fails /healthz."""
+    return timedelta(seconds=max(10 * config.mis.poll_seconds, 300))

@@ -116,6 +116,8 @@ class Poller:
         self.errors_in_a_row = 0
         self.conflicts = 0
         self.backoff_base = 1.0
+        # When getUpdates last answered: the runner's heartbeat reports the polling lag.
+        self.last_ok: datetime | None = None
 
     def poll_once(self, timeout: int | None = None) -> int:
         """One getUpdates call; stores what came with the new offset, then handles every
@@ -131,6 +133,7 @@ class Poller:
             allowed_updates=ALLOWED_UPDATES,
             long_polling_timeout=wait,
         )
+        self.last_ok = utcnow()
         if raw:
             with transaction(self.factory) as session:
                 updates.store_updates(session, raw, "polling")

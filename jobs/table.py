@@ -165,10 +165,25 @@ JOBS: tuple[JobSpec, ...] = (
     ),
     JobSpec(
         "backup",
-        "backup_job",
+        "jobs.backups:nightly",
         cron="30 3 * * *",
         misfire_grace_seconds=6 * 3600,
-        description="nightly backup of the local store (core.backup.make_backup)",
+        description="nightly backup: store, config, secret key (core.backup), pruned, copied",
+    ),
+    JobSpec(
+        "backup_catch_up",
+        "jobs.backups:catch_up",
+        every_seconds=3600,
+        run_at_start=True,
+        description="back up at once when the newest backup is over 25 h old (or none yet)",
+    ),
+    JobSpec(
+        "heartbeat",
+        "jobs.heartbeat:beat",
+        every_seconds=10,
+        run_at_start=True,
+        misfire_grace_seconds=10,
+        description="the runner's heartbeat for /healthz: a dead runner shows within a minute",
     ),
     JobSpec(
         "outbox_prune",
