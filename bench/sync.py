@@ -194,6 +194,7 @@ def build_ident(path: str, scale: float) -> dict[str, Any]:
 def bench_ident(path: str, work: str) -> dict[str, Any]:
     from connectors.registry import open_connector
     from connectors.sync import SyncEngine
+    from sandbox.demo_clinic.wallclock import clinic_now
     from tests.conftest import make_config
 
     out: dict[str, Any] = {}
@@ -217,7 +218,7 @@ def bench_ident(path: str, work: str) -> dict[str, Any]:
         for r in mis.execute(
             "SELECT ID FROM Receptions WHERE PlanStart > ? AND ReceptionCanceled IS NULL"
             " ORDER BY ID LIMIT ?",
-            (str(datetime.now() + timedelta(days=2))[:19], CHANGES),
+            (str(clinic_now() + timedelta(days=2))[:19], CHANGES),
         )
     ]
     assert len(upcoming) == CHANGES, "not enough upcoming visits to move"

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from connectors.base import Batch, ConnectorError, Sweep
 from connectors.drivers import Driver, DriverConnection
 from connectors.mapping import RowMapper, mis_id_of
 from connectors.profiles import WINDOW_FIELDS, EntityQuery, Profile
+from core.clock import utcnow
 from core.config import redact
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class SqlConnector:
         now: datetime | None,
     ) -> Batch:
         state = _WindowCursor.parse(cursor)
-        now = now or datetime.now(UTC)
+        now = now or utcnow()
         if resume and state.page is not None and state.start is not None:
             page, start = state.page, state.start
         else:

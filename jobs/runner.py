@@ -26,7 +26,7 @@ from connectors.registry import open_connector
 from connectors.sync import SyncEngine, SyncReport
 from core import campaigns, outbox
 from core.backup import make_backup
-from core.clock import utcnow
+from core.clock import local_now, utcnow
 from core.config import Config, redact
 from core.db import make_engine, session_factory, transaction
 from core.greetings import plan_birthdays, plan_holidays
@@ -227,7 +227,7 @@ class Appliance:
                 continue
             kwargs: dict[str, Any] = {}
             if spec.run_at_start:
-                kwargs["next_run_time"] = datetime.now(self.config.clinic.tz) + timedelta(seconds=1)
+                kwargs["next_run_time"] = local_now(self.config.clinic.tz) + timedelta(seconds=1)
             scheduler.add_job(
                 self.function(spec),
                 spec.trigger(self.config),

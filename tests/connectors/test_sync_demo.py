@@ -20,6 +20,9 @@ from core.patients import patients_by_phone
 from sandbox.demo_clinic import DemoClinic, persona
 from tests.conftest import clinic_now, make_config
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 
 @pytest.fixture
 def engine(config, factory, demo_clinic):  # type: ignore[no-untyped-def]

@@ -29,6 +29,9 @@ from core.models import (
 from tests.conftest import make_config
 from tests.core.loyalty_world import T0, World
 
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
+
 MakeWorld = Callable[..., World]
 
 

@@ -7,9 +7,10 @@ sync after each step, in batches of three rows so every cursor pages.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,17 +21,11 @@ from core.db import transaction
 from core.models import Appointment, DomainEvent, Patient, Payment, SyncCursor
 from core.patients import patients_by_phone
 from core.visits.no_show_sweep import NoShowSweep
+from tests.conftest import WallClock
 from tests.connectors.contract.engines import MIS_TZ, MisEngine, mis_now
 
-
-class Clock:
-    """Kabinet's clock: real time, moved forward when the test says so."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+# Time sensitive: `make test` reruns it at frozen instants and under another TZ.
+pytestmark = pytest.mark.clock
 
 
 def _kind_of(event: str) -> str:
@@ -38,14 +33,14 @@ def _kind_of(event: str) -> str:
 
 
 def test_the_same_scenario_gives_the_same_events(
-    mis: MisEngine, config: Config, factory: sessionmaker[Session]
+    mis: MisEngine, config: Config, factory: sessionmaker[Session], clock: WallClock
 ) -> None:
     writer = mis.writer_factory()
     connector = open_connector(config)
-    clock = Clock()
-    sync = SyncEngine(connector, factory, batch_size=3, clock=clock)
+    # Kabinet's clock is the wall clock, moved by the `clock` fixture (time-machine).
+    sync = SyncEngine(connector, factory, batch_size=3)
     # After each sync, as the runner's sync job does.
-    no_shows = NoShowSweep(factory, grace=timedelta(minutes=60), clock=clock)
+    no_shows = NoShowSweep(factory, grace=timedelta(minutes=60))
     ids: dict[str, set[str]] = {"appointment": set(), "payment": set(), "patient": set()}
     seen: list[tuple[str, str]] = []
 
@@ -101,7 +96,7 @@ def test_the_same_scenario_gives_the_same_events(
         d = visit(
             run(lambda: writer.book(mother, second, soon.replace(minute=soon.minute // 5 * 5)))
         )
-        clock.offset = timedelta(hours=3)  # the visit ended and nobody came
+        clock.advance(timedelta(hours=3))  # the visit ended and nobody came
         run()
     finally:
         writer.close()

@@ -11,13 +11,15 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utcnow
 from core.config import from_mapping
 from core.db import make_engine, session_factory
 from core.health import mis_health
@@ -87,14 +89,6 @@ class Relay:
         self.listener.close()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(params=[pytest.param(p, marks=MARKS[p]) for p in UPSTREAM_PORT])
 def relayed(request: pytest.FixtureRequest) -> Iterator[tuple[MisEngine, Relay]]:
     engine: MisEngine = request.getfixturevalue(f"{request.param}_engine")
@@ -126,8 +120,10 @@ def test_an_outage_backs_off_alerts_once_and_loses_nothing(
     store = make_engine(config.storage.url)
     upgrade(store, Path(config.storage.data_dir, "migrate.lock"))
     factory = session_factory(store)
-    clock = Clock()
-    appliance = Appliance(config, factory=factory, clock=clock)
+    # The wall clock stands still but for the polls' 15 s steps (time-machine).
+    travel = time_machine.travel(utcnow().replace(microsecond=0), tick=False)
+    clock = travel.start()
+    appliance = Appliance(config, factory=factory)
     writer = mis.writer_factory()
     try:
         doctor = writer.add_doctor("Сбоева", "Нина", "Петровна")
@@ -140,7 +136,7 @@ def test_an_outage_backs_off_alerts_once_and_loses_nothing(
         relay.down()
         attempts: list[int] = []
         for step in range(16):  # every poll, 15 s apart, for four minutes
-            clock.now += timedelta(seconds=15 if step else 0)
+            clock.shift(timedelta(seconds=15 if step else 0))
             before = mis_health(factory()).get("failures") or 0
             appliance.sync_job()
             if mis_health(factory())["failures"] > before:
@@ -154,18 +150,19 @@ def test_an_outage_backs_off_alerts_once_and_loses_nothing(
         assert attempts == [0, 15, 45, 105, 225], attempts
         health = mis_health(factory())
         assert health["ok"] is False and health["failures"] == 5
-        assert datetime.fromisoformat(health["since"]) == clock.now - timedelta(seconds=225)
+        assert datetime.fromisoformat(health["since"]) == utcnow() - timedelta(seconds=225)
 
         relay.up()
-        clock.now += timedelta(seconds=15)  # t = 240: not due yet
+        clock.shift(timedelta(seconds=15))  # t = 240: not due yet
         appliance.sync_job()
         assert mis_health(factory())["ok"] is False
-        clock.now += timedelta(seconds=105)  # t = 345: due
+        clock.shift(timedelta(seconds=105))  # t = 345: due
         appliance.sync_job()
         assert mis_health(factory())["ok"] is True
-        clock.now += timedelta(seconds=15)  # and back to every poll: nothing new to tell
+        clock.shift(timedelta(seconds=15))  # and back to every poll: nothing new to tell
         appliance.sync_job()
     finally:
+        travel.stop()
         writer.close()
         appliance.connector.close()
         store.dispose()
