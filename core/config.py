@@ -381,6 +381,39 @@ class LoyaltyConfig:
         return parse_tiers(self.tiers)
 
 
+def _weekdays(value: Any) -> str | None:
+    days = [d.strip() for d in value.split(",")] if isinstance(value, str) else []
+    if days and all(d in ("1", "2", "3", "4", "5", "6", "7") for d in days):
+        return None
+    return "weekday numbers separated by commas, 1 = Monday ... 7 = Sunday, e.g. '1,2,3,4,5'"
+
+
+@dataclass(frozen=True)
+class ConversationsConfig:
+    """The chat with the clinic (core/conversations/)."""
+
+    # When someone at the clinic reads the chat (clinic time); a patient who writes outside
+    # these hours is told when to expect an answer.
+    working_hours_start: str = field(default="09:00", metadata=_check(_clock))
+    working_hours_end: str = field(default="20:00", metadata=_check(_clock))
+    working_days: str = field(default="1,2,3,4,5,6", metadata=_check(_weekdays))
+    # Files patients send are kept in <data_dir>/files up to this size; Telegram lets a bot
+    # download at most 20 MB.
+    max_file_mb: int = field(default=20, metadata=_check(_between(1, 20)))
+
+    @property
+    def opens(self) -> time:
+        return _hhmm(self.working_hours_start)
+
+    @property
+    def closes(self) -> time:
+        return _hhmm(self.working_hours_end)
+
+    @property
+    def days(self) -> frozenset[int]:
+        return frozenset(int(d) for d in self.working_days.split(","))
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     patients: int = field(default=400, metadata=_check(_between(10, 100_000)))
@@ -398,6 +431,7 @@ class Config:
     mis: MisConfig = field(default_factory=MisConfig)
     messaging: MessagingConfig = field(default_factory=MessagingConfig)
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
+    conversations: ConversationsConfig = field(default_factory=ConversationsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     source: str = "(defaults)"
 

@@ -451,6 +451,16 @@ class Task(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the task, still not taken, was announced to the staff group a second time.
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The task as an episode of a patient's thread (core.conversations): the messages that
+    # joined it, since when the patient has been waiting for an answer (None once answered),
+    # the first answer, and whether the patient was told their message was received.
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_by: Mapped[str] = mapped_column(String(100), default="")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- staff and settings --------------------------------------------------------------------
@@ -524,3 +534,8 @@ class CareSent(Base):
     visit_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When it is due in the chats (completion + the instruction's delay).
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The conversation tables live in their own package; importing them here registers them on
+# Base.metadata wherever the models are loaded (migrations, tests).
+from core.conversations.models import Conversation, ThreadMessage  # noqa: E402, F401

@@ -1,15 +1,22 @@
-"""Tasks for the clinic's staff: each patient request becomes one, with an owner and an end."""
+"""Tasks for the clinic's staff: each patient request becomes one, with an owner and an end.
+
+A task with a subscriber is an episode of that patient's thread (core.conversations): it is
+opened by the first unanswered message or by an event that needs a person, the patient's
+further messages join it, and the next message after it is closed opens a new one.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Config
-from core.models import OutboxMessage, Task
+from core.conversations.lines import conversation_for, record_event
+from core.conversations.splitting import split_text
+from core.models import OutboxMessage, Subscriber, Task
 from core.outbox import PRIORITY_STAFF, enqueue, inline_keyboard
 from core.texts import render
 
@@ -17,7 +24,11 @@ OPEN_STATES = ("open", "taken")
 
 
 class TaskStateError(ValueError):
-    pass
+    """The task is not in a state that allows the action; `task` is it as it now is."""
+
+    def __init__(self, message: str, task: Task | None = None) -> None:
+        super().__init__(message)
+        self.task = task
 
 
 def staff_keyboard(task: Task, lang: str) -> dict:
@@ -42,11 +53,18 @@ def create_task(
     subscriber_id: int | None = None,
     patient_mis_id: str = "",
     appointment_mis_id: str = "",
+    acknowledged: bool = False,
 ) -> Task:
-    """Create the task once per key and announce it in the staff group, if there is one."""
+    """Create the task once per key and announce it in the staff group, if there is one.
+
+    With a subscriber it becomes an episode of their thread; an event task (not a message)
+    is also a line of the thread. `acknowledged`: the caller has already told the patient
+    their request is with the staff, so a message joining the task is not acknowledged again.
+    """
     existing = session.scalar(select(Task).where(Task.key == key))
     if existing is not None:
         return existing
+    now = utcnow()
     task = Task(
         kind=kind,
         key=key,
@@ -55,21 +73,34 @@ def create_task(
         patient_mis_id=patient_mis_id,
         appointment_mis_id=appointment_mis_id,
         state="open",
+        created_at=now,
+        last_message_at=now,
+        waiting_since=now,
+        acknowledged_at=now if acknowledged else None,
     )
     session.add(task)
     session.flush()
+    sub = session.get(Subscriber, subscriber_id) if subscriber_id is not None else None
+    if sub is not None:
+        task.conversation_id = conversation_for(session, sub).id
+        if kind != "message":  # a message task's line is the message itself
+            record_event(session, sub, kind, text, task_id=task.id)
     if config.telegram.staff_chat_id:
         lang = config.clinic.language
-        enqueue(
-            session,
-            key=f"task:{task.id}:announce",
-            chat_id=config.telegram.staff_chat_id,
-            text=f"#{task.id} {text}",
-            kind="task",
-            priority=PRIORITY_STAFF,
-            reply_markup=staff_keyboard(task, lang),
-            respect_quiet_hours=False,
-        )
+        # A patient's text may be longer than Telegram takes: the buttons go on the first
+        # part (the one later edited), the rest follows as plain messages.
+        parts = split_text(f"#{task.id} {text}")
+        for n, part in enumerate(parts):
+            enqueue(
+                session,
+                key=f"task:{task.id}:announce" + (f":{n + 1}" if n else ""),
+                chat_id=config.telegram.staff_chat_id,
+                text=part,
+                kind="task",
+                priority=PRIORITY_STAFF,
+                reply_markup=staff_keyboard(task, lang) if n == 0 else None,
+                respect_quiet_hours=False,
+            )
     return task
 
 
@@ -81,19 +112,35 @@ TRANSITIONS = {
 
 
 def transition(session: Session, task: Task, action: str, who: str) -> Task:
+    """Move the task on, or raise TaskStateError naming who got there first.
+
+    One conditional UPDATE: of two people pressing Take at once (the panel and the group,
+    two panel tabs), exactly one changes the row; the other's update matches nothing.
+    """
     try:
         allowed, target = TRANSITIONS[action]
     except KeyError:
         raise TaskStateError(f"unknown action {action!r}") from None
-    if task.state not in allowed:
-        raise TaskStateError(f"task #{task.id} is {task.state}; cannot {action}")
     now = utcnow()
-    task.state = target
+    values: dict[str, object] = {"state": target}
     if action == "take":
-        task.taken_by, task.taken_at = who, now
+        values.update(taken_by=who, taken_at=now)
     else:
-        task.taken_by = task.taken_by or who
-        task.closed_at = now
+        values.update(taken_by=func.coalesce(func.nullif(Task.taken_by, ""), who), closed_at=now)
+    result = session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.state.in_(sorted(allowed)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(task)
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise TaskStateError(
+            f"task #{task.id} is {task.state}"
+            + (f" ({task.taken_by})" if task.taken_by else "")
+            + f"; cannot {action}",
+            task,
+        )
     return task
 
 

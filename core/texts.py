@@ -236,6 +236,50 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "task_taken": {"ru": "Взял(а): {who}", "en": "Taken by {who}"},
     "task_done": {"ru": "✅ Готово: {who}", "en": "✅ Done by {who}"},
     "task_dismissed": {"ru": "✖️ Отклонено: {who}", "en": "✖️ Dismissed by {who}"},
+    # -- conversations (issue #10) --
+    "message_received_open": {
+        "ru": "Сообщение передано администратору — ответим здесь, в этом чате.",
+        "en": "Your message is with the front desk — we will answer here, in this chat.",
+    },
+    "message_received_closed": {
+        "ru": "Сообщение передано администратору. Сейчас клиника закрыта — ответим {opens}, "
+        "здесь, в этом чате.",
+        "en": "Your message is with the front desk. The clinic is closed now — we will "
+        "answer {opens}, here in this chat.",
+    },
+    "ask_prompt": {
+        "ru": "Напишите ваш вопрос — можно несколькими сообщениями, с фото или документом. "
+        "Администратор ответит здесь, в этом чате.",
+        "en": "Write your question — in several messages if you like, with a photo or a "
+        "document. The front desk will answer here, in this chat.",
+    },
+    "file_too_big": {
+        "ru": "Файл слишком большой: мы принимаем файлы до {limit} МБ. Пришлите, пожалуйста, "
+        "файл поменьше или опишите вопрос словами.",
+        "en": "The file is too big: we accept files up to {limit} MB. Please send a smaller "
+        "one or describe your question in words.",
+    },
+    "line_photo": {"ru": "📷 фото", "en": "📷 photo"},
+    "line_document": {"ru": "📄 документ {name}", "en": "📄 document {name}"},
+    "line_voice": {"ru": "🎤 голосовое сообщение", "en": "🎤 voice message"},
+    "line_audio": {"ru": "🎵 аудио {name}", "en": "🎵 audio {name}"},
+    "line_video": {"ru": "🎬 видео", "en": "🎬 video"},
+    "line_video_note": {"ru": "🎬 видеосообщение", "en": "🎬 video message"},
+    "line_sticker": {"ru": "стикер {emoji}", "en": "sticker {emoji}"},
+    "line_location": {"ru": "📍 геопозиция", "en": "📍 location"},
+    "line_contact": {"ru": "👤 контакт {name} {phone}", "en": "👤 contact {name} {phone}"},
+    "line_file_too_big": {
+        "ru": "(файл больше {limit} МБ — не принят)",
+        "en": "(file over {limit} MB — refused)",
+    },
+    "task_taken_by_other": {
+        "ru": "Уже взял(а) {who}.",
+        "en": "Already taken by {who}.",
+    },
+    "task_closed_by": {
+        "ru": "Задача уже закрыта ({who}).",
+        "en": "The task is already closed ({who}).",
+    },
     # -- delivery: ratings, greetings, mailings, SMS (issue #5) --
     "rating_request": {
         "ru": "{name}, как прошёл визит {when}, {doctor}? Оцените, пожалуйста, от 1 до 5.",

@@ -122,6 +122,10 @@ MSG_QUERY_INVALID = (
 )
 
 
+# Bots may download files of at most 20 MB through getFile (core.telegram.org/bots/api#getfile).
+GET_FILE_MAX_BYTES = 20 * 1024 * 1024
+
+
 class ApiError(Exception):
     """A Bot API error answer; the HTTP status equals ``code``."""
 
@@ -609,6 +613,76 @@ class TelegramEmulator:
             if caption:
                 content["caption"] = caption
             return self._user_message(user_id, chat_id, content, bot_token)
+
+    def send_document(
+        self,
+        user_id: int,
+        data: bytes,
+        file_name: str,
+        mime_type: str | None = None,
+        caption: str | None = None,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A file sent as a document (as Telegram sends it: file_name, mime_type, size)."""
+        if not data:
+            raise ValueError("document data must not be empty")
+        with self._lock:
+            mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+            stored = self._store_file(data, kind="document", file_name=file_name, mime_type=mime)
+            document = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "file_name": file_name,
+                "mime_type": mime,
+                "file_size": len(data),
+            }
+            content: dict[str, Any] = {"document": document}
+            if caption:
+                content["caption"] = caption
+            return self._user_message(user_id, chat_id, content, bot_token)
+
+    def send_voice(
+        self,
+        user_id: int,
+        data: bytes,
+        duration: int = 1,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A voice note (OGG/Opus on Telegram)."""
+        if not data:
+            raise ValueError("voice data must not be empty")
+        with self._lock:
+            stored = self._store_file(data, kind="voice", mime_type="audio/ogg")
+            voice = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "duration": duration,
+                "mime_type": "audio/ogg",
+                "file_size": len(data),
+            }
+            return self._user_message(user_id, chat_id, {"voice": voice}, bot_token)
+
+    def edit_user_text(
+        self, user_id: int, message_id: int, text: str, chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """The user edits a text message they sent: the bot gets an edited_message."""
+        if not text:
+            raise ValueError("text must not be empty")
+        with self._lock:
+            bot = self._resolve_bot(None)
+            chat = self._private_chat(user_id) if chat_id in (None, user_id) else None
+            if chat is None:
+                chat = self._chats.get(chat_id)  # type: ignore[arg-type]
+            rec = chat.records.get(message_id) if chat is not None else None
+            if rec is None or rec.sender != "user" or rec.message["from"]["id"] != user_id:
+                raise ValueError(f"user {user_id} sent no message {message_id} there")
+            if "text" not in rec.message:
+                raise ValueError("only a text message can be edited this way")
+            rec.message["text"] = text
+            rec.message["edit_date"] = int(time.time())
+            return copy.deepcopy(self._enqueue(bot, "edited_message", copy.deepcopy(rec.message)))
 
     def press(
         self,
@@ -1146,6 +1220,9 @@ class TelegramEmulator:
             mime_type = mimetypes.types_map.get(ext, "image/jpeg")
             path = f"photos/file_{n}{ext}"
             prefix = "AgACAgIAAxkBAAI"
+        elif kind == "voice":
+            path = f"voice/file_{n}.oga"
+            prefix = "AwACAgIAAxkBAAI"
         else:
             ext = mimetypes.guess_extension(mime_type or "") or ""
             if file_name and "." in file_name:
@@ -1542,6 +1619,9 @@ class TelegramEmulator:
         stored = self._files.get(str(params.get("file_id") or ""))
         if stored is None:
             raise ApiError(400, "Bad Request: invalid file_id")
+        if len(stored.data) > GET_FILE_MAX_BYTES:
+            # What the Bot API answers for files a bot may not download (over 20 MB).
+            raise ApiError(400, "Bad Request: file is too big")
         return stored.as_file()
 
     @staticmethod

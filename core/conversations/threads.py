@@ -1,0 +1,239 @@
+"""What patients and staff say, filed into the thread and its episodes (tasks).
+
+A patient's message joins the thread's open episode, or opens one (a "message" task); the
+patient is acknowledged once per episode, with when to expect an answer if the clinic is
+closed. A staff reply is a line with its author and goes out through the outbox at reply
+priority; its outbox row gives its delivery state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.config import Config
+from core.conversations import hours
+from core.conversations.lines import add_line, conversation_for
+from core.conversations.models import Conversation, ThreadMessage
+from core.conversations.splitting import split_text
+from core.models import Subscriber, Task
+from core.outbox import PRIORITY_REPLY, enqueue
+from core.patients import linked_patients
+from core.tasks import OPEN_STATES, TaskStateError, create_task, transition
+from core.texts import render
+
+
+class ReplyError(ValueError):
+    """A staff reply that cannot go out; the message says why, in staff wording."""
+
+
+@dataclass
+class Incoming:
+    """One patient message as the thread keeps it (built from a Telegram message)."""
+
+    telegram_message_id: int
+    kind: str = "text"
+    text: str = ""
+    file_id: str = ""
+    file_name: str = ""
+    mime_type: str = ""
+    file_size: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Received:
+    line: ThreadMessage
+    task: Task
+    opened: bool
+
+
+def open_episode(session: Session, conv: Conversation) -> Task | None:
+    """The thread's newest open episode, which a new patient message joins."""
+    return session.scalar(
+        select(Task)
+        .where(Task.conversation_id == conv.id, Task.state.in_(OPEN_STATES))
+        .order_by(Task.id.desc())
+        .limit(1)
+    )
+
+
+def summary(incoming: Incoming, lang: str, limit_mb: int) -> str:
+    """The line as staff read it in a task's text: the words, or what was sent."""
+    label = ""
+    if incoming.kind != "text":
+        label = render(
+            f"line_{incoming.kind}",
+            lang,
+            name=incoming.file_name,
+            emoji=incoming.extra.get("emoji", ""),
+            phone=incoming.extra.get("phone", ""),
+        ).strip()
+    if incoming.extra.get("too_big"):
+        label = f"{label} {render('line_file_too_big', lang, limit=limit_mb)}"
+    return "\n".join(p for p in (label, incoming.text) if p)
+
+
+def receive(session: Session, config: Config, sub: Subscriber, incoming: Incoming) -> Received:
+    """File a patient's message: join the open episode or open one, acknowledge once."""
+    now = utcnow()
+    conv = conversation_for(session, sub)
+    limit_mb = config.conversations.max_file_mb
+    too_big = bool(incoming.extra.get("too_big"))
+    file_state = "too_big" if too_big else ("pending" if incoming.file_id else "")
+    line = add_line(
+        session,
+        conv,
+        direction="in",
+        kind=incoming.kind,
+        text=incoming.text,
+        telegram_message_id=incoming.telegram_message_id,
+        file_id=incoming.file_id,
+        file_name=incoming.file_name[:255],
+        mime_type=incoming.mime_type[:100],
+        file_size=incoming.file_size,
+        file_state=file_state,
+        file_error=render("line_file_too_big", "ru", limit=limit_mb) if too_big else "",
+    )
+    task = open_episode(session, conv)
+    opened = task is None
+    if task is None:
+        patients = linked_patients(session, sub)
+        who = (
+            patients[0].full_name
+            if patients
+            else " ".join(filter(None, [sub.first_name, sub.last_name])) or f"id {sub.id}"
+        )
+        lang = config.clinic.language
+        task = create_task(
+            session,
+            config,
+            kind="message",
+            key=f"message:{sub.chat_id}:{incoming.telegram_message_id}",
+            text=render(
+                "task_message",
+                lang,
+                patient=who,
+                phone=sub.phone or "—",
+                text=summary(incoming, lang, limit_mb),
+            ),
+            subscriber_id=sub.id,
+            patient_mis_id=patients[0].mis_id if patients else "",
+        )
+    line.task_id = task.id
+    task.message_count = (task.message_count or 0) + 1
+    task.last_message_at = now
+    if task.waiting_since is None:
+        task.waiting_since = now
+    if task.acknowledged_at is None:
+        task.acknowledged_at = now
+        if hours.is_open(config, now):
+            ack = render("message_received_open", sub.language)
+        else:
+            opens = hours.answer_expected(config, now, sub.language)
+            ack = render("message_received_closed", sub.language, opens=opens)
+        notice(session, sub, f"message-ack:{task.id}", ack)
+    if too_big:
+        notice(
+            session,
+            sub,
+            f"file-too-big:{sub.chat_id}:{incoming.telegram_message_id}",
+            render("file_too_big", sub.language, limit=limit_mb),
+        )
+    session.flush()
+    return Received(line, task, opened)
+
+
+def notice(session: Session, sub: Subscriber, key: str, text: str) -> ThreadMessage | None:
+    """The bot's own answer in the chat, kept in the thread and sent at reply priority."""
+    row = enqueue(
+        session,
+        key=key,
+        chat_id=sub.chat_id,
+        text=text,
+        kind="reply",
+        priority=PRIORITY_REPLY,
+        respect_quiet_hours=False,
+    )
+    if row is None:
+        return None
+    conv = conversation_for(session, sub)
+    return add_line(session, conv, direction="out", kind="notice", text=text, outbox_id=row.id)
+
+
+def reply(
+    session: Session,
+    task: Task,
+    text: str,
+    *,
+    author: str,
+    author_user_id: int | None = None,
+) -> list[ThreadMessage]:
+    """A staff member answers the patient of ``task``'s thread.
+
+    The reply takes the task if nobody had (someone else's is left theirs); a text over
+    Telegram's 4,096 characters goes in parts cut at paragraphs.
+    """
+    text = text.strip()
+    if not text:
+        raise ReplyError("Пустой ответ: напишите текст.")
+    if task.conversation_id is None:
+        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в Telegram.")
+    conv = session.get(Conversation, task.conversation_id)
+    sub = session.get(Subscriber, conv.subscriber_id) if conv is not None else None
+    if conv is None or sub is None:
+        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в Telegram.")
+    if sub.unreachable_at is not None:
+        raise ReplyError(
+            "Пациент заблокировал бота или удалил аккаунт: сообщение не дойдёт. "
+            "Свяжитесь с ним по телефону."
+        )
+    if task.state == "open":
+        # Taken a moment ago by someone else: the reply still goes to the patient.
+        with contextlib.suppress(TaskStateError):
+            transition(session, task, "take", author)
+    now = utcnow()
+    lines = []
+    for part in split_text(text):
+        line = add_line(
+            session,
+            conv,
+            direction="out",
+            kind="reply",
+            text=part,
+            task_id=task.id,
+            author=author[:100],
+            author_user_id=author_user_id,
+        )
+        row = enqueue(
+            session,
+            key=f"staff-reply:{line.id}",
+            chat_id=conv.chat_id,
+            text=part,
+            kind="reply",
+            priority=PRIORITY_REPLY,
+            respect_quiet_hours=False,
+            patient_mis_id=task.patient_mis_id,
+        )
+        line.outbox_id = row.id if row is not None else None
+        lines.append(line)
+    # The first answer counts once, whoever gave it (a conditional update: two replying at
+    # once both go out, the first is the one measured).
+    session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.first_response_at.is_(None))
+        .values(first_response_at=now, first_response_by=author[:100])
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Task)
+        .where(Task.id == task.id)
+        .values(waiting_since=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(task)
+    return lines

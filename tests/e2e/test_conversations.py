@@ -1,0 +1,163 @@
+"""The chat with the clinic through the Telegram emulator: one thread per patient, one
+episode (task) per burst of messages, files kept, menu buttons never questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.conversations.models import Conversation, ThreadMessage
+from core.models import OutboxMessage, Task
+from core.tasks import transition
+from sandbox.demo_clinic import persona
+from tests.conftest import Wired
+from tests.e2e.flows import connect
+from tests.sandbox.test_telegram_emulator import PNG
+
+pytestmark = pytest.mark.clock
+
+
+def _lines(wired: Wired, chat: int) -> list[ThreadMessage]:
+    with wired.appliance.factory() as s:
+        conv = s.scalar(select(Conversation).where(Conversation.chat_id == chat))
+        if conv is None:
+            return []
+        return list(
+            s.scalars(
+                select(ThreadMessage)
+                .where(ThreadMessage.conversation_id == conv.id)
+                .order_by(ThreadMessage.id)
+            )
+        )
+
+
+def _message_tasks(wired: Wired) -> list[Task]:
+    with wired.appliance.factory() as s:
+        return list(s.scalars(select(Task).where(Task.kind == "message").order_by(Task.id)))
+
+
+def _incoming(wired: Wired, chat: int) -> list[ThreadMessage]:
+    return [line for line in _lines(wired, chat) if line.direction == "in"]
+
+
+def test_a_burst_with_a_photo_is_one_episode_acknowledged_once(wired: Wired) -> None:
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    anna = persona("anna")
+    chat = connect(wired, "anna", anna.name, anna.surname)
+    seen = len(emu.messages(chat))
+
+    emu.send_text(chat, "Здравствуйте!")
+    emu.send_text(chat, "Можно ли прийти на час раньше?")
+    emu.send_photo(chat, PNG, caption="снимок")
+    wired.pump(
+        lambda: (
+            len(_incoming(wired, chat)) == 3
+            and _incoming(wired, chat)[2].file_state == "stored"
+            and len(emu.messages(wired.staff_chat_id)) >= 1
+            and len(emu.messages(chat)) >= seen + 1
+        )
+    )
+
+    tasks = _message_tasks(wired)
+    assert len(tasks) == 1 and tasks[0].message_count == 3 and tasks[0].state == "open"
+    lines = _incoming(wired, chat)
+    assert [line.task_id for line in lines] == [tasks[0].id] * 3
+    assert [line.kind for line in lines] == ["text", "text", "photo"]
+    assert lines[2].text == "снимок"
+    stored = Path(wired.config.storage.data_dir, "files", lines[2].file_path)
+    assert stored.read_bytes() == PNG
+    # One acknowledgement, one staff-group post, whatever the number of lines.
+    replies = emu.messages(chat)[seen:]
+    assert len(replies) == 1 and "ответим" in replies[0]["text"]
+    group = emu.messages(wired.staff_chat_id)
+    assert len(group) == 1 and "Здравствуйте!" in group[0]["text"]
+    assert anna.surname in group[0]["text"]
+
+    # Done: the next message opens a new episode, acknowledged again.
+    with wired.appliance.factory() as s:
+        transition(s, s.get(Task, tasks[0].id), "done", "Ольга")
+        s.commit()
+    emu.send_text(chat, "И ещё вопрос")
+    wired.pump(lambda: len(emu.messages(chat)) >= seen + 2)
+    tasks = _message_tasks(wired)
+    assert [t.state for t in tasks] == ["done", "open"]
+    assert _incoming(wired, chat)[-1].task_id == tasks[1].id
+    assert len(emu.messages(chat)) == seen + 2
+
+
+def test_the_menu_button_is_not_a_question(wired: Wired) -> None:
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", "Анна")
+    seen = len(emu.messages(chat))
+    emu.send_text(chat, "💬 Написать в клинику")
+    prompt = wired.wait_messages(chat, seen + 1)[-1]
+    assert "Напишите ваш вопрос" in prompt["text"]
+    assert _message_tasks(wired) == [] and _incoming(wired, chat) == []
+    assert emu.messages(wired.staff_chat_id) == []
+
+
+def test_a_long_text_reaches_the_staff_in_parts(wired: Wired) -> None:
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", "Анна")
+    paragraphs = [f"Абзац {n}: " + "слово " * 150 for n in range(8)]
+    text = "\n\n".join(paragraphs)
+    assert len(text) > 4096
+    emu.send_text(chat, text[:4096])  # a client cannot send more: this is the whole limit
+    wired.pump(lambda: len(emu.messages(wired.staff_chat_id)) >= 2)
+    group = emu.messages(wired.staff_chat_id)
+    assert all(len(m["text"]) <= 4096 for m in group)
+    assert group[0]["reply_markup"]["inline_keyboard"]  # the buttons on the first part
+    joined = "".join(m["text"] for m in group)
+    assert "Абзац 0" in joined and "Абзац 4" in joined
+    assert _incoming(wired, chat)[0].text == text[:4096]
+
+
+def test_a_file_over_the_limit_is_refused_with_the_limit(wired: Wired) -> None:
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", "Анна")
+    seen = len(emu.messages(chat))
+    big = b"%PDF-1.4\n" + b"0" * (20 * 1024 * 1024)
+    emu.send_document(chat, big, "снимок.pdf", "application/pdf")
+    emu.send_document(chat, b"%PDF-1.4\nsmall", "направление.pdf", "application/pdf")
+    wired.pump(
+        lambda: (
+            len(_incoming(wired, chat)) == 2
+            and _incoming(wired, chat)[1].file_state == "stored"
+            and len(emu.messages(chat)) >= seen + 2
+        )
+    )
+    texts = [m["text"] for m in emu.messages(chat)[seen:]]
+    assert any("до 20 МБ" in t for t in texts)
+    first, second = _incoming(wired, chat)
+    assert first.file_state == "too_big" and first.file_path == ""
+    assert second.file_name == "направление.pdf" and second.file_path.endswith(".pdf")
+    with wired.appliance.factory() as s:
+        assert s.scalar(select(func.count(Task.id))) == 1
+
+
+def test_an_edit_and_a_voice_note_show_in_the_thread(wired: Wired) -> None:
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", "Анна")
+    sent = emu.send_text(chat, "Приду в 10")
+    emu.send_voice(chat, b"OggS\x00voice", duration=3)
+    wired.pump(lambda: len(_incoming(wired, chat)) == 2)
+    emu.edit_user_text(chat, sent["message"]["message_id"], "Приду в 11")
+    wired.pump(lambda: _incoming(wired, chat)[0].edited_at is not None)
+    first, voice = _incoming(wired, chat)
+    assert first.text == "Приду в 11"
+    assert voice.kind == "voice"
+    wired.pump(lambda: _incoming(wired, chat)[1].file_state == "stored")
+    with wired.appliance.factory() as s:
+        assert (
+            s.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.key.like("message-ack:%"))
+            )
+            == 1
+        )
