@@ -80,6 +80,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                         tg_name=tg_name,
                     ),
                     subscriber_id=sub.id,
+                    acknowledged=True,  # the patient was just answered
                 )
                 return
             main, others = patients[0], patients[1:]

@@ -9,6 +9,7 @@ from telebot import TeleBot, types
 
 from bot_handlers.context import BotContext, answer_callback
 from core.clock import utcnow
+from core.conversations.lines import record_event
 from core.models import Appointment, Patient
 from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients import is_linked, linked_patients
@@ -102,6 +103,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 key = f"answer:{appt.mis_id}:{appt.starts_at.isoformat()}:{sub.id}"
                 if action == "c":
                     appt.confirmation, appt.confirmed_at = "confirmed", utcnow()
+                    record_event(session, sub, "confirmed", f"✅ {visit_when}")
                     ctx.reply(session, sub, key, ctx.text("confirmed", sub, when=visit_when))
                 else:
                     appt.confirmation = "reschedule"
@@ -124,6 +126,7 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                         subscriber_id=sub.id,
                         patient_mis_id=appt.patient_mis_id,
                         appointment_mis_id=appt.mis_id,
+                        acknowledged=True,  # the patient was just answered
                     )
                     ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
                 _unbutton(session, message, key)

@@ -186,6 +186,7 @@ def record_rating(
             subscriber_id=sub.id,
             patient_mis_id=rating.patient_mis_id,
             appointment_mis_id=rating.appointment_mis_id,
+            acknowledged=True,  # the patient was just answered
         )
         rating.task_id = task.id
     enqueue(
