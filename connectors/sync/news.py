@@ -66,8 +66,12 @@ def appointment(
     if rec.status == "scheduled" and (old_status == "cancelled" or was_deleted):
         # Cancelled, then booked again in the same row: a fresh booking for the patient.
         return f"{created}:{rec.mis_id}:{digest[:16]}", created, rec.mis_id, visit
-    if rec.status != old_status:
+    moved_back = old_status == "no_show" and rec.status == "scheduled"
+    if rec.status != old_status and not moved_back:
         return _status(rec, visit, digest)
+    # A visit the no-show sweep marked missed comes back "scheduled" whenever its row is
+    # touched (IDENT has no no-show status): at the same time and doctor it is the same
+    # missed visit, no news; elsewhere the clinic rebooked it in the same row, a move.
     if rec.status == "scheduled" and (old_starts != rec.starts_at or old_doctor != rec.doctor_id):
         moved = EventKind.APPOINTMENT_MOVED
         return (

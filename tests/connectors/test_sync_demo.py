@@ -317,3 +317,34 @@ def test_a_refund_in_the_history_is_not_news_when_read_again(
         assert s.scalars(select(DomainEvent).where(DomainEvent.processed_at.is_(None))).all() == []
         assert money_paid(s, Payment.mis_id == str(part)) == Decimal("1400.00")
         assert s.scalar(select(Payment).where(Payment.mis_id == str(whole))).reversed is True
+
+
+def test_a_missed_visit_the_clinic_books_again_in_its_row_is_a_move(
+    engine, factory, demo_clinic: DemoClinic, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """IDENT has no no-show status: after the sweep, the row still reads "scheduled"."""
+    from core.visits.no_show_sweep import NoShowSweep
+
+    sweep = NoShowSweep(factory, grace=timedelta(minutes=60))
+    engine.run_once()
+    sweep.run(live=True)
+    anna = persona("anna").patient_id
+    doctor = demo_clinic.doctors()[-1][0]
+    start = (clinic_now() + timedelta(minutes=30)).replace(second=0)
+    for _ in range(40):  # the first free half hour of that doctor's
+        try:
+            visit = demo_clinic.book(anna, doctor, start, minutes=30)
+            break
+        except Exception:
+            start += timedelta(minutes=30)
+    engine.run_once()
+    clock.advance(timedelta(hours=3) + (start - clinic_now()))
+    assert sweep.run(live=True) == [("appointment.no_show", str(visit))]
+    # Touched at the same time (its reminder flag reset): the same missed visit, no news.
+    demo_clinic.move(visit, start)
+    assert engine.run_once().events == []
+    # Booked again in the same row for tomorrow: the patient hears the visit moved.
+    demo_clinic.move(visit, start + timedelta(days=1))
+    assert [(kind, subject) for kind, subject in engine.run_once().events] == [
+        ("appointment.moved", str(visit))
+    ]
