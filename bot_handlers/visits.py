@@ -10,7 +10,7 @@ from telebot import TeleBot, types
 from bot_handlers.context import BotContext, answer_callback
 from core.clock import utcnow
 from core.conversations.lines import record_event
-from core.models import Appointment, Patient
+from core.models import Appointment, Patient, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients import is_linked, linked_patients
 from core.rules import doctor_label
@@ -83,17 +83,29 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 )
             ctx.reply(session, sub, key, "\n".join(lines))
 
+    def pressed_visit(
+        session: Session, call: types.CallbackQuery
+    ) -> tuple[Subscriber | None, Appointment | None]:
+        """Who pressed, and the visit the button names if they may act on it (else None).
+
+        Callback data comes from the client and can be forged: the pressing user must be
+        linked to the visit's patient."""
+        message = call.message
+        sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
+        raw_id = (call.data or "").partition(":")[2]
+        appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
+        if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+            return sub, None
+        return sub, appt
+
     @bot.callback_query_handler(func=lambda c: (c.data or "").split(":")[0] in ("c", "r"))
     def reminder_answer(call: types.CallbackQuery) -> None:
-        action, _, raw_id = (call.data or "").partition(":")
+        action = (call.data or "").partition(":")[0]
         notice = ""
         message = call.message
         with ctx.session() as session:
-            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
-            appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
-            # Callback data comes from the client and can be forged: the pressing user
-            # must be linked to the visit's patient.
-            if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+            sub, appt = pressed_visit(session, call)
+            if sub is None or appt is None:
                 notice = ctx.text("not_yours", sub)
             elif appt.confirmation:
                 notice = ctx.text("already_answered", sub)
@@ -138,15 +150,11 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
     def rebook_answer(call: types.CallbackQuery) -> None:
         """The no-show message's «Записаться снова»: the reminder's Reschedule, for a visit
         already missed (whatever it was answered before, so not through `confirmation`)."""
-        _, _, raw_id = (call.data or "").partition(":")
         notice = ""
         message = call.message
         with ctx.session() as session:
-            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
-            appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
-            # The data names the visit and can be forged: the pressing user must be linked
-            # to the visit's patient.
-            if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+            sub, appt = pressed_visit(session, call)
+            if sub is None or appt is None:
                 notice = ctx.text("not_yours", sub)
             elif no_show.request_rebook(session, ctx.config, sub, appt) is None:
                 notice = ctx.text("already_answered", sub)

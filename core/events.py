@@ -69,33 +69,27 @@ class AppointmentEvent:
 
 
 @dataclass(frozen=True)
-class AppointmentMoved:
+class AppointmentMoved(AppointmentEvent):
     """A scheduled visit at another time or with another doctor; the previous ones too."""
 
-    patient_mis_id: str
-    doctor_mis_id: str
-    starts_at: datetime
-    status: str
     previous_starts_at: datetime
     previous_doctor_mis_id: str
 
     def payload(self) -> dict[str, Any]:
         return {
-            "patient_mis_id": self.patient_mis_id,
-            "doctor_mis_id": self.doctor_mis_id,
-            "starts_at": self.starts_at.isoformat(),
-            "status": self.status,
+            **super().payload(),
             "previous_starts_at": self.previous_starts_at.isoformat(),
             "previous_doctor_mis_id": self.previous_doctor_mis_id,
         }
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Self:
+        visit = AppointmentEvent.from_payload(data)
         return cls(
-            patient_mis_id=str(data.get("patient_mis_id", "")),
-            doctor_mis_id=str(data.get("doctor_mis_id", "")),
-            starts_at=_time(data["starts_at"]),
-            status=str(data.get("status", "")),
+            visit.patient_mis_id,
+            visit.doctor_mis_id,
+            visit.starts_at,
+            visit.status,
             previous_starts_at=_time(data.get("previous_starts_at") or data["starts_at"]),
             previous_doctor_mis_id=str(data.get("previous_doctor_mis_id", "")),
         )
