@@ -364,6 +364,38 @@ def restore(path: str, yes: bool, stop_runner: bool, with_config: bool, check: b
         click.echo("Kabinet was stopped for this: start it again (systemctl start kabinet)")
 
 
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The same report as /healthz, as JSON.")
+def status(as_json: bool) -> None:
+    """Say in plain words whether this installation works (as /healthz does); exit 1 if not."""
+    from core.clock import utcnow
+    from core.config import redact
+    from core.db import make_engine, session_factory
+    from core.healthcheck import report
+
+    config = _config()
+    engine = make_engine(config.storage.url)
+    try:
+        with session_factory(engine)() as session:
+            current = report(session, config, utcnow())
+    except Exception as exc:  # a store that does not open is the answer, not a crash
+        where = redact(config.storage.url, config)
+        raise click.ClickException(
+            f"the store cannot be read ({where}): {redact(str(exc), config)}"
+        ) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(current.as_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(f"Kabinet {__version__} for {config.clinic.name or 'this clinic'}:")
+        for check in current.checks:
+            mark = {True: "✓", False: "✗", None: "–"}[check.ok]
+            click.echo(f"  {mark} {check.name:<9} {check.summary}")
+        click.echo("All is well." if current.ok else "Something needs attention (✗ above).")
+    sys.exit(0 if current.ok else 1)
+
+
 # --- running --------------------------------------------------------------------------------
 
 

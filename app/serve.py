@@ -33,11 +33,22 @@ def _control_socket_args(config: Config) -> list[str]:
 
 
 def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, KABINET_CONFIG=config_path, KABINET_PORT=str(config.web.port))
+    # The pipe ties the web server's life to this process (app/gunicorn_conf.py): only we
+    # hold the write end, so it closes when we die, even by kill -9.
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, False)
+    env = dict(
+        os.environ,
+        KABINET_CONFIG=config_path,
+        KABINET_PORT=str(config.web.port),
+        KABINET_PARENT_FD=str(read_end),
+    )
     cmd = [
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        "python:app.gunicorn_conf",
         "--bind",
         f"{config.web.host}:{config.web.port}",
         "--workers",
@@ -55,7 +66,16 @@ def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
         *_control_socket_args(config),
         "app.wsgi:application",
     ]
-    return subprocess.Popen(cmd, env=env)
+    try:
+        web = subprocess.Popen(cmd, env=env, pass_fds=(read_end,))
+    finally:
+        os.close(read_end)
+    _lifelines[web.pid] = write_end
+    return web
+
+
+# The write end of each web server's lifeline pipe, by its pid: held while it serves.
+_lifelines: dict[int, int] = {}
 
 
 def serve(
@@ -121,6 +141,8 @@ def serve(
                 web.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 web.kill()
+        if web is not None:
+            os.close(_lifelines.pop(web.pid))
         lock.release()
         time.sleep(0)
     if lost_lock:

@@ -169,9 +169,19 @@ def test_campaigns_are_for_the_owner_only(
 # --- /healthz ---------------------------------------------------------------------------
 
 
-def test_healthz_answers_without_login(outsider: Persona) -> None:
+def test_healthz_answers_without_login(
+    outsider: Persona, config: Config, factory: sessionmaker[Session]
+) -> None:
     from core import __version__
+    from core.backup import make_backup
+    from core.clock import utcnow
+    from core.health import record_mis_ok
+    from tests.app.test_health import beat
 
+    # What a running installation has (tests/app/test_health.py checks each one).
+    beat(factory)
+    record_mis_ok(factory, utcnow())
+    make_backup(config)
     response = outsider.get("/healthz")
     assert response.status_code == 200
     assert response.is_json
