@@ -1,0 +1,170 @@
+"""What the panel's inbox reads: open episodes oldest-waiting first, and a thread with its
+lines' delivery states and the bot's other messages in the chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.conversations.models import Conversation, ThreadMessage
+from core.models import Appointment, OutboxMessage, Patient, Subscriber, Task
+from core.patients import linked_patients
+from core.tasks import OPEN_STATES
+
+# What a staff member reads under an outgoing line, from its outbox row's state.
+DELIVERY_LABELS = {
+    "pending": "отправляется",
+    "claimed": "отправляется",
+    "sending": "отправляется",
+    "sent": "доставлено",
+    "failed": "не отправлено",
+    "unreachable": "не доставлено: пациент заблокировал бота",
+    "unknown": "неизвестно, дошло ли (см. «Доставка»)",
+    "cancelled": "отменено",
+}
+# Outbox kinds that are not messages of their own in the chat.
+_EDIT_KINDS = ("edit_text", "edit_markup")
+
+
+@dataclass
+class InboxRow:
+    task: Task
+    subscriber: Subscriber | None
+    waiting_seconds: int | None  # None: answered, the patient is not waiting
+
+
+@dataclass
+class Line:
+    direction: str  # in | out | event
+    kind: str
+    text: str
+    at: datetime
+    author: str = ""
+    delivery: str = ""  # outbox state, for outgoing lines
+    line: ThreadMessage | None = None  # None for a bot message known only to the outbox
+
+    @property
+    def delivery_label(self) -> str:
+        return DELIVERY_LABELS.get(self.delivery, self.delivery)
+
+
+def episodes(
+    session: Session,
+    now: datetime,
+    *,
+    show: str = "open",
+    who: str = "all",
+    kind: str = "",
+    me: str = "",
+    limit: int = 200,
+) -> list[InboxRow]:
+    """Open episodes, the longest-waiting first (answered ones after them); ``who`` is
+    "mine" (taken by ``me``), "unassigned" or "all"; ``show="all"`` adds closed ones,
+    newest first."""
+    stmt = select(Task, Subscriber).outerjoin(Subscriber, Subscriber.id == Task.subscriber_id)
+    if show == "open":
+        stmt = stmt.where(Task.state.in_(OPEN_STATES))
+    if who == "mine":
+        stmt = stmt.where(Task.taken_by == me)
+    elif who == "unassigned":
+        stmt = stmt.where(Task.state == "open")
+    if kind:
+        stmt = stmt.where(Task.kind == kind)
+    if show == "open":
+        stmt = stmt.order_by(
+            Task.waiting_since.is_(None), func.coalesce(Task.waiting_since, Task.created_at)
+        )
+    else:
+        stmt = stmt.order_by(Task.created_at.desc())
+    rows = []
+    for task, sub in session.execute(stmt.limit(limit)).all():
+        waiting = None
+        if task.waiting_since is not None and task.state in OPEN_STATES:
+            waiting = max(int((now - task.waiting_since).total_seconds()), 0)
+        rows.append(InboxRow(task, sub, waiting))
+    return rows
+
+
+def kinds(session: Session) -> list[str]:
+    return list(session.scalars(select(Task.kind).distinct().order_by(Task.kind)))
+
+
+def thread(session: Session, conversation_id: int, limit: int = 500) -> list[Line]:
+    """The last ``limit`` lines of a thread, oldest first, with the bot's other messages to
+    the chat (reminders, notices) that the outbox still remembers."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        return []
+    recorded = list(
+        session.scalars(
+            select(ThreadMessage)
+            .where(ThreadMessage.conversation_id == conversation_id)
+            .order_by(ThreadMessage.id.desc())
+            .limit(limit)
+        )
+    )[::-1]
+    outbox_ids = [line.outbox_id for line in recorded if line.outbox_id is not None]
+    states = dict(
+        session.execute(
+            select(OutboxMessage.id, OutboxMessage.state).where(OutboxMessage.id.in_(outbox_ids))
+        ).all()
+    )
+    lines = [
+        Line(
+            line.direction,
+            line.kind,
+            line.text,
+            line.created_at,
+            author=line.author,
+            delivery=states.get(line.outbox_id, "") if line.outbox_id else "",
+            line=line,
+        )
+        for line in recorded
+    ]
+    since = recorded[0].created_at if len(recorded) >= limit else None
+    others = select(OutboxMessage).where(
+        OutboxMessage.channel == "telegram",
+        OutboxMessage.chat_id == conv.chat_id,
+        OutboxMessage.kind.not_in(_EDIT_KINDS),
+        OutboxMessage.id.not_in(outbox_ids),
+    )
+    if since is not None:
+        others = others.where(OutboxMessage.created_at >= since)
+    for row in session.scalars(others.order_by(OutboxMessage.id).limit(limit)):
+        lines.append(Line("out", "notice", row.text, row.created_at, delivery=row.state))
+    lines.sort(key=lambda item: item.at)
+    return lines
+
+
+@dataclass
+class Card:
+    subscriber: Subscriber | None
+    patients: list[Patient]
+    upcoming: list[Appointment]
+
+
+def card(session: Session, task: Task, now: datetime) -> Card:
+    """Who is writing: their chat, the patients it is linked to, their next visits."""
+    sub = session.get(Subscriber, task.subscriber_id) if task.subscriber_id else None
+    patients = linked_patients(session, sub) if sub is not None else []
+    if not patients and task.patient_mis_id:
+        found = session.scalar(select(Patient).where(Patient.mis_id == task.patient_mis_id))
+        patients = [found] if found is not None else []
+    ids = [p.mis_id for p in patients]
+    upcoming = list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.patient_mis_id.in_(ids),
+                Appointment.starts_at > now,
+                Appointment.deleted.is_(False),
+                Appointment.status == "scheduled",
+            )
+            .order_by(Appointment.starts_at)
+            .limit(5)
+        )
+    )
+    return Card(sub, patients, upcoming)

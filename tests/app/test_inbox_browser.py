@@ -1,0 +1,95 @@
+"""The inbox in a real headless Chromium: a patient writes twice and sends a photo through
+the Telegram emulator; one episode shows in the inbox with the photo; an administrator
+takes it and replies; the patient receives the reply; the reply shows it was delivered."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.conversations.models import ThreadMessage
+from core.models import Task
+from sandbox.demo_clinic import persona
+from tests.app.test_browser import browser, page, panel_url  # noqa: F401  (fixtures)
+from tests.conftest import PASSWORDS, Wired
+from tests.e2e import flows
+from tests.sandbox.test_telegram_emulator import _png
+
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
+
+PHOTO = _png(40, 30)
+
+
+def test_one_episode_with_the_photo_taken_answered_and_closed(
+    page: Any,  # noqa: F811
+    wired: Wired,
+    panel_url: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    anna = persona("anna")
+    chat = flows.connect(wired, "anna", anna.name, anna.surname)
+    before = len(emu.messages(chat))
+    emu.send_text(chat, "Здравствуйте! Болит зуб после пломбы.")
+    emu.send_text(chat, "Можно сегодня?")
+    emu.send_photo(chat, PHOTO, caption="вот снимок")
+
+    def photo_stored() -> bool:
+        with wired.appliance.factory() as s:
+            return (
+                s.scalar(select(ThreadMessage.file_state).where(ThreadMessage.kind == "photo"))
+                == "stored"
+            )
+
+    wired.pump(
+        lambda: (
+            photo_stored()
+            and len(emu.messages(wired.staff_chat_id)) == 1
+            and len(emu.messages(chat)) == before + 1  # one acknowledgement
+        )
+    )
+    seen = before + 1
+
+    page.goto(panel_url + "/login")
+    page.fill("#login", "admin")
+    page.fill("#password", PASSWORDS["admin"])
+    page.click("#login-submit")
+    page.get_by_role("link", name="Задачи").click()
+    rows = page.locator("#tasks tr.task")
+    expect(rows).to_have_count(1)  # one episode, not three
+    row = rows.first
+    expect(row).to_contain_text("Болит зуб")
+    expect(row.locator(".waiting")).to_contain_text(re.compile(r"\d+ мин"))
+    row.get_by_role("link", name=re.compile("Болит зуб")).click()
+
+    thread = page.locator("#thread")
+    expect(thread.locator(".line.in")).to_have_count(3)
+    photo = thread.locator("img.photo")
+    expect(photo).to_be_visible()
+    assert photo.evaluate("img => img.naturalWidth") == 40
+    expect(page.locator("#patient-card")).to_contain_text(anna.surname)
+
+    page.get_by_role("button", name="Взять").click()
+    expect(page.locator("#episode-state")).to_contain_text("в работе (Ольга Админова)")
+
+    page.fill("#reply-text", "Анна Сергеевна, приходите сегодня в 17:00.")
+    page.locator("#reply").get_by_role("button", name="Отправить").click()
+    sent = thread.locator(".line.reply")
+    expect(sent).to_contain_text("приходите сегодня в 17:00")
+    expect(sent).to_contain_text("Ольга Админова")
+
+    received = wired.wait_messages(chat, seen + 1)[-1]
+    assert received["text"] == "Анна Сергеевна, приходите сегодня в 17:00."
+    page.reload()
+    expect(thread.locator(".line.reply .delivery")).to_have_text("доставлено")
+
+    page.get_by_role("button", name="Готово").click()
+    expect(page.locator("#episode-state")).to_contain_text("готово")
+    with wired.appliance.factory() as s:
+        task = s.scalars(select(Task)).one()
+        assert task.state == "done" and task.first_response_by == "Ольга Админова"
