@@ -175,6 +175,46 @@ def close_by_system(session: Session, task: Task, note: str) -> None:
         )
 
 
+STATUS_KEYS = {"taken": "task_taken", "done": "task_done", "dismissed": "task_dismissed"}
+
+
+def announce_state(session: Session, config: Config, task: Task, who: str) -> None:
+    """Show a state change made outside the group (in the panel) on the task's message in
+    the staff group: who took or closed it, and no buttons once it is closed, so nobody
+    there handles it a second time. A closed task not yet announced is not announced."""
+    announce = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.key == f"task:{task.id}:announce")
+    )
+    if announce is None or task.state not in STATUS_KEYS:
+        return
+    closed = task.state in ("done", "dismissed")
+    if announce.state == "sent" and announce.telegram_message_id:
+        lang = config.clinic.language
+        status = render(STATUS_KEYS[task.state], lang, who=who)
+        # The status must fit with the text in one message: the text gives way.
+        head = split_text(f"#{task.id} {task.text}", 4096 - len(status) - 2)[0]
+        enqueue(
+            session,
+            key=f"task:{task.id}:{task.state}:panel",
+            chat_id=announce.chat_id,
+            text=f"{head}\n\n{status}",
+            kind="edit_text",
+            priority=PRIORITY_STAFF,
+            reply_markup={"inline_keyboard": []} if closed else staff_keyboard(task, lang),
+            edit_message_id=announce.telegram_message_id,
+            respect_quiet_hours=False,
+        )
+    elif closed:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.key.startswith(f"task:{task.id}:announce", autoescape=True),
+                OutboxMessage.state == "pending",
+            )
+            .values(state="cancelled", last_error="task closed before it was announced")
+        )
+
+
 def escalate_stale(session: Session, config: Config, now: datetime) -> int:
     """Announce once more, in the staff group, every open task nobody took in time."""
     minutes = config.messaging.task_escalate_minutes

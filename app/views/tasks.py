@@ -25,7 +25,7 @@ from core.conversations import files, inbox
 from core.conversations.models import ThreadMessage
 from core.conversations.threads import ReplyError, reply
 from core.models import StaffUser, Task
-from core.tasks import TaskStateError, transition
+from core.tasks import TaskStateError, announce_state, transition
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -165,6 +165,7 @@ def act(task_id: int, action: str) -> Any:
         abort(404)
     try:
         transition(db.session(), task, action, _name(_me()))
+        announce_state(db.session(), _config(), task, _name(_me()))
         db.session.commit()
     except TaskStateError:
         db.session.rollback()

@@ -76,6 +76,8 @@ def test_one_episode_with_the_photo_taken_answered_and_closed(
 
     page.get_by_role("button", name="Взять").click()
     expect(page.locator("#episode-state")).to_contain_text("в работе (Ольга Админова)")
+    wired.pump(lambda: "Взял(а): Ольга Админова" in emu.messages(wired.staff_chat_id)[0]["text"])
+    assert len(flows.buttons(emu.messages(wired.staff_chat_id)[0])) == 3  # still open
 
     page.fill("#reply-text", "Анна Сергеевна, приходите сегодня в 17:00.")
     page.locator("#reply").get_by_role("button", name="Отправить").click()
@@ -93,3 +95,11 @@ def test_one_episode_with_the_photo_taken_answered_and_closed(
     with wired.appliance.factory() as s:
         task = s.scalars(select(Task)).one()
         assert task.state == "done" and task.first_response_by == "Ольга Админова"
+
+    # The staff group's message says so too, and has no buttons left to press.
+    def group_post() -> dict:
+        return emu.messages(wired.staff_chat_id)[0]
+
+    wired.pump(lambda: "Готово: Ольга Админова" in group_post()["text"])
+    assert flows.buttons(group_post()) == []
+    assert "Болит зуб" in group_post()["text"]

@@ -183,3 +183,20 @@ def test_the_file_limit_is_checked(tmp_path) -> None:  # type: ignore[no-untyped
         make_config(tmp_path, conversations={"max_file_mb": 50})
     with pytest.raises(ConfigError, match="working_days"):
         make_config(tmp_path, conversations={"working_days": "пн-пт"})
+
+
+def test_a_task_closed_before_its_group_post_left_is_never_posted(
+    tmp_path, factory: sessionmaker[Session]
+) -> None:  # type: ignore[no-untyped-def]
+    from core.tasks import announce_state
+
+    config = make_config(tmp_path, telegram={"staff_chat_id": -100})
+    with transaction(factory) as s:
+        sub = chat_for(s, patient(s, "p1"))
+        long = Incoming(telegram_message_id=1, text="\n\n".join(["а" * 3000, "б" * 3000]))
+        task = receive(s, config, sub, long).task
+        posts = s.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == -100)).all()
+        assert len(posts) == 2 and all(len(p.text) <= 4096 for p in posts)
+        transition(s, task, "done", "Ольга")
+        announce_state(s, config, task, "Ольга")
+        assert {p.state for p in posts} == {"cancelled"}
