@@ -13,6 +13,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
+# The one lock file: every dependency (runtime, MIS drivers, dev tools) pinned with hashes.
+LOCK := requirements.lock
 
 # Passed to pytest as is: make test PYTEST_ARGS='-k ledger -x'
 PYTEST_ARGS ?=
@@ -37,21 +39,36 @@ SHELL_SCRIPTS := $(wildcard scripts/*.sh installer/*.sh) .ci/run
 TYPED_PACKAGES := core connectors app jobs bot_handlers
 
 .NOTPARALLEL:
-.PHONY: help venv system services test test-clock demo run lint format bench clean distclean
+.PHONY: help venv lock release system services test test-clock demo run lint format bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
 		| awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## create .venv (python3.11) and pip install -e '.[dev]'
+venv: $(STAMP) ## create .venv (python3.11): every dependency from $(LOCK), then the project
 
-# Rebuilt only when the package metadata changes, so `make test` stays quick. The sed
-# drops pip's per-package warning about this machine image's absent local indexes.
-$(STAMP): setup.cfg pyproject.toml
+# Rebuilt only when the package metadata or the lock changes, so `make test` stays quick.
+# The dependencies come from the lock with their hashes, exactly as a release bundle
+# carries them, so the suite tests what ships; the project itself goes in with --no-deps.
+# The sed drops pip's per-package warning about this machine image's absent local indexes.
+$(STAMP): setup.cfg pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK) 2>&1 \
+		| sed "/^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory/d"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 \
 		| sed "/^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory/d"
 	touch $@
+
+# After a change to the requirements in setup.cfg (tests/infra/test_lock.py notices).
+# pip-tools lives in a venv of its own so it never enters the lock; the machine's pip
+# configuration is ignored so the hashes are PyPI's. Add UPGRADE=--upgrade to move the
+# pins forward; without it the versions already locked are kept where they still fit.
+lock: ## regenerate $(LOCK) (pinned, hashed) from setup.cfg's requirements and extras
+	test -x var/lock-venv/bin/pip-compile || { $(PYTHON) -m venv var/lock-venv \
+		&& var/lock-venv/bin/pip install --quiet 'pip-tools>=7.4'; }
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null var/lock-venv/bin/pip-compile --quiet \
+		--generate-hashes --allow-unsafe --all-extras --strip-extras --no-emit-index-url \
+		$(UPGRADE) --output-file=$(LOCK) setup.cfg
 
 system: ## install missing Debian packages (Firebird, Chromium, ODBC, shellcheck)
 	scripts/setup-system.sh
