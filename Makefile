@@ -70,6 +70,15 @@ lock: ## regenerate $(LOCK) (pinned, hashed) from setup.cfg's requirements and e
 		--generate-hashes --allow-unsafe --all-extras --strip-extras --no-emit-index-url \
 		$(UPGRADE) --output-file=$(LOCK) setup.cfg
 
+# The vendor's Ed25519 private key (PEM). Never in the repository: kept by whoever signs
+# releases; core/release/keys.py holds the public half every appliance trusts.
+KABINET_SIGNING_KEY ?= $(HOME)/.config/kabinet/release-signing.key
+
+# One bundle for the venv's Python, from the lock; var/wheelhouse caches the wheels.
+release: venv ## dist/kabinet-<version>-cp311-<platform>.tar, signed with $KABINET_SIGNING_KEY
+	$(BIN)/python scripts/make_release.py --key "$(KABINET_SIGNING_KEY)" --out dist \
+		--wheelhouse var/wheelhouse
+
 system: ## install missing Debian packages (Firebird, Chromium, ODBC, shellcheck)
 	scripts/setup-system.sh
 

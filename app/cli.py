@@ -396,6 +396,58 @@ def status(as_json: bool) -> None:
     sys.exit(0 if current.ok else 1)
 
 
+# --- releases -------------------------------------------------------------------------------
+
+
+@cli.command("update")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+def update(bundle: str) -> None:
+    """Update to a signed release bundle (checked first); rolls back by itself on failure."""
+    from core.release.bundle import BundleError
+    from core.release.deploy import UpdateRefused
+    from core.release.deploy import update as run_update
+
+    try:
+        code = run_update(Path(bundle))
+    except (BundleError, UpdateRefused) as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from None
+    sys.exit(code)
+
+
+@cli.command("rollback")
+def rollback() -> None:
+    """Go back to the release before the last update (restoring its data if the schema moved)."""
+    from core.release.deploy import UpdateRefused
+    from core.release.deploy import rollback as run_rollback
+
+    try:
+        sys.exit(run_rollback())
+    except UpdateRefused as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.group("release")
+def release_group() -> None:
+    """Release bundles."""
+
+
+@release_group.command("verify")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+def release_verify(bundle: str) -> None:
+    """Check a bundle's signature (with this release's vendor keys) and checksums."""
+    from core.release.bundle import BundleError, verify
+
+    try:
+        manifest = verify(Path(bundle))
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"✓ {bundle}: Kabinet {manifest.version} for Python {manifest.python} "
+        f"({manifest.platform}), updates from {manifest.upgrades_from}; signature and "
+        f"{len(manifest.files)} checksums verified"
+    )
+
+
 # --- running --------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@
 #   /opt/kabinet/releases/<version>/venv     one virtualenv per release
 #   /opt/kabinet/releases/<version>/share    installer scripts, config.example.toml
 #   /opt/kabinet/current -> releases/<version>
+#   /opt/kabinet/previous -> releases/<version>  the release before the last good update
+#   /opt/kabinet/releases/failed/<version>-<time> releases that failed their update
 #   /etc/kabinet/config.toml                 mode 0640, group kabinet
 #   /var/lib/kabinet/                        data (SQLite store), backups/
 #   /etc/systemd/system/kabinet.service
@@ -26,6 +28,8 @@ PREFIX="${PREFIX%/}"
 OPT_DIR="$PREFIX/opt/kabinet"
 RELEASES_DIR="$OPT_DIR/releases"
 CURRENT_LINK="$OPT_DIR/current"
+PREVIOUS_LINK="$OPT_DIR/previous"
+FAILED_DIR="$RELEASES_DIR/failed"
 ETC_DIR="$PREFIX/etc/kabinet"
 CONFIG_FILE="$ETC_DIR/config.toml"
 DATA_DIR="$PREFIX/var/lib/kabinet"
@@ -87,8 +91,15 @@ stage_release() {
     else
         die "no such release: $src"
     fi
+    REL_BUNDLE=0
+    if [[ -f "$REL_SRC/manifest.json" && -d "$REL_SRC/wheels" ]]; then
+        REL_BUNDLE=1
+        REL_VERSION="$(manifest_get "$REL_SRC" version)"
+        [[ "$REL_VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9.+_-]*$ ]] || die "$src: unreadable manifest"
+        return 0
+    fi
     [[ -e "$REL_SRC/setup.cfg" || -e "$REL_SRC/pyproject.toml" ]] \
-        || die "$src does not look like a Kabinet release (no setup.cfg/pyproject.toml)"
+        || die "$src does not look like a Kabinet release (no setup.cfg/pyproject.toml/manifest.json)"
 
     REL_VERSION=""
     if [[ -f "$REL_SRC/PKG-INFO" ]]; then # an sdist states its version
@@ -99,6 +110,28 @@ stage_release() {
     fi
     [[ "$REL_VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9.+_-]*$ ]] \
         || die "cannot tell the version of $src (looked at PKG-INFO and core/__init__.py)"
+}
+
+# manifest_get DIR KEY: a value of a bundle's manifest.json (the system python3, stdlib).
+manifest_get() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1] + "/manifest.json"))[sys.argv[2]])' "$1" "$2"
+}
+
+# Every file of an unpacked bundle against its manifest's SHA-256 sums (stdlib only, so it
+# runs before any venv exists). The signature is checked by `kabinet update`, or, on a first
+# install, by the new release itself once built (verify_bundle_signature).
+check_bundle_sums() {
+    python3 - "$1" <<'PY'
+import hashlib, json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+files = json.loads((root / "manifest.json").read_text())["files"]
+present = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+extra = present - set(files) - {"manifest.json", "manifest.sig"}
+bad = [n for n, h in files.items()
+       if not (root / n).is_file() or hashlib.sha256((root / n).read_bytes()).hexdigest() != h]
+if bad or extra:
+    sys.exit(f"kabinet: error: the bundle is damaged: {', '.join(sorted(bad + list(extra))[:5])}")
+PY
 }
 
 cleanup_staging() {
@@ -139,6 +172,10 @@ install_system_packages() {
 # its extras, plus the installer and example config for later use. A failed
 # build leaves nothing behind.
 build_release() {
+    if ((REL_BUNDLE)); then
+        build_release_from_bundle "$1"
+        return
+    fi
     local version=$1 dest="$RELEASES_DIR/$1" python pip_args=()
     python="$(find_python)" || die "need Python >= 3.11 with venv (Debian 12: apt-get install python3-venv; or set KABINET_PYTHON)"
     # An offline release carries its wheels; then PyPI is not needed.
@@ -162,9 +199,48 @@ build_release() {
     echo "$version" >"$dest/VERSION"
 }
 
+# From a bundle: only its own wheels, hash-checked, with no index and none of this
+# machine's pip settings, so a bundle copied by hand installs with no network at all.
+build_release_from_bundle() {
+    local version=$1 dest="$RELEASES_DIR/$1" want python
+    want="$(manifest_get "$REL_SRC" python)"
+    python="${KABINET_PYTHON:-python$want}"
+    command -v "$python" >/dev/null 2>&1 || die "this bundle is for Python $want: install python$want (and python$want-venv)"
+    python="$(command -v "$python")"
+    "$python" -c "import sys; sys.exit(f'{sys.version_info[0]}.{sys.version_info[1]}' != '$want')" \
+        || die "$python is not Python $want, which this bundle is built for"
+    rm -rf "$dest"
+    mkdir -p "$dest/share"
+    log "installing release $version in $dest from the bundle's wheels (offline; python: $python)"
+    local pip=(env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null
+        "$dest/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir
+        --no-index --find-links "$REL_SRC/wheels")
+    if ! {
+        "$python" -m venv "$dest/venv" \
+            && "${pip[@]}" --require-hashes -r "$REL_SRC/requirements.txt" \
+            && "${pip[@]}" --no-deps "$REL_SRC"/wheels/kabinet-*.whl \
+            && [[ -x "$dest/venv/bin/kabinet" ]]
+    }; then
+        rm -rf "$dest"
+        return 1
+    fi
+    cp -a "$REL_SRC/installer" "$dest/share/installer"
+    cp -a "$REL_SRC/config.example.toml" "$REL_SRC/manifest.json" "$dest/share/"
+    cp -a "$REL_SRC/RELEASE_NOTES.md" "$dest/share/" 2>/dev/null || true
+    manifest_get "$REL_SRC" schema_head >"$dest/SCHEMA"
+    echo "$version" >"$dest/VERSION"
+}
+
 current_version() {
     local target
     target="$(readlink "$CURRENT_LINK" 2>/dev/null)" || return 1
+    basename "$target"
+}
+
+previous_version() {
+    local target
+    target="$(readlink "$PREVIOUS_LINK" 2>/dev/null)" || return 1
+    [[ -d "$OPT_DIR/$target" ]] || return 1
     basename "$target"
 }
 
@@ -175,18 +251,45 @@ switch_current() {
     mv -Tf "$OPT_DIR/.current.new" "$CURRENT_LINK"
 }
 
-# Keep the newest KEEP_RELEASES releases (by mtime) and never the current one.
+# set_previous VERSION, or no argument: there is no release to go back to.
+set_previous() {
+    if [[ -z "${1:-}" ]]; then
+        rm -f "$PREVIOUS_LINK"
+        return
+    fi
+    ln -sfn "releases/$1" "$OPT_DIR/.previous.new"
+    mv -Tf "$OPT_DIR/.previous.new" "$PREVIOUS_LINK"
+}
+
+# A release that failed (or was rolled back by hand) moves to releases/failed/, kept for
+# inspection, out of the way of `previous` and of a later install of the same version.
+set_aside_failed() {
+    local version=$1 dest
+    [[ -d "$RELEASES_DIR/$version" ]] || return 0
+    mkdir -p "$FAILED_DIR"
+    dest="$FAILED_DIR/$version-$(date -u +%Y%m%dT%H%M%SZ)"
+    mv -T "$RELEASES_DIR/$version" "$dest"
+    log "release $version set aside in $dest"
+}
+
+# Keep the newest KEEP_RELEASES releases (by mtime), never the current or the previous
+# one; releases/failed/ keeps its newest KEEP_RELEASES too.
 prune_releases() {
-    local cur n=0 dir
+    local cur prev n=0 dir
     cur="$(current_version || true)"
+    prev="$(previous_version || true)"
     while IFS= read -r dir; do
         n=$((n + 1))
-        [[ "$(basename "$dir")" == "$cur" ]] && continue
+        [[ "$(basename "$dir")" == "$cur" || "$(basename "$dir")" == "$prev" ]] && continue
+        [[ "$(basename "$dir")" == failed ]] && continue
         if ((n > KEEP_RELEASES)); then
             log "removing old release $(basename "$dir")"
             rm -rf "$dir"
         fi
-    done < <(find "$RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
+    done < <(find "$RELEASES_DIR" -mindepth 1 -maxdepth 1 -type d ! -name failed -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
+    [[ -d "$FAILED_DIR" ]] || return 0
+    find "$FAILED_DIR" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn \
+        | tail -n +"$((KEEP_RELEASES + 1))" | cut -d' ' -f2- | while IFS= read -r dir; do rm -rf "$dir"; done
 }
 
 # --------------------------------------------------------------- the CLI ----
@@ -255,10 +358,15 @@ panel_url() {
     echo "http://$host:$port/"
 }
 
-# Poll /healthz until it answers 200 or HEALTH_TIMEOUT passes.
+# Poll /healthz until the release is healthy or HEALTH_TIMEOUT passes. With a baseline
+# (`kabinet status --json` of the release before, in HEALTH_BASELINE), healthy means what
+# installer/health_gate.py says: the store and the runner fine, and nothing that was fine
+# before the update bad now; without one, an HTTP 200.
+HEALTH_BASELINE="${HEALTH_BASELINE:-}"
 wait_healthy() {
-    local rel=$1 url deadline
+    local rel=$1 url deadline gate reason=""
     url="$(health_url "$rel")"
+    gate="$(dirname "${BASH_SOURCE[0]}")/health_gate.py"
     deadline=$((SECONDS + HEALTH_TIMEOUT))
     log "waiting for $url (up to ${HEALTH_TIMEOUT}s)"
     while ((SECONDS < deadline)); do
@@ -266,15 +374,13 @@ wait_healthy() {
             warn "the service process exited (log: $LOG_DIR/kabinet.log)"
             return 1
         fi
-        if "$rel/venv/bin/python" -c 'import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
-    sys.exit(r.status != 200)' "$url" 2>/dev/null; then
+        if reason="$("$rel/venv/bin/python" "$gate" "$url" "$HEALTH_BASELINE" 2>&1)"; then
             log "healthy: $url"
             return 0
         fi
         sleep 1
     done
-    warn "no healthy answer from $url within ${HEALTH_TIMEOUT}s"
+    warn "no healthy answer from $url within ${HEALTH_TIMEOUT}s: ${reason:-no answer}"
     return 1
 }
 

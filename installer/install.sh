@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # First installation of Kabinet on a Debian/Ubuntu server, as root:
 #
-#   sudo installer/install.sh [RELEASE_TARBALL_OR_DIR]
+#   sudo installer/install.sh [BUNDLE.tar | RELEASE_TARBALL_OR_DIR]
 #
-# The release defaults to the source tree this script sits in. Steps:
+# The release defaults to the source tree this script sits in. A signed bundle
+# (`make release`) installs from its own wheels with no network; its checksums are
+# checked first and its signature by the release once built. Steps:
 #   1. system user "kabinet", run-time packages (unixODBC + drivers, libfbclient2)
 #   2. /opt/kabinet/releases/<version>/venv and the /opt/kabinet/current symlink
 #   3. /etc/kabinet/config.toml from config.example.toml, if there is none
@@ -31,6 +33,7 @@ trap cleanup_staging EXIT
 
 stage_release "$release_src"
 version="$REL_VERSION"
+if ((REL_BUNDLE)); then check_bundle_sums "$REL_SRC"; fi
 installed="$(current_version || true)"
 if [[ -n "$installed" && "$installed" != "$version" ]]; then
     die "Kabinet $installed is installed; to move to $version use: $here/update.sh $release_src"
@@ -52,6 +55,11 @@ if [[ -x "$RELEASES_DIR/$version/venv/bin/kabinet" ]]; then
     log "release $version is already built"
 else
     build_release "$version" || die "building release $version failed (see pip's output above)"
+    if ((REL_BUNDLE)) && [[ -f "$release_src" ]] \
+        && ! "$RELEASES_DIR/$version/venv/bin/kabinet" release verify "$release_src"; then
+        rm -rf "${RELEASES_DIR:?}/$version"
+        die "$release_src is not signed by the vendor; nothing was installed"
+    fi
 fi
 
 # 3. config --------------------------------------------------------------------

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Move an installed Kabinet to another release, as root:
 #
-#   sudo /opt/kabinet/current/share/installer/update.sh RELEASE_TARBALL_OR_DIR
+#   sudo /opt/kabinet/current/share/installer/update.sh BUNDLE.tar
+#   (the same as: sudo /opt/kabinet/current/venv/bin/kabinet update BUNDLE.tar)
 #
+# A signed bundle (`make release`) goes through the installed release's `kabinet update`,
+# which checks its signature and checksums and the upgrade path before anything is touched,
+# then runs the bundle's own update.sh on the checked copy (--verified DIR). A source
+# directory or tarball (for developers) is built as it is, unsigned. Then:
 #   1. builds the new release beside the running one (releases/<new>); the
 #      service keeps running meanwhile, and a failure here changes nothing
 #   2. stops the service and takes a backup with the running release's
@@ -12,8 +17,9 @@
 #   5. polls /healthz for up to 60 s (KABINET_HEALTH_TIMEOUT)
 # If any step from 2 on fails, it restores the backup (`kabinet restore --yes`
 # of the old release), switches the symlink back, starts the old release and exits
-# non-zero saying what happened. On success it keeps the last
-# KABINET_KEEP_RELEASES (3) releases. See common.sh for KABINET_PREFIX and
+# non-zero saying what happened; the failed release goes to releases/failed/. On success
+# /opt/kabinet/previous points at the old release (for rollback.sh) and the last
+# KABINET_KEEP_RELEASES (3) releases are kept. See common.sh for KABINET_PREFIX and
 # KABINET_NO_SYSTEMD (test sandboxes).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,15 +80,31 @@ rollback() {
     if ((${#problems[@]})); then
         printf 'kabinet: ROLLBACK INCOMPLETE: %s\n' "${problems[@]}" >&2
     fi
-    die "update to $new FAILED ($reason); rolled back to $old. Backup: ${backup_file:-none}. The failed release is left in $RELEASES_DIR/$new for inspection."
+    set_aside_failed "$new" || true
+    die "update to $new FAILED ($reason); rolled back to $old. Backup: ${backup_file:-none}. The failed release is kept in $FAILED_DIR for inspection."
+}
+
+# A bundle file goes to the installed release's `kabinet update`, which verifies it and
+# calls back with --verified. Its environment carries the sandbox knobs through.
+delegate_bundle() {
+    local bundle=$1 cur="$CURRENT_LINK/venv/bin/kabinet"
+    [[ -x "$cur" ]] || die "Kabinet is not installed here ($cur missing); use install.sh"
+    "$cur" update --help >/dev/null 2>&1 \
+        || die "the installed Kabinet $(current_version || echo '?') cannot check a signed bundle; update it from its source first"
+    exec env "KABINET_CONFIG=$CONFIG_FILE" "$cur" update "$bundle"
 }
 
 main() {
+    local verified=0
     case "${1:-}" in
-        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        "") die "usage: $0 RELEASE_TARBALL_OR_DIR" ;;
+        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        "") die "usage: $0 BUNDLE.tar | RELEASE_DIR" ;;
+        --verified) verified=1; shift ;;
     esac
     require_root "$@"
+    if ((!verified)) && [[ -f "$1" ]] && tar -tf "$1" 2>/dev/null | grep -q '^[^/]*/manifest\.sig$'; then
+        delegate_bundle "$1"
+    fi
     take_lock
     trap cleanup_staging EXIT
 
@@ -90,6 +112,10 @@ main() {
     [[ -x "$RELEASES_DIR/$old/venv/bin/kabinet" ]] || die "the current release $old is broken (no $RELEASES_DIR/$old/venv/bin/kabinet)"
     stage_release "$1"
     new="$REL_VERSION"
+    if ((verified)); then
+        ((REL_BUNDLE)) || die "--verified needs an unpacked bundle"
+        check_bundle_sums "$REL_SRC"
+    fi
     if [[ "$new" == "$old" ]]; then
         log "Kabinet $old is already installed; nothing to do"
         exit 0
@@ -99,6 +125,10 @@ main() {
     # 1. Build beside the running release; nothing live is touched yet.
     install_system_packages
     build_release "$new" || die "building release $new failed (see pip's output above); $old keeps running, nothing changed"
+
+    # What is fine now must still be fine after (installer/health_gate.py).
+    HEALTH_BASELINE="$STAGING/health-before.json"
+    kabinet_cli "$RELEASES_DIR/$old" status --json >"$HEALTH_BASELINE" 2>/dev/null || true
 
     # 2. Stop and back up. A failed backup only needs the old service started again.
     log "stopping the service"
@@ -118,8 +148,11 @@ main() {
     service_start || rollback "starting the service"
     wait_healthy "$RELEASES_DIR/$new" || rollback "health check"
 
+    set_previous "$old"
+    printf 'from=%s\nbackup=%s\n' "$old" "$backup_file" >"$RELEASES_DIR/$new/UPDATED_FROM"
     prune_releases
     log "Kabinet is now at $new (was $old). Backup taken before the update: $backup_file"
+    log "To go back to $old: $CURRENT_LINK/venv/bin/kabinet rollback"
     log "Panel: $(panel_url "$CURRENT_LINK")"
 }
 
