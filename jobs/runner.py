@@ -25,7 +25,6 @@ from connectors.base import Connector, ConnectorError
 from connectors.registry import open_connector
 from connectors.sync import SyncEngine, SyncReport
 from core import campaigns, outbox
-from core.backup import make_backup
 from core.clock import local_now, utcnow
 from core.config import Config, redact
 from core.db import make_engine, session_factory, transaction
@@ -187,12 +186,6 @@ class Appliance:
         log.info("loyalty nightly run: %s", report.as_dict())
         self.dispatcher.wake()
         return report
-
-    def backup_job(self) -> str:
-        if not self.config.storage.url.startswith("sqlite"):
-            log.info("nightly backup skipped: PostgreSQL is backed up with pg_dump")
-            return ""
-        return str(make_backup(self.config))
 
     def prune_job(self) -> int:
         older_than = self.clock() - timedelta(days=self.config.messaging.keep_days)

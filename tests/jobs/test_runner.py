@@ -16,6 +16,7 @@ from core.clock import utcnow
 from core.db import transaction
 from core.models import OutboxMessage
 from core.outbox import enqueue
+from jobs import backups
 from jobs.lock import RunnerLock
 from jobs.runner import Appliance
 from jobs.table import JOBS, JobSpec
@@ -116,7 +117,7 @@ def test_second_runner_is_told_and_waits(tmp_path: Path) -> None:
 
 def test_nightly_backup_and_pruning(wired: Wired) -> None:
     appliance = wired.appliance
-    path = Path(appliance.backup_job())
+    path = Path(backups.nightly(appliance))
     assert path.exists() and path.parent == Path(wired.config.storage.data_dir, "backups")
     with transaction(appliance.factory) as s:
         for key, state, age in (
