@@ -6,8 +6,9 @@ Exit 0 if so; else exit 1 printing why. The store and the runner must be fine (a
 whose runner cannot start, or whose schema is wrong, is rolled back), and every check that
 was fine before the update (the baseline, `kabinet status --json` of the old release) must
 be fine now: an MIS that was already down, or a bot with no token yet, is the clinic's
-matter, not the release's, and does not block it. Without a baseline, or from a /healthz
-that gives no checks (an older release), an HTTP 200 is enough. Standard library only.
+matter, not the release's, and does not block it. Without a baseline (a first install) the
+store and the runner decide; from a /healthz that gives no checks (an older release), an
+HTTP 200. Standard library only.
 """
 
 import json
@@ -38,7 +39,7 @@ def main() -> int:
                 before = json.load(f).get("checks") or {}
         except (OSError, ValueError, AttributeError):
             before = {}
-    if not isinstance(checks, dict) or not before:
+    if not isinstance(checks, dict):
         if status == 200:
             return 0
         print(f"HTTP {status}")
