@@ -102,7 +102,8 @@ main() {
         --verified) verified=1; shift ;;
     esac
     require_root "$@"
-    if ((!verified)) && [[ -f "$1" ]] && tar -tf "$1" 2>/dev/null | grep -q '^[^/]*/manifest\.sig$'; then
+    # No `tar | grep -q`: grep's early exit would fail the pipe (pipefail) and skip this.
+    if ((!verified)) && [[ -f "$1" ]] && [[ "$(tar -tf "$1" 2>/dev/null || true)" =~ (^|$'\n')[^/]*/manifest\.sig($'\n'|$) ]]; then
         delegate_bundle "$1"
     fi
     take_lock
@@ -115,6 +116,9 @@ main() {
     if ((verified)); then
         ((REL_BUNDLE)) || die "--verified needs an unpacked bundle"
         check_bundle_sums "$REL_SRC"
+    elif ((REL_BUNDLE)); then
+        # An unpacked bundle given by hand would skip the signature check.
+        die "$1 is a release bundle: update with '$CURRENT_LINK/venv/bin/kabinet update BUNDLE.tar', which checks its signature"
     fi
     if [[ "$new" == "$old" ]]; then
         log "Kabinet $old is already installed; nothing to do"
