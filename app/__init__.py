@@ -15,6 +15,7 @@ from flask import Flask
 from core import __version__
 from core.config import Config, load
 from core.db import engine_options
+from core.staff import ROLE_LABELS
 
 
 def _secret_key(config: Config) -> str:
@@ -47,20 +48,22 @@ def create_app(config: Config | None = None) -> Flask:
         SECRET_KEY=_secret_key(config),
         SQLALCHEMY_DATABASE_URI=config.storage.url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(config.storage.url),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         KABINET=config,
     )
+    from app import audit, security
     from app.extensions import db
 
     db.init_app(app)
+    security.init_app(app, config.web)
+    audit.init_app()
 
     from app import formatting
 
     formatting.register(app, config.clinic.tz)
 
-    from app import auth
+    from app import auth, permissions
     from app.views import (
+        audit_log,
         campaigns,
         care,
         dashboard,
@@ -68,10 +71,12 @@ def create_app(config: Config | None = None) -> Flask:
         health,
         loyalty,
         patients,
+        staff,
         tasks,
         telegram,
     )
 
+    auth.init_app(app)
     for module in (
         auth,
         health,
@@ -83,8 +88,11 @@ def create_app(config: Config | None = None) -> Flask:
         telegram,
         loyalty,
         care,
+        staff,
+        audit_log,
     ):
         app.register_blueprint(module.bp)
+    auth.csrf.exempt(telegram.webhook)  # Telegram proves itself with the webhook secret
 
     @app.context_processor
     def inject_globals() -> dict[str, object]:
@@ -92,6 +100,8 @@ def create_app(config: Config | None = None) -> Flask:
             "clinic": config.clinic,
             "version": __version__,
             "current_user": auth.current_user(),
+            "may": permissions.may,
+            "role_labels": ROLE_LABELS,
         }
 
     return app

@@ -1,82 +1,98 @@
-"""Login, logout, role decorators and CSRF protection for the panel."""
+"""Login and logout: Flask-Login keeps the session, Flask-WTF the form and its CSRF token,
+argon2-cffi the hashes (core.access.passwords), `limits` the lockout (app/login_guard.py).
+
+The session cookie carries a random token; the session itself is a row in the store
+(core.access.sessions), so logout, a deactivation or a password reset ends it at once and
+the idle timeout is enforced by the server, not by the cookie's lifetime.
+"""
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+import flask_login
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, UserMixin, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from wtforms import PasswordField, StringField
+from wtforms.validators import InputRequired, Length
 
 from app.extensions import db
+from app.login_guard import LoginGuard
+from app.permissions import public, requires
+from core.access import audit, sessions
+from core.access.models import StaffSession
+from core.config import WebConfig
 from core.models import StaffUser
 from core.staff import authenticate
 
 bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+csrf = CSRFProtect()
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+class PanelUser(UserMixin):
+    """Flask-Login's user: the staff account and the session token it came with."""
+
+    def __init__(self, staff: StaffUser, token: str, row: StaffSession | None = None) -> None:
+        self.staff = staff
+        self.token = token
+        self.row = row
+
+    def get_id(self) -> str:
+        return self.token  # never the account id: a session is a row, not a user
+
+
+def _web() -> WebConfig:
+    web: WebConfig = current_app.config["KABINET"].web
+    return web
+
+
+@login_manager.user_loader
+def _load(token: str) -> PanelUser | None:
+    web = _web()
+    found = sessions.resume(
+        db.session(),
+        token,
+        idle=timedelta(minutes=web.session_idle_minutes),
+        lifetime=timedelta(hours=web.session_max_hours),
+    )
+    return PanelUser(found[0], token, found[1]) if found else None
 
 
 def current_user() -> StaffUser | None:
-    if "user" not in g:
-        user_id = session.get("user_id")
-        user = db.session.get(StaffUser, user_id) if user_id else None
-        g.user = user if user is not None and user.active else None
-    return g.user
+    user = flask_login.current_user
+    return user.staff if user.is_authenticated else None
 
 
-def login_required(view: F) -> F:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if current_user() is None:
-            return redirect(url_for("auth.login", next=request.full_path))
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
-
-
-def role_required(*roles: str) -> Callable[[F], F]:
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            user = current_user()
-            if user is None:
-                return redirect(url_for("auth.login", next=request.full_path))
-            if user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Войдите, чтобы открыть эту страницу."
+    login_manager.login_message_category = "info"
+    # A cookie taken to another browser or address is a logged-out cookie there.
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    app.extensions["kabinet.login_guard"] = LoginGuard(app.config["KABINET"].web)
 
 
-def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return str(session["csrf"])
-
-
-# Endpoints called by machines with their own authentication, not by a browser session.
-CSRF_EXEMPT = {"telegram.webhook"}
-
-
-@bp.before_app_request
-def check_csrf() -> None:
-    if request.endpoint in CSRF_EXEMPT:
-        return  # Telegram proves itself with the webhook secret (app/views/telegram.py)
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
-        if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
-            abort(400, "CSRF token missing or wrong; reload the page and try again")
-
-
-@bp.app_context_processor
-def inject_csrf() -> dict[str, Any]:
-    return {"csrf_token": csrf_token}
+class LoginForm(FlaskForm):
+    login = StringField("Логин", validators=[InputRequired(), Length(max=64)])
+    password = PasswordField("Пароль", validators=[InputRequired(), Length(max=1024)])
 
 
 def _safe_next(target: str | None) -> str:
@@ -95,22 +111,64 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.index")
 
 
+def _refuse(form: LoginForm, message: str, status: int, event: str, login: str) -> Any:
+    address = request.remote_addr or ""
+    audit.write(db.session(), audit.Actor(None, login[:64], address), event, [], message)
+    db.session.commit()
+    flash(message, "error")
+    return render_template("login.html", form=form), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login() -> Any:
-    if request.method == "POST":
-        user = authenticate(
-            db.session(), request.form.get("login", ""), request.form.get("password", "")
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("login.html", form=form)
+    if not form.validate():
+        flash("Введите логин и пароль.", "error")
+        return render_template("login.html", form=form), 400
+    name = (form.login.data or "").strip().lower()
+    address = request.remote_addr or ""
+    guard: LoginGuard = current_app.extensions["kabinet.login_guard"]
+    wait = guard.locked_for(name, address)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        return _refuse(
+            form,
+            f"Слишком много неудачных попыток входа. Попробуйте снова через {minutes} мин.",
+            429,
+            "auth.locked",
+            name,
         )
-        if user is None:
-            flash("Неверный логин или пароль.", "error")
-            return render_template("login.html"), 401
-        session.clear()
-        session["user_id"] = user.id
-        return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html")
+    user = authenticate(db.session(), name, form.password.data or "")
+    if user is None:
+        guard.failed(name, address)
+        return _refuse(form, "Неверный логин или пароль.", 401, "auth.login_failed", name)
+    # The login itself is audited (last login, a replaced hash) under this account.
+    g.audit_actor = audit.Actor(user.id, user.login, address)
+    token = sessions.open_session(
+        db.session(), user, address, request.headers.get("User-Agent", "")
+    )
+    db.session.commit()
+    session.clear()  # nothing from before the login (a planted CSRF token) carries over
+    login_user(PanelUser(user, token))
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
+@requires("account")
 def logout() -> Any:
+    user = flask_login.current_user
+    sessions.end_session(db.session(), user.get_id())
+    audit.write(
+        db.session(),
+        audit.Actor(user.staff.id, user.staff.login, request.remote_addr or ""),
+        "auth.logout",
+        [],
+        "Выход",
+    )
+    db.session.commit()
+    logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

@@ -138,6 +138,20 @@ class WebConfig:
     threads: int = field(default=4, metadata=_check(_between(1, 32)))
     secret_key: str = ""
     public_url: str = field(default="", metadata=_check(_url_or_empty))
+    # Panel sessions end after this many idle minutes, and this many hours after login.
+    session_idle_minutes: int = field(default=30, metadata=_check(_between(5, 1440)))
+    session_max_hours: int = field(default=12, metadata=_check(_between(1, 720)))
+    # Failed logins within `login_lockout_minutes` that lock an account, and an address.
+    login_attempts: int = field(default=5, metadata=_check(_between(3, 100)))
+    login_attempts_per_address: int = field(default=20, metadata=_check(_between(3, 1000)))
+    login_lockout_minutes: int = field(default=15, metadata=_check(_between(1, 1440)))
+    # Reverse proxies in front of the panel whose X-Forwarded-For/-Proto to believe.
+    proxies: int = field(default=0, metadata=_check(_between(0, 5)))
+
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS (the public address says so): cookies are then `Secure`."""
+        return self.public_url.lower().startswith("https://")
 
 
 @dataclass(frozen=True)

@@ -472,10 +472,11 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16), default="admin")  # owner | admin
+    role: Mapped[str] = mapped_column(String(16), default="admin")  # owner | manager | admin
     full_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KeyValue(Base):
@@ -536,6 +537,8 @@ class CareSent(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# The conversation tables live in their own package; importing them here registers them on
-# Base.metadata wherever the models are loaded (migrations, tests).
+# The conversation and panel-access (sessions, audit log) tables live in their own
+# packages; importing them here registers them on Base.metadata wherever the models are
+# loaded (migrations, tests).
+from core.access.models import AuditEntry, StaffSession  # noqa: E402, F401
 from core.conversations.models import Conversation, ThreadMessage  # noqa: E402, F401

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.access import passwords
 from core.clock import utcnow
 from core.config import Config, from_mapping
 from core.db import make_engine, session_factory, transaction
@@ -104,7 +106,11 @@ def clock() -> Iterator[WallClock]:
         yield WallClock(traveller)
 
 
-PASSWORDS = {"owner": "owner-pass-123", "admin": "admin-pass-123"}
+# The suite logs in hundreds of times: cheap argon2 parameters here (a test of the real
+# ones, and of equal work for an unknown login, is in tests/app/test_access.py).
+passwords.configure(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+PASSWORDS = {"owner": "owner-pass-123", "manager": "manager-pass-123", "admin": "admin-pass-123"}
 
 
 def make_config(tmp_path: Path, **sections: dict) -> Config:
@@ -113,6 +119,9 @@ def make_config(tmp_path: Path, **sections: dict) -> Config:
         "storage": {"data_dir": str(tmp_path / "data")},
         "mis": {"profile": "demo", "dsn": str(tmp_path / "clinic.sqlite3"), "poll_seconds": 2},
         "messaging": {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"},
+        # Personas stay logged in while a test moves the clock by hours or days; the real
+        # timeouts are tested in tests/app/test_access.py.
+        "web": {"session_idle_minutes": 1440, "session_max_hours": 720},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
@@ -172,7 +181,10 @@ def app(config: Config, factory: sessionmaker[Session], app_for):  # type: ignor
 
 
 class Persona:
-    """A browser-less panel user: logs in through the real form, CSRF token included."""
+    """A browser-less panel user: logs in through the real form, CSRF token included.
+
+    The token is Flask-WTF's: its raw value sits in the session, the form carries it
+    signed with the app's key (what the page's csrf_token() renders)."""
 
     def __init__(self, client, login: str | None) -> None:  # type: ignore[no-untyped-def]
         self.client = client
@@ -181,9 +193,16 @@ class Persona:
             self.login(login, PASSWORDS[login])
 
     def csrf(self) -> str:
-        self.client.get("/login")
+        from itsdangerous import URLSafeTimedSerializer
+
         with self.client.session_transaction() as sess:
-            return str(sess["csrf"])
+            raw = sess.get("csrf_token")
+        if raw is None:
+            self.client.get("/login")  # the form's page puts one in the session
+            with self.client.session_transaction() as sess:
+                raw = sess["csrf_token"]
+        key = self.client.application.config["SECRET_KEY"]
+        return URLSafeTimedSerializer(key, salt="wtf-csrf-token").dumps(raw)
 
     def login(self, login: str, password: str):  # type: ignore[no-untyped-def]
         return self.client.post(
@@ -205,6 +224,23 @@ def owner(app) -> Persona:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def administrator(app) -> Persona:  # type: ignore[no-untyped-def]
     return Persona(app.test_client(), "admin")
+
+
+def add_manager(flask_app) -> None:  # type: ignore[no-untyped-def]
+    """The manager persona's account, made only where a test asks for it (others count
+    the staff)."""
+    from app.extensions import db
+    from core.staff import create_user
+
+    with flask_app.app_context():
+        create_user(db.session(), "manager", "manager", PASSWORDS["manager"], "Мария Управляющая")
+        db.session.commit()
+
+
+@pytest.fixture
+def manager(app) -> Persona:  # type: ignore[no-untyped-def]
+    add_manager(app)
+    return Persona(app.test_client(), "manager")
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app.auth import current_user, role_required
+from app.auth import current_user
 from app.extensions import db
+from app.permissions import requires
 from core import campaigns
 from core.clock import utcnow
 from core.models import Campaign
@@ -31,7 +32,7 @@ STATE_LABELS = {
 
 
 @bp.route("/")
-@role_required("owner")
+@requires("campaigns.manage")
 def index() -> Any:
     rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc()).limit(100))
     listed = [(c, campaigns.progress(db.session(), c.id)) for c in rows]
@@ -48,7 +49,7 @@ def index() -> Any:
 
 
 @bp.route("/", methods=["POST"])
-@role_required("owner")
+@requires("campaigns.manage")
 def create() -> Any:
     user = current_user()
     assert user is not None
@@ -80,7 +81,7 @@ def create() -> Any:
 
 
 @bp.route("/<int:campaign_id>/cancel", methods=["POST"])
-@role_required("owner")
+@requires("campaigns.manage")
 def cancel(campaign_id: int) -> Any:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:

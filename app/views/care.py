@@ -1,7 +1,7 @@
 """«Рекомендации после лечения»: the care instructions sent in the bot after a visit.
 
-Owners and administrators list, create, edit, turn on and off and delete them; the rule
-that sends them is core.care.on_completed.
+Every staff role (app/permissions.py, care.edit) may list, create, edit, turn on and off
+and delete them; the rule that sends them is core.care.on_completed.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app.auth import current_user, role_required
+from app.auth import current_user
 from app.extensions import db
+from app.permissions import requires
 from core import care
 from core.clock import utcnow
 from core.models import CareInstruction
 
 bp = Blueprint("care", __name__, url_prefix="/care")
-
-EDITORS = ("owner", "admin")
-
 
 def _who() -> str:
     user = current_user()
@@ -75,13 +73,13 @@ def _instruction(instruction_id: int) -> CareInstruction:
 
 
 @bp.route("/")
-@role_required(*EDITORS)
+@requires("care.edit")
 def index() -> Any:
     return _page()
 
 
 @bp.route("/", methods=["POST"])
-@role_required(*EDITORS)
+@requires("care.edit")
 def create() -> Any:
     form = care.check_form(request.form)
     if form.errors:
@@ -95,13 +93,13 @@ def create() -> Any:
 
 
 @bp.route("/<int:instruction_id>")
-@role_required(*EDITORS)
+@requires("care.edit")
 def edit(instruction_id: int) -> Any:
     return _page(editing=_instruction(instruction_id))
 
 
 @bp.route("/<int:instruction_id>", methods=["POST"])
-@role_required(*EDITORS)
+@requires("care.edit")
 def update(instruction_id: int) -> Any:
     instruction = _instruction(instruction_id)
     form = care.check_form(request.form)
@@ -114,7 +112,7 @@ def update(instruction_id: int) -> Any:
 
 
 @bp.route("/<int:instruction_id>/toggle", methods=["POST"])
-@role_required(*EDITORS)
+@requires("care.edit")
 def toggle(instruction_id: int) -> Any:
     instruction = _instruction(instruction_id)
     instruction.enabled = not instruction.enabled
@@ -126,7 +124,7 @@ def toggle(instruction_id: int) -> Any:
 
 
 @bp.route("/<int:instruction_id>/delete", methods=["POST"])
-@role_required(*EDITORS)
+@requires("care.edit")
 def delete(instruction_id: int) -> Any:
     instruction = _instruction(instruction_id)
     title = instruction.title

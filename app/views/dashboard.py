@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, current_app, render_template
 from sqlalchemy import func, select
 
-from app.auth import login_required
 from app.extensions import db
+from app.permissions import requires
 from core.clock import utcnow
 from core.health import mis_health
 from core.loyalty.reports import points_accrued
@@ -19,7 +19,7 @@ bp = Blueprint("dashboard", __name__)
 
 
 @bp.route("/")
-@login_required
+@requires("panel.view")
 def index() -> Any:
     s = db.session()
     config = current_app.config["KABINET"]

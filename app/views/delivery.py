@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from app.auth import current_user, login_required
+from app.auth import current_user
 from app.extensions import db
+from app.permissions import requires
 from core import outbox
 from core.clock import utcnow
 from core.models import OutboxMessage, Patient, PatientLink, Subscriber
@@ -29,7 +30,7 @@ STATE_LABELS = {
 
 
 @bp.route("/")
-@login_required
+@requires("panel.view")
 def index() -> Any:
     s = db.session
     now = utcnow()
@@ -85,7 +86,7 @@ def index() -> Any:
 
 
 @bp.route("/<int:message_id>/resend", methods=["POST"])
-@login_required
+@requires("delivery.resend")
 def resend(message_id: int) -> Any:
     """A person checked (e.g. asked the patient) and decided to send it (again)."""
     message = db.session.get(OutboxMessage, message_id)

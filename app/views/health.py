@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from app.extensions import db
+from app.permissions import public
 from core import __version__
 from core.clock import utcnow
 from core.healthcheck import Report, report
@@ -28,6 +29,7 @@ def _report() -> Report:
 
 
 @bp.route("/healthz")
+@public
 def healthz() -> Any:
     try:
         current = _report()
@@ -100,6 +102,7 @@ class _ReportCollector(Collector):
 
 
 @bp.route("/metrics")
+@public
 def metrics() -> Response:
     try:
         current: Report | None = _report()

@@ -27,8 +27,9 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth import current_user, login_required, role_required
+from app.auth import current_user
 from app.extensions import db
+from app.permissions import requires
 from core.clock import utcnow
 from core.config import Config, ConfigError, LoyaltyConfig
 from core.loyalty import accounts, operations, reports, settings
@@ -230,7 +231,7 @@ def _post_operation(
 
 
 @bp.route("/patients/<mis_id>/bonuses/spend", methods=["POST"])
-@role_required("owner", "admin")
+@requires("bonus.spend")
 def spend(mis_id: str) -> Any:
     return _post_operation(
         mis_id,
@@ -243,7 +244,7 @@ def spend(mis_id: str) -> Any:
 
 
 @bp.route("/patients/<mis_id>/bonuses/grant", methods=["POST"])
-@role_required("owner")
+@requires("bonus.grant")
 def grant(mis_id: str) -> Any:
     return _post_operation(
         mis_id,
@@ -256,7 +257,7 @@ def grant(mis_id: str) -> Any:
 
 
 @bp.route("/patients/<mis_id>/bonuses/approve", methods=["POST"])
-@role_required("owner", "admin")
+@requires("bonus.spend")
 def approve(mis_id: str) -> Any:
     s = _session()
     _patient_or_404(s, mis_id)
@@ -304,7 +305,7 @@ def _find_patient(s: Session, text: str) -> Patient | None:
 
 
 @bp.route("/patients/<mis_id>/family", methods=["POST"])
-@role_required("owner", "admin")
+@requires("bonus.spend")
 def family(mis_id: str) -> Any:
     """Form a family, add or remove a member, mute a member's balance notices."""
     s = _session()
@@ -373,7 +374,7 @@ def _setting_rows(s: Session) -> list[dict[str, Any]]:
 
 
 @bp.route("/loyalty/settings", methods=["GET", "POST"])
-@role_required("owner")
+@requires("bonus.settings")
 def settings_view() -> Any:
     s = _session()
     if request.method == "POST":
@@ -427,7 +428,7 @@ def _period(arg: str, now: datetime, config: Config) -> tuple[datetime, datetime
 
 
 @bp.route("/loyalty/leaderboard")
-@login_required
+@requires("panel.view")
 def leaderboard() -> Any:
     """Read-only: staff members without a link yet (accounts made before links existed)
     get one from the «Создать ссылки» button, a POST."""
@@ -460,7 +461,7 @@ def leaderboard() -> Any:
 
 
 @bp.route("/loyalty/leaderboard/links", methods=["POST"])
-@login_required
+@requires("panel.view")
 def leaderboard_links() -> Any:
     """Make the missing staff links (an explicit action: GET never writes)."""
     s = _session()
@@ -482,7 +483,7 @@ def leaderboard_links() -> Any:
 
 
 @bp.route("/loyalty/economics")
-@role_required("owner")
+@requires("loyalty.economics")
 def economics() -> Any:
     s = _session()
     months = reports.economics(s, _config(), utcnow(), months=12)

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import func, or_, select
 
-from app.auth import login_required
 from app.extensions import db
+from app.permissions import requires
 from app.views.loyalty import patient_card
 from core.models import (
     Appointment,
@@ -27,7 +27,7 @@ PAGE_SIZE = 50
 
 
 @bp.route("/")
-@login_required
+@requires("panel.view")
 def index() -> Any:
     s = db.session
     q = request.args.get("q", "").strip()
@@ -74,7 +74,7 @@ def index() -> Any:
 
 
 @bp.route("/<mis_id>")
-@login_required
+@requires("panel.view")
 def detail(mis_id: str) -> Any:
     s = db.session
     patient = s.scalar(select(Patient).where(Patient.mis_id == mis_id))

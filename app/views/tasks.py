@@ -17,8 +17,9 @@ from flask import (
     url_for,
 )
 
-from app.auth import current_user, login_required
+from app.auth import current_user
 from app.extensions import db
+from app.permissions import requires
 from core.clock import utcnow
 from core.config import Config
 from core.conversations import files, inbox
@@ -47,7 +48,7 @@ def _config() -> Config:
 
 def _me() -> StaffUser:
     user = current_user()
-    assert user is not None  # login_required
+    assert user is not None  # requires()
     return user
 
 
@@ -70,7 +71,7 @@ def waited(seconds: int | None) -> str:
 
 
 @bp.route("/")
-@login_required
+@requires("tasks.work")
 def index() -> Any:
     show = request.args.get("show", "open")
     who = request.args.get("who", "all")
@@ -90,7 +91,7 @@ def index() -> Any:
 
 
 @bp.route("/<int:task_id>")
-@login_required
+@requires("tasks.work")
 def thread(task_id: int) -> Any:
     task = db.session.get(Task, task_id)
     if task is None:
@@ -119,7 +120,7 @@ def _back(task_id: int) -> Any:
 
 
 @bp.route("/<int:task_id>/reply", methods=["POST"])
-@login_required
+@requires("tasks.work")
 def reply_view(task_id: int) -> Any:
     task = db.session.get(Task, task_id)
     if task is None:
@@ -141,7 +142,7 @@ def reply_view(task_id: int) -> Any:
 
 
 @bp.route("/file/<int:line_id>")
-@login_required
+@requires("tasks.work")
 def file(line_id: int) -> Any:
     line = db.session.get(ThreadMessage, line_id)
     path = files.stored_path(_config(), line) if line is not None else None
@@ -158,7 +159,7 @@ def file(line_id: int) -> Any:
 
 
 @bp.route("/<int:task_id>/<action>", methods=["POST"])
-@login_required
+@requires("tasks.work")
 def act(task_id: int, action: str) -> Any:
     task = db.session.get(Task, task_id)
     if task is None:

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, request
 
 from app.extensions import db
+from app.permissions import public
 from core.updates import store_one
 
 bp = Blueprint("telegram", __name__)
@@ -22,6 +23,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 @bp.route("/telegram/webhook", methods=["POST"])
+@public
 def webhook() -> Any:
     config = current_app.config["KABINET"]
     if config.telegram.mode != "webhook":
