@@ -124,7 +124,13 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("login")
-@click.option("--role", type=click.Choice(["owner", "admin"]), default="admin", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "manager", "admin"]),
+    default="admin",
+    show_default=True,
+    help="What the account may do: app/permissions.py.",
+)
 @click.option("--name", "full_name", default="", help="Full name shown in the panel.")
 @click.option("--password", default=None, help="Omit to generate one.")
 @with_appcontext

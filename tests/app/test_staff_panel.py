@@ -202,3 +202,23 @@ def test_the_log_is_the_owners(administrator: Persona, manager: Persona) -> None
     assert administrator.get("/audit/").status_code == 403
     assert manager.get("/audit/").status_code == 403
     assert 'href="/audit/"' not in manager.get("/").get_data(as_text=True)
+
+
+def test_a_change_rolled_back_leaves_no_entry(app, factory: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    """The entry is written on the change's own transaction."""
+    from flask import g
+
+    from app.extensions import db
+    from core.access.audit import Actor
+
+    with app.test_request_context("/care/", method="POST"):
+        g.audit_actor = Actor(1, "owner")
+        db.session.add(CareInstruction(title="Черновик", text="…", created_at=utcnow()))
+        db.session.flush()
+        assert db.session.scalar(select(AuditEntry.id)) is not None  # written with the row
+        db.session.rollback()
+    with factory() as s:
+        assert s.scalars(select(AuditEntry)).all() == []
+        assert (
+            s.scalar(select(CareInstruction.id).where(CareInstruction.title == "Черновик")) is None
+        )
