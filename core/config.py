@@ -402,6 +402,25 @@ def _weekdays(value: Any) -> str | None:
     return "weekday numbers separated by commas, 1 = Monday ... 7 = Sunday, e.g. '1,2,3,4,5'"
 
 
+def _parse_kind_minutes(value: str) -> dict[str, int]:
+    pairs = [p.strip() for p in value.split(",") if p.strip()]
+    result = {}
+    for pair in pairs:
+        kind, _, minutes = pair.partition("=")
+        result[kind.strip()] = int(minutes.strip())
+    return result
+
+
+def _kind_minutes(value: object) -> str | None:
+    try:
+        parsed = _parse_kind_minutes(str(value))
+    except ValueError:
+        parsed = None
+    if parsed is not None and all(k and 0 <= m <= 10_080 for k, m in parsed.items()):
+        return None
+    return "kind=minutes pairs separated by commas, e.g. 'message=15, reschedule=30'"
+
+
 @dataclass(frozen=True)
 class ConversationsConfig:
     """The chat with the clinic (core/conversations/)."""
@@ -414,6 +433,19 @@ class ConversationsConfig:
     # Files patients send are kept in <data_dir>/files up to this size; Telegram lets a bot
     # download at most 20 MB.
     max_file_mb: int = field(default=20, metadata=_check(_between(1, 20)))
+    # An episode's staff-group post is edited at most this often (seconds) as the thread
+    # grows; for a sender who is not a linked patient, at most every `flood_edit_seconds`.
+    # Edits of all posts together also stay under messaging.group_per_minute.
+    group_edit_seconds: int = field(default=10, metadata=_check(_between(0, 3600)))
+    flood_edit_seconds: int = field(default=60, metadata=_check(_between(0, 3600)))
+    # Minutes an untaken episode waits, counted in working hours, before the manager is
+    # alerted, per kind: "message=15, reschedule=30"; kinds not named use
+    # messaging.task_escalate_minutes; 0 switches a kind off.
+    escalate_minutes: str = field(default="", metadata=_check(_kind_minutes))
+
+    @property
+    def escalate_after(self) -> dict[str, int]:
+        return _parse_kind_minutes(self.escalate_minutes)
 
     @property
     def opens(self) -> time:

@@ -7,6 +7,7 @@ further messages join it, and the next message after it is closed opens a new on
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Config
+from core.conversations import hours, staff_group
 from core.conversations.lines import conversation_for, record_event
-from core.conversations.splitting import split_text
-from core.models import OutboxMessage, Subscriber, Task
-from core.outbox import PRIORITY_STAFF, enqueue, inline_keyboard
+from core.conversations.staff_group import STATUS_KEYS, staff_keyboard
+from core.conversations.staff_links import managers_to_ping
+from core.models import Subscriber, Task
+from core.outbox import PRIORITY_STAFF, enqueue
 from core.texts import render
 
 OPEN_STATES = ("open", "taken")
@@ -31,16 +34,7 @@ class TaskStateError(ValueError):
         self.task = task
 
 
-def staff_keyboard(task: Task, lang: str) -> dict:
-    return inline_keyboard(
-        [
-            [
-                (render("btn_take", lang), f"t:take:{task.id}"),
-                (render("btn_done", lang), f"t:done:{task.id}"),
-                (render("btn_dismiss", lang), f"t:dismiss:{task.id}"),
-            ]
-        ]
-    )
+__all__ = ["STATUS_KEYS", "staff_keyboard"]  # kept here for the callers that import them
 
 
 def create_task(
@@ -85,22 +79,8 @@ def create_task(
         task.conversation_id = conversation_for(session, sub).id
         if kind != "message":  # a message task's line is the message itself
             record_event(session, sub, kind, text, task_id=task.id)
-    if config.telegram.staff_chat_id:
-        lang = config.clinic.language
-        # A patient's text may be longer than Telegram takes: the buttons go on the first
-        # part (the one later edited), the rest follows as plain messages.
-        parts = split_text(f"#{task.id} {text}")
-        for n, part in enumerate(parts):
-            enqueue(
-                session,
-                key=f"task:{task.id}:announce" + (f":{n + 1}" if n else ""),
-                chat_id=config.telegram.staff_chat_id,
-                text=part,
-                kind="task",
-                priority=PRIORITY_STAFF,
-                reply_markup=staff_keyboard(task, lang) if n == 0 else None,
-                respect_quiet_hours=False,
-            )
+    # One post per episode in the staff group, edited as the thread grows (staff_group).
+    staff_group.announce(session, config, task)
     return task
 
 
@@ -144,103 +124,63 @@ def transition(session: Session, task: Task, action: str, who: str) -> Task:
     return task
 
 
-def close_by_system(session: Session, task: Task, note: str) -> None:
+def close_by_system(session: Session, config: Config, task: Task, note: str) -> None:
     """Close a task nobody needs to do any more (done, by "system"), with ``note`` saying
     why added to its text, in the panel and on its message in the staff group."""
     transition(session, task, "done", "system")
     task.text = f"{task.text}\n\n{note}"
-    announce = session.scalar(
-        select(OutboxMessage).where(OutboxMessage.key == f"task:{task.id}:announce")
-    )
-    if announce is None:
-        return
-    if announce.state == "sent" and announce.telegram_message_id:
-        enqueue(
-            session,
-            key=f"task:{task.id}:closed-by-system",
-            chat_id=announce.chat_id,
-            text=f"#{task.id} {task.text}",
-            kind="edit_text",
-            priority=PRIORITY_STAFF,
-            reply_markup={"inline_keyboard": []},
-            edit_message_id=announce.telegram_message_id,
-            respect_quiet_hours=False,
-        )
-    else:
-        # Not in the group yet: a task already closed need not be announced at all.
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == announce.id, OutboxMessage.state == "pending")
-            .values(state="cancelled", last_error="task closed before it was announced")
-        )
-
-
-STATUS_KEYS = {"taken": "task_taken", "done": "task_done", "dismissed": "task_dismissed"}
+    staff_group.refresh(session, config, task, urgent=True)
 
 
 def announce_state(session: Session, config: Config, task: Task, who: str) -> None:
-    """Show a state change made outside the group (in the panel) on the task's message in
-    the staff group: who took or closed it, and no buttons once it is closed, so nobody
-    there handles it a second time. A closed task not yet announced is not announced."""
-    announce = session.scalar(
-        select(OutboxMessage).where(OutboxMessage.key == f"task:{task.id}:announce")
-    )
-    if announce is None or task.state not in STATUS_KEYS:
-        return
-    closed = task.state in ("done", "dismissed")
-    if announce.state == "sent" and announce.telegram_message_id:
-        lang = config.clinic.language
-        status = render(STATUS_KEYS[task.state], lang, who=who)
-        # The status must fit with the text in one message: the text gives way.
-        head = split_text(f"#{task.id} {task.text}", 4096 - len(status) - 2)[0]
-        enqueue(
-            session,
-            key=f"task:{task.id}:{task.state}:panel",
-            chat_id=announce.chat_id,
-            text=f"{head}\n\n{status}",
-            kind="edit_text",
-            priority=PRIORITY_STAFF,
-            reply_markup={"inline_keyboard": []} if closed else staff_keyboard(task, lang),
-            edit_message_id=announce.telegram_message_id,
-            respect_quiet_hours=False,
-        )
-    elif closed:
-        session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.key.startswith(f"task:{task.id}:announce", autoescape=True),
-                OutboxMessage.state == "pending",
-            )
-            .values(state="cancelled", last_error="task closed before it was announced")
-        )
+    """Show a state change made outside the group (in the panel) on the task's post: who
+    took or closed it, and no buttons once it is closed, so nobody there handles it a
+    second time. A closed task not yet announced is not announced. (`who` is on the task.)"""
+    staff_group.refresh(session, config, task, urgent=True)
+
+
+def escalation_minutes(config: Config, kind: str) -> int:
+    return config.conversations.escalate_after.get(kind, config.messaging.task_escalate_minutes)
 
 
 def escalate_stale(session: Session, config: Config, now: datetime) -> int:
-    """Announce once more, in the staff group, every open task nobody took in time."""
-    minutes = config.messaging.task_escalate_minutes
+    """Alert the managers once about every open task nobody took within its kind's minutes
+    of working time: its post in the staff group says so (edited, not posted again) and a
+    short alert names the linked owners and managers, so their Telegram pings them."""
     staff_chat = config.telegram.staff_chat_id
-    if not minutes or not staff_chat:
+    limits = [escalation_minutes(config, k) for k in ("", *config.conversations.escalate_after)]
+    shortest = min((m for m in limits if m), default=0)
+    if not shortest or not staff_chat:
         return 0
     lang = config.clinic.language
-    stale = session.scalars(
+    candidates = session.scalars(
         select(Task).where(
             Task.state == "open",
             Task.escalated_at.is_(None),
-            Task.created_at <= now - timedelta(minutes=minutes),
+            Task.created_at <= now - timedelta(minutes=shortest),
         )
     ).all()
-    for task in stale:
+    mentions = " ".join(
+        f'<a href="tg://user?id={tg}">{html.escape(name)}</a>'
+        for name, tg in managers_to_ping(session)
+    )
+    count = 0
+    for task in candidates:
+        minutes = escalation_minutes(config, task.kind)
+        if not minutes or hours.working_seconds(config, task.created_at, now) < minutes * 60:
+            continue
+        task.escalated_at = now
+        staff_group.refresh(session, config, task, urgent=True, now=now)
         enqueue(
             session,
             key=f"task:{task.id}:escalate",
             chat_id=staff_chat,
-            text=render("task_escalated", lang, id=task.id, minutes=minutes, text=task.text),
+            text=render("staff_ping", lang, id=task.id, minutes=minutes, who=mentions),
             kind="task",
             priority=PRIORITY_STAFF,
-            reply_markup=staff_keyboard(task, lang),
-            # Unlike the first announcement, a reminder can wait for the morning: nobody is
-            # at the desk at night to take it.
-            respect_quiet_hours=True,
+            parse_mode="HTML" if mentions else "",
+            # Counted in working hours, so it comes when someone is at the desk.
+            respect_quiet_hours=False,
         )
-        task.escalated_at = now
-    return len(stale)
+        count += 1
+    return count

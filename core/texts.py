@@ -280,6 +280,62 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Задача уже закрыта ({who}).",
         "en": "The task is already closed ({who}).",
     },
+    # -- the staff group (issue #10 part 4): staff wording, never the patient's --
+    "post_count": {"ru": "Сообщений пациента: {n}", "en": "Patient's messages: {n}"},
+    "post_more": {"ru": "… ещё строк выше: {n}", "en": "… {n} more lines above"},
+    "post_reply": {"ru": "↩️ {who}: {text}", "en": "↩️ {who}: {text}"},
+    "post_link": {"ru": "Открыть в панели: {url}", "en": "Open in the panel: {url}"},
+    "post_by_system": {"ru": "автоматически", "en": "automatically"},
+    "post_open": {"ru": "🆕 Новая — никто не взял", "en": "🆕 New — nobody has taken it"},
+    "post_escalated": {
+        "ru": "⏰ Ждёт {minutes} мин рабочего времени",
+        "en": "⏰ Waiting {minutes} min of working time",
+    },
+    "post_blocked": {
+        "ru": "⛔ Пациент заблокировал бота — ответы не доходят",
+        "en": "⛔ The patient blocked the bot — replies do not reach them",
+    },
+    "staff_ping": {
+        "ru": "⏰ Задача #{id} ждёт {minutes} мин, никто не взял. {who}",
+        "en": "⏰ Task #{id} has waited {minutes} min, nobody took it. {who}",
+    },
+    "staff_not_linked": {
+        "ru": "{name}, сначала привяжите Telegram: в панели «Задачи» → «Привязать Telegram», "
+        "затем отправьте боту /link КОД. Ничего не изменено.",
+        "en": "{name}, link Telegram first: in the panel «Задачи» → «Привязать Telegram», "
+        "then send the bot /link CODE. Nothing was changed.",
+    },
+    "staff_button_stale": {
+        "ru": "Кнопка устарела — ничего не изменено.",
+        "en": "This button is stale — nothing was changed.",
+    },
+    "staff_reply_refused": {
+        "ru": "⛔ {who}, ответ по задаче #{id} не отправлен: {reason}",
+        "en": "⛔ {who}, the reply on task #{id} was not sent: {reason}",
+    },
+    "staff_reply_undelivered": {
+        "ru": "⛔ {who}, ответ по задаче #{id} не доставлен: {reason}",
+        "en": "⛔ {who}, the reply on task #{id} was not delivered: {reason}",
+    },
+    "staff_reply_text_only": {
+        "ru": "{who}, из группы пациенту уходит только текст; файл отправьте из панели.",
+        "en": "{who}, only text goes to the patient from the group; send files from the panel.",
+    },
+    "staff_link_done": {
+        "ru": "Готово: этот Telegram привязан к учётной записи «{name}». Теперь в группе "
+        "можно брать задачи и отвечать пациентам ответом на сообщение задачи.",
+        "en": "Done: this Telegram account is linked to «{name}». In the group you can now "
+        "take tasks and answer patients by replying to a task's message.",
+    },
+    "staff_link_bad": {
+        "ru": "Код не подошёл или устарел. Получите новый в панели («Задачи» → «Привязать "
+        "Telegram»).",
+        "en": "The code is wrong or expired. Get a new one in the panel.",
+    },
+    "staff_link_usage": {
+        "ru": "Отправьте /link и код из панели, например: /link 7KQ2-M9XD",
+        "en": "Send /link and the code from the panel, e.g. /link 7KQ2-M9XD",
+    },
     # -- delivery: ratings, greetings, mailings, SMS (issue #5) --
     "rating_request": {
         "ru": "{name}, как прошёл визит {when}, {doctor}? Оцените, пожалуйста, от 1 до 5.",

@@ -143,6 +143,14 @@ JOBS: tuple[JobSpec, ...] = (
         description="announce a task nobody took within N minutes to the staff group, once",
     ),
     JobSpec(
+        "staff_posts",
+        "jobs.staff_posts:refresh",
+        every_seconds=5,
+        misfire_grace_seconds=5,
+        description="edit staff-group posts that changed while on the wire; report replies "
+        "that could not be delivered",
+    ),
+    JobSpec(
         "no_show",
         "no_show_job",
         every_seconds=60,

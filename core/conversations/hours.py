@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from core.config import Config
 from core.texts import when
@@ -38,3 +38,30 @@ def answer_expected(config: Config, now: datetime, lang: str) -> str:
     """«завтра, 10 декабря, в 09:00»: when a patient writing now can expect an answer."""
     tz = config.clinic.tz
     return when(next_opening(config, now), now.astimezone(tz).date(), lang)
+
+
+def working_seconds(config: Config, start: datetime, end: datetime) -> float:
+    """Seconds of working time between ``start`` and ``end``: how long an episode has
+    really waited for someone at the desk (the night and days off do not count)."""
+    if end <= start:
+        return 0.0
+    conv = config.conversations
+    tz = config.clinic.tz
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    if (last - first).days > 62:  # long past any escalation; spare the loop
+        first = last - timedelta(days=62)
+    total = 0.0
+    day = first
+    while day <= last:
+        if day.isoweekday() in conv.days:
+            if conv.opens == conv.closes:  # round the clock
+                opens = datetime.combine(day, time.min, tzinfo=tz)
+                closes = opens + timedelta(days=1)
+            else:
+                opens = datetime.combine(day, conv.opens, tzinfo=tz)
+                closes = datetime.combine(day, conv.closes, tzinfo=tz)
+            lo, hi = max(opens, start), min(closes, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        day += timedelta(days=1)
+    return total

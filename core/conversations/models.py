@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -61,3 +61,44 @@ class ThreadMessage(Base):
     file_error: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffPost(Base):
+    """An episode's one message in the staff group, edited in place as the thread grows.
+
+    The message is the outbox row keyed "task:<id>:announce"; its Telegram id is copied
+    here once sent (the outbox forgets rows, a reply to an old post must still find its
+    task). `dirty`: the post shows less than the thread holds and no edit is queued yet
+    (the announcement was on the wire); the runner's staff_posts job catches up.
+    `shown`: a digest of the text and buttons last queued, so an edit that would change
+    nothing is never sent. `told_upto`: the last staff reply line whose failed delivery
+    was reported to the group.
+    """
+
+    __tablename__ = "staff_posts"
+    __table_args__ = (Index("ix_staff_posts_message", "chat_id", "message_id"),)
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    edits: Mapped[int] = mapped_column(Integer, default=0)
+    last_edit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    shown: Mapped[str] = mapped_column(String(64), default="")
+    told_upto: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StaffTelegram(Base):
+    """A panel user's Telegram account, linked with a one-time code shown in the panel.
+
+    Only the code's SHA-256 is kept; it is good for LINK_CODE_MINUTES and once.
+    """
+
+    __tablename__ = "staff_telegram"
+
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_name: Mapped[str] = mapped_column(String(200), default="")
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

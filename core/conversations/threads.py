@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Config
-from core.conversations import hours
+from core.conversations import hours, staff_group
 from core.conversations.lines import add_line, conversation_for
 from core.conversations.models import Conversation, ThreadMessage
 from core.conversations.splitting import split_text
@@ -145,6 +145,7 @@ def receive(session: Session, config: Config, sub: Subscriber, incoming: Incomin
             render("file_too_big", sub.language, limit=limit_mb),
         )
     session.flush()
+    staff_group.refresh(session, config, task, now=now)
     return Received(line, task, opened)
 
 
@@ -172,6 +173,7 @@ def reply(
     *,
     author: str,
     author_user_id: int | None = None,
+    config: Config | None = None,
 ) -> list[ThreadMessage]:
     """A staff member answers the patient of ``task``'s thread.
 
@@ -236,4 +238,10 @@ def reply(
         .execution_options(synchronize_session=False)
     )
     session.refresh(task)
+    # The staff group's post shows the answer too; without the config at hand (the panel)
+    # the runner's staff_posts job brings it up to date within seconds.
+    if config is not None:
+        staff_group.refresh(session, config, task, now=now)
+    else:
+        staff_group.mark_dirty(session, task)
     return lines

@@ -304,7 +304,7 @@ def settle(session: Session, config: Config) -> int:
         starts_at = _instant(task.key.split(":", 2)[-1])
         reason = resolution(appt, starts_at) if starts_at is not None else ""
         if reason:
-            close_by_system(session, task, _reason(config, reason, appt))
+            close_by_system(session, config, task, _reason(config, reason, appt))
             changed += 1
     unsent = session.execute(
         select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.patient_mis_id).where(
@@ -388,5 +388,5 @@ def request_rebook(
     )
     if missed is not None:
         reason = render("no_show_rebook", lang, id=task.id)
-        close_by_system(session, missed, render("task_auto_closed", lang, reason=reason))
+        close_by_system(session, config, missed, render("task_auto_closed", lang, reason=reason))
     return task

@@ -537,6 +537,16 @@ class TelegramEmulator:
             )
             return gid
 
+    def add_member(self, chat_id: int, user_id: int) -> None:
+        """The user joins the group (no service message: the bot is not told, as with
+        privacy mode on and no admin rights)."""
+        with self._lock:
+            self._user(user_id)
+            chat = self._chats.get(chat_id)
+            if chat is None or chat.is_private:
+                raise ValueError(f"unknown group {chat_id}")
+            chat.members.add(user_id)
+
     def reset(self) -> None:
         with self._lock:
             for bot in self._bots.values():
@@ -1148,7 +1158,21 @@ class TelegramEmulator:
             chat.records[mid] = _Record(message=message, sender="user")
             chat.log.append(mid)
             self._after_user_input(chat, content)
+            if not chat.is_private and not self._bot_sees(chat, message):
+                # Privacy mode (every bot's default, can_read_all_group_messages false): in
+                # a group the bot gets only commands and replies to its own messages.
+                return copy.deepcopy(message)
             return copy.deepcopy(self._enqueue(bot, "message", copy.deepcopy(message)))
+
+    @staticmethod
+    def _bot_sees(chat: _Chat, message: dict[str, Any]) -> bool:
+        if str(message.get("text", "")).startswith("/"):
+            return True
+        replied = message.get("reply_to_message")
+        if replied is None:
+            return False
+        target = chat.records.get(replied["message_id"])
+        return target is not None and target.sender == "bot"
 
     def _after_user_input(self, chat: _Chat, content: dict[str, Any]) -> None:
         keyboard = chat.reply_keyboard

@@ -1,4 +1,4 @@
-"""Tasks nobody takes are announced again, once; an MIS that stops answering is noticed."""
+"""Escalation can be switched off; an MIS that stops answering is noticed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import transaction
 from core.health import check_stale, mis_health, record_mis_ok
-from core.models import OutboxMessage, Task
-from core.tasks import create_task, escalate_stale, transition
+from core.models import OutboxMessage
+from core.tasks import create_task, escalate_stale
 from tests.conftest import make_config
 
 # Time sensitive: `make test` reruns it at frozen instants and under another TZ.
@@ -21,31 +21,8 @@ pytestmark = pytest.mark.clock
 STAFF = -4_000_000_001
 
 
-def test_an_untaken_task_is_announced_once_more_after_n_minutes(tmp_path: Path, factory) -> None:  # type: ignore[no-untyped-def]
-    config = make_config(
-        tmp_path, telegram={"staff_chat_id": STAFF}, messaging={"task_escalate_minutes": 15}
-    )
-    with transaction(factory) as s:
-        waiting = create_task(s, config, kind="message", key="a", text="Перезвоните мне")
-        taken = create_task(s, config, kind="message", key="b", text="Вопрос")
-        transition(s, taken, "take", "Ольга")
-        fresh = create_task(s, config, kind="message", key="c", text="Новый")
-        for task in (waiting, taken):
-            task.created_at = utcnow() - timedelta(minutes=20)
-        ids = waiting.id, fresh.id
-    for _ in range(3):
-        with transaction(factory) as s:
-            escalate_stale(s, config, utcnow())
-    with factory() as s:
-        again = list(
-            s.scalars(select(OutboxMessage).where(OutboxMessage.key.endswith(":escalate")))
-        )
-        assert s.get(Task, ids[0]).escalated_at is not None
-        assert s.get(Task, ids[1]).escalated_at is None
-    assert len(again) == 1 and again[0].chat_id == STAFF
-    assert again[0].text.startswith(f"⏰ Задачу #{ids[0]} никто не взял за 15 мин")
-    # Taking it from the re-announcement works like the first one.
-    assert again[0].reply_markup["inline_keyboard"][0][0]["callback_data"] == f"t:take:{ids[0]}"
+# An untaken task's alert, counted in working time, edits its post and pings the managers
+# once: tests/core/test_staff_group.py.
 
 
 def test_escalation_can_be_switched_off(tmp_path: Path, factory) -> None:  # type: ignore[no-untyped-def]
