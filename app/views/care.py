@@ -20,6 +20,7 @@ from core.models import CareInstruction
 
 bp = Blueprint("care", __name__, url_prefix="/care")
 
+
 def _who() -> str:
     user = current_user()
     assert user is not None
