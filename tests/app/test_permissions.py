@@ -123,3 +123,21 @@ def test_the_walk_finds_a_route_answering_against_the_table(config, factory, app
 def test_an_unknown_permission_is_refused_at_import() -> None:
     with pytest.raises(KeyError, match="not in app/permissions.py"):
         requires("everything")
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "IjAwMCI.aaaa.bbbb"])
+def test_every_post_route_refuses_a_missing_or_forged_csrf_token(
+    app: Flask, owner: Persona, token: str | None
+) -> None:
+    """Flask-WTF guards every POST of the map, not only the forms it renders; the
+    Telegram webhook alone is exempt (it proves itself with its secret)."""
+    posts = [r for r in app.url_map.iter_rules() if "POST" in (r.methods or set())]
+    assert len(posts) > 20
+    for rule in posts:
+        data = {} if token is None else {"csrf_token": token}
+        response = owner.client.post(_url(rule), data=data)
+        if rule.endpoint == "telegram.webhook":
+            assert response.status_code == 404, rule.rule  # not in webhook mode: no such page
+        else:
+            assert response.status_code == 400, (rule.rule, response.status_code)
+    assert owner.get("/").status_code == 200  # and nothing logged the owner out
