@@ -72,6 +72,7 @@ def create_app(config: Config | None = None) -> Flask:
         loyalty,
         patients,
         staff,
+        task_reports,
         tasks,
         telegram,
     )
@@ -83,6 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
         dashboard,
         patients,
         tasks,
+        task_reports,
         delivery,
         campaigns,
         telegram,

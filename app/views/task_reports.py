@@ -1,0 +1,104 @@
+"""Beside the inbox: response times (median and p90 per administrator and per week, also as
+CSV) and linking one's Telegram account for the staff group with a one-time code."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from app.auth import current_user
+from app.extensions import db
+from app.permissions import requires
+from core.clock import utcnow
+from core.config import Config
+from core.conversations import response_times, staff_links
+from core.models import StaffUser
+
+bp = Blueprint("task_reports", __name__, url_prefix="/tasks")
+
+DEFAULT_DAYS = 56  # eight weeks
+
+
+def _config() -> Config:
+    config: Config = current_app.config["KABINET"]
+    return config
+
+
+def _me() -> StaffUser:
+    user = current_user()
+    assert user is not None  # requires()
+    return user
+
+
+def _period() -> tuple[datetime, datetime, int]:
+    raw = request.args.get("days", "")
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3660 else DEFAULT_DAYS
+    until = utcnow()
+    return until - timedelta(days=days), until, days
+
+
+@bp.route("/times")
+@requires("tasks.work")
+def times() -> Any:
+    since, until, days = _period()
+    items = response_times.episodes(db.session(), since, until)
+    tz = _config().clinic.tz
+    return render_template(
+        "response_times.html",
+        days=days,
+        people=response_times.by_administrator(items),
+        weeks=response_times.by_week(items, tz),
+        count=len(items),
+        minutes=response_times.minutes,
+    )
+
+
+@bp.route("/times.csv")
+@requires("tasks.work")
+def times_csv() -> Any:
+    since, until, days = _period()
+    items = response_times.episodes(db.session(), since, until)
+    body = response_times.to_csv(items, _config().clinic.tz)
+    return Response(
+        "\ufeff" + body,  # a BOM: Excel then reads the Cyrillic names right
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=response-times-{days}d.csv"},
+    )
+
+
+@bp.route("/telegram")
+@requires("tasks.work")
+def telegram() -> Any:
+    link = staff_links.link_of(db.session(), _me())
+    return render_template("staff_telegram.html", link=link, code=None)
+
+
+@bp.route("/telegram/code", methods=["POST"])
+@requires("tasks.work")
+def telegram_code() -> Any:
+    code = staff_links.new_code(db.session(), _me(), utcnow())
+    db.session.commit()
+    link = staff_links.link_of(db.session(), _me())
+    return render_template(
+        "staff_telegram.html", link=link, code=code, minutes=staff_links.LINK_CODE_MINUTES
+    )
+
+
+@bp.route("/telegram/unlink", methods=["POST"])
+@requires("tasks.work")
+def telegram_unlink() -> Any:
+    staff_links.unlink(db.session(), _me())
+    db.session.commit()
+    flash("Telegram отвязан: из группы вы больше ничего не измените.", "info")
+    return redirect(url_for("task_reports.telegram"))

@@ -1,0 +1,208 @@
+"""How fast the clinic answers: per episode the first response and the resolution time,
+and their median and 90th percentile per administrator and per week.
+
+First response: from the episode's opening to the first staff reply (Task.first_response_at,
+kept by core.conversations.threads.reply). Resolution: from the opening to done or
+dismissed. Both are wall-clock time, as the patient lived it. An administrator is credited
+with the first responses they gave and the episodes they closed (closing by the system —
+a visit that made a task moot — is nobody's). Weeks are ISO weeks of the clinic's calendar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Task
+
+
+@dataclass(frozen=True)
+class Episode:
+    task_id: int
+    kind: str
+    opened_at: datetime
+    first_response_at: datetime | None
+    first_response_by: str
+    closed_at: datetime | None
+    closed_by: str
+    state: str
+
+    @property
+    def first_response_seconds(self) -> int | None:
+        if self.first_response_at is None:
+            return None
+        return max(int((self.first_response_at - self.opened_at).total_seconds()), 0)
+
+    @property
+    def resolution_seconds(self) -> int | None:
+        if self.closed_at is None or self.state not in ("done", "dismissed"):
+            return None
+        return max(int((self.closed_at - self.opened_at).total_seconds()), 0)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One row of the report: a person or a week."""
+
+    label: str
+    episodes: int
+    responses: int
+    first_median: int | None
+    first_p90: int | None
+    resolved: int
+    resolution_median: int | None
+    resolution_p90: int | None
+
+
+def percentile(values: list[int], share: float) -> int | None:
+    """The nearest-rank percentile: a value that really occurred, none invented between."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(math.ceil(share * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+def episodes(session: Session, since: datetime, until: datetime) -> list[Episode]:
+    """Episodes opened in [since, until), oldest first."""
+    rows = session.scalars(
+        select(Task)
+        .where(Task.created_at >= since, Task.created_at < until)
+        .order_by(Task.created_at, Task.id)
+    )
+    return [
+        Episode(
+            task_id=t.id,
+            kind=t.kind,
+            opened_at=t.created_at,
+            first_response_at=t.first_response_at,
+            first_response_by=t.first_response_by or "",
+            closed_at=t.closed_at,
+            closed_by=(t.taken_by or "") if t.state in ("done", "dismissed") else "",
+            state=t.state,
+        )
+        for t in rows
+    ]
+
+
+def _figures(label: str, items: list[Episode], firsts: list[int], closes: list[int]) -> Figures:
+    return Figures(
+        label=label,
+        episodes=len(items),
+        responses=len(firsts),
+        first_median=percentile(firsts, 0.5),
+        first_p90=percentile(firsts, 0.9),
+        resolved=len(closes),
+        resolution_median=percentile(closes, 0.5),
+        resolution_p90=percentile(closes, 0.9),
+    )
+
+
+def by_administrator(items: Iterable[Episode]) -> list[Figures]:
+    firsts: dict[str, list[int]] = defaultdict(list)
+    closes: dict[str, list[int]] = defaultdict(list)
+    touched: dict[str, dict[int, Episode]] = defaultdict(dict)
+    for ep in items:
+        if ep.first_response_by and ep.first_response_seconds is not None:
+            firsts[ep.first_response_by].append(ep.first_response_seconds)
+            touched[ep.first_response_by][ep.task_id] = ep
+        if ep.closed_by and ep.closed_by != "system" and ep.resolution_seconds is not None:
+            closes[ep.closed_by].append(ep.resolution_seconds)
+            touched[ep.closed_by][ep.task_id] = ep
+    return [
+        _figures(who, list(touched[who].values()), firsts[who], closes[who])
+        for who in sorted(touched)
+    ]
+
+
+def week_of(moment: datetime, tz: tzinfo) -> str:
+    year, week, _ = moment.astimezone(tz).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def by_week(items: Iterable[Episode], tz: tzinfo) -> list[Figures]:
+    groups: dict[str, list[Episode]] = defaultdict(list)
+    for ep in items:
+        groups[week_of(ep.opened_at, tz)].append(ep)
+    result = []
+    for week in sorted(groups):
+        eps = groups[week]
+        firsts = [s for e in eps if (s := e.first_response_seconds) is not None]
+        closes = [s for e in eps if (s := e.resolution_seconds) is not None]
+        result.append(_figures(week, eps, firsts, closes))
+    return result
+
+
+def minutes(seconds: int | None) -> str:
+    """Seconds as whole minutes for a report cell ("" when there is nothing to show)."""
+    return "" if seconds is None else str(round(seconds / 60))
+
+
+def to_csv(items: list[Episode], tz: tzinfo) -> str:
+    """One line per episode (times in the clinic's zone, durations in seconds), then the
+    summaries per administrator and per week."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(
+        [
+            "task",
+            "kind",
+            "opened_at",
+            "week",
+            "state",
+            "first_response_by",
+            "first_response_seconds",
+            "closed_by",
+            "resolution_seconds",
+        ]
+    )
+    for ep in items:
+        w.writerow(
+            [
+                ep.task_id,
+                ep.kind,
+                ep.opened_at.astimezone(tz).isoformat(timespec="seconds"),
+                week_of(ep.opened_at, tz),
+                ep.state,
+                ep.first_response_by,
+                "" if ep.first_response_seconds is None else ep.first_response_seconds,
+                ep.closed_by,
+                "" if ep.resolution_seconds is None else ep.resolution_seconds,
+            ]
+        )
+    for title, rows in (("administrator", by_administrator(items)), ("week", by_week(items, tz))):
+        w.writerow([])
+        w.writerow(
+            [
+                title,
+                "episodes",
+                "first_responses",
+                "first_median_s",
+                "first_p90_s",
+                "resolved",
+                "resolution_median_s",
+                "resolution_p90_s",
+            ]
+        )
+        for f in rows:
+            w.writerow(
+                [
+                    f.label,
+                    f.episodes,
+                    f.responses,
+                    "" if f.first_median is None else f.first_median,
+                    "" if f.first_p90 is None else f.first_p90,
+                    f.resolved,
+                    "" if f.resolution_median is None else f.resolution_median,
+                    "" if f.resolution_p90 is None else f.resolution_p90,
+                ]
+            )
+    return out.getvalue()
