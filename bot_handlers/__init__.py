@@ -1,22 +1,38 @@
-"""Telegram handlers, one module per conversation area, each with ``register(bot, ctx)``.
+"""The bot: patient flows written once against the channel layer (bot_handlers/channels/),
+and the staff group's Telegram handlers.
 
-Handlers never send messages themselves: they change state and enqueue replies in the
-outbox, then wake the dispatcher. Only answerCallbackQuery (which must come within
-seconds and is not a message) is called directly.
+Flows never send messages themselves: they change state and enqueue replies in the outbox,
+then wake the dispatcher. Only answering a button press (which must come within seconds and
+is not a message) goes to the messenger directly, after the update commits.
 """
 
 from __future__ import annotations
 
 from telebot import TeleBot
 
-from bot_handlers import care, chat, delivery, loyalty, onboarding, staff, visits
+from bot_handlers import care, chat, commands, delivery, loyalty, onboarding, staff, visits
+from bot_handlers.channels.router import Router
+from bot_handlers.channels.telegram import TelegramChannel
 from bot_handlers.context import BotContext
 
-# Order matters: pyTelegramBotAPI tries handlers in registration order, and chat's
-# catch-all text handler must come last.
-MODULES = (onboarding, visits, care, loyalty, staff, delivery, chat)
+# Order matters: the first route that matches takes an event, and chat's catch-all (any
+# text or file is a message to the clinic, an unknown command gets /help) comes last.
+FLOWS = (onboarding, visits, care, loyalty, commands, delivery, chat)
 
 
-def register_all(bot: TeleBot, ctx: BotContext) -> None:
-    for module in MODULES:
-        module.register(bot, ctx)
+def build_router(ctx: BotContext) -> Router:
+    router = Router(ctx)
+    for module in FLOWS:
+        module.register(router, ctx)
+    return router
+
+
+def register_all(bot: TeleBot, ctx: BotContext) -> Router:
+    """Wire Telegram: the staff group's raw handlers first (they must see their updates
+    before the layer's catch-alls), then the adapter feeding the patient flows."""
+    channel = TelegramChannel(bot)
+    ctx.channels.setdefault(channel.name, channel)
+    staff.register(bot, ctx)
+    router = build_router(ctx)
+    channel.attach(router.dispatch)
+    return router

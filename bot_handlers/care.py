@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from telebot import TeleBot, types
-
+from bot_handlers.channels.base import Command, Text
+from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core import care
 from core.clock import utcnow
@@ -11,20 +11,19 @@ from core.patients import linked_patients
 from core.texts import CATALOGUE
 
 
-def register(bot: TeleBot, ctx: BotContext) -> None:
+def register(router: Router, ctx: BotContext) -> None:
     tz = ctx.config.clinic.tz
     labels = set(CATALOGUE["menu_care"].values())
 
-    @bot.message_handler(
-        chat_types=["private"], func=lambda m: m.text in labels or m.text == "/care"
-    )
-    def my_care(message: types.Message) -> None:
+    @router.command("care")
+    @router.on(Text, when=lambda e: e.text in labels)
+    def my_care(event: Text | Command) -> None:
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
-            key = f"care-view:{message.chat.id}:{message.message_id}"
+            sub = ctx.subscriber(session, event)
+            key = f"care-view:{event.chat.id}:{event.message_id}"
             patients = linked_patients(session, sub)
             if not patients:
-                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                ctx.need_link(session, sub, key)
                 return
             names = {p.mis_id: p.address_name for p in patients}
             rows = care.received(session, list(names), utcnow())

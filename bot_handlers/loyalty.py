@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from telebot import TeleBot, types
 
-from bot_handlers.context import BotContext, answer_callback
+from bot_handlers.channels.base import Command, Press, Text
+from bot_handlers.channels.router import Router
+from bot_handlers.context import BotContext
 from core import ledger
 from core.clock import utcnow
 from core.loyalty.accounts import family_members, member_row, owner_of
@@ -122,49 +123,44 @@ def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | 
     return "\n".join(lines)
 
 
-def register(bot: TeleBot, ctx: BotContext) -> None:
-    @bot.message_handler(
-        chat_types=["private"],
-        func=lambda m: m.text in _menu_texts("menu_balance") or m.text == "/balance",
-    )
-    def my_balance(message: types.Message) -> None:
+def register(router: Router, ctx: BotContext) -> None:
+    @router.command("balance")
+    @router.on(Text, when=lambda e: e.text in _menu_texts("menu_balance"))
+    def my_balance(event: Text | Command) -> None:
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
-            key = f"balance:{message.chat.id}:{message.message_id}"
+            sub = ctx.subscriber(session, event)
+            key = f"balance:{event.chat.id}:{event.message_id}"
             text = balance_screen(ctx, session, sub)
             if text is None:
-                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                ctx.need_link(session, sub, key)
                 return
             ids = [p.mis_id for p in linked_patients(session, sub)]
             ctx.reply(session, sub, key, text, mute_keyboard(ctx, sub, _muted(session, ids)))
 
-    @bot.callback_query_handler(func=lambda c: c.data in (MUTE, UNMUTE))
-    def toggle_mute(call: types.CallbackQuery) -> None:
-        message = call.message
-        notice = ""
+    @router.on(Press, when=lambda e: e.data in (MUTE, UNMUTE))
+    def toggle_mute(event: Press) -> None:
         with ctx.session() as session:
-            sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
+            sub = ctx.subscriber(session, event)
             # Only the presser's own linked patients change, so forged data changes nothing else.
-            patients = linked_patients(session, sub) if sub is not None else []
-            if sub is None or not patients:
+            patients = linked_patients(session, sub)
+            if not patients:
                 notice = ctx.text("not_yours", sub)
             else:
-                mute = call.data == MUTE
+                mute = event.data == MUTE
                 now = utcnow()
                 for patient in patients:
                     row = member_row(session, patient.mis_id, now)
                     row.muted, row.updated_at = mute, now
                 notice = ctx.text("notices_muted" if mute else "notices_unmuted", sub)
-                if message is not None:
-                    enqueue(
-                        session,
-                        key=f"mute:{message.chat.id}:{message.message_id}:{call.id}",
-                        chat_id=message.chat.id,
-                        text=message.text or "",
-                        kind="edit_markup",
-                        priority=PRIORITY_REPLY,
-                        reply_markup=mute_keyboard(ctx, sub, mute),
-                        edit_message_id=message.message_id,
-                        respect_quiet_hours=False,
-                    )
-        answer_callback(bot, call, notice)
+                enqueue(
+                    session,
+                    key=f"mute:{event.chat.id}:{event.message_id}:{event.press_id}",
+                    chat_id=event.chat.id,
+                    text=event.message_text,
+                    kind="edit_markup",
+                    priority=PRIORITY_REPLY,
+                    reply_markup=mute_keyboard(ctx, sub, mute),
+                    edit_message_id=event.message_id,
+                    respect_quiet_hours=False,
+                )
+        ctx.answer(event, notice)

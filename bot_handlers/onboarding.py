@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from telebot import TeleBot, types
-
+from bot_handlers.channels.base import Contact, Start, Text
+from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
-from bot_handlers.context import BotContext, menu_keyboard
+from bot_handlers.context import BotContext, contact_keyboard, menu_keyboard
 from core.clock import utcnow
 from core.loyalty import on_linked as loyalty_linked
 from core.loyalty import parse_payload
-from core.models import Subscriber
 from core.patients import link_by_phone, linked_patients
 from core.phones import normalize
 from core.tasks import create_task
@@ -20,19 +18,18 @@ from core.tasks import create_task
 _LOOKS_LIKE_PHONE = re.compile(r"^[\s+()\-\d]{10,20}$")
 
 
-def register(bot: TeleBot, ctx: BotContext) -> None:
-    @bot.message_handler(commands=["start"], chat_types=["private"])
-    def start(message: types.Message) -> None:
-        parts = (message.text or "").split(maxsplit=1)
-        payload = parts[1].strip() if len(parts) > 1 else ""
+def register(router: Router, ctx: BotContext) -> None:
+    @router.on(Start)
+    def start(event: Start) -> None:
+        payload = event.payload
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
+            sub = ctx.subscriber(session, event)
             # Only the first link counts (it names who brought the patient), and only a
             # payload of the grammar in core.loyalty.referrals is kept.
             if not sub.start_payload and parse_payload(payload).kind not in ("none", "invalid"):
                 sub.start_payload = payload
             patients = linked_patients(session, sub)
-            key = f"start:{message.chat.id}:{message.message_id}"
+            key = f"start:{event.chat.id}:{event.message_id}"
             if patients:
                 ctx.reply(
                     session,
@@ -44,30 +41,27 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 return
             ctx.reply(session, sub, key, ctx.text("welcome", sub), contact_keyboard(ctx, sub))
 
-    @bot.message_handler(content_types=["contact"], chat_types=["private"])
-    def contact(message: types.Message) -> None:
+    @router.on(Contact)
+    def contact(event: Contact) -> None:
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
-            key = f"contact:{message.chat.id}:{message.message_id}"
-            shared, sender = message.contact, message.from_user
-            assert sender is not None  # private chats always have a sender
-            # Anyone can forward someone else's card; only Telegram's own user_id proves
-            # the number belongs to the sender.
-            if shared is None or shared.user_id is None or shared.user_id != sender.id:
+            sub = ctx.subscriber(session, event)
+            key = f"contact:{event.chat.id}:{event.message_id}"
+            # Whether the number is the sender's own is the adapter's word (Telegram: the
+            # card's user_id set by its server); a forwarded card never links anyone.
+            if not event.own:
                 ctx.reply(
                     session, sub, key, ctx.text("contact_not_own", sub), contact_keyboard(ctx, sub)
                 )
                 return
-            phone = normalize(shared.phone_number, ctx.config.clinic.phone_region)
+            phone = normalize(event.phone, ctx.config.clinic.phone_region)
             patients = link_by_phone(session, sub, phone) if phone else []
             if not patients:
                 ctx.reply(
                     session,
                     sub,
                     key,
-                    ctx.text("not_found", sub, phone=phone or shared.phone_number),
+                    ctx.text("not_found", sub, phone=phone or event.phone),
                 )
-                tg_name = " ".join(filter(None, [sender.first_name, sender.last_name]))
                 create_task(
                     session,
                     ctx.config,
@@ -76,8 +70,8 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                     text=ctx.text(
                         "task_unknown_patient",
                         None,
-                        phone=phone or shared.phone_number,
-                        tg_name=tg_name,
+                        phone=phone or event.phone,
+                        tg_name=event.user.full_name,
                     ),
                     subscriber_id=sub.id,
                     acknowledged=True,  # the patient was just answered
@@ -91,29 +85,18 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 text = ctx.text("greeting_family", sub, name=main.address_name, others=names)
             ctx.reply(session, sub, key, text, menu_keyboard(ctx, sub))
 
-    @bot.message_handler(
-        chat_types=["private"],
-        func=lambda m: bool(m.text and _LOOKS_LIKE_PHONE.match(m.text)),
-    )
-    def typed_phone(message: types.Message) -> None:
+    @router.on(Text, when=lambda e: bool(_LOOKS_LIKE_PHONE.match(e.text)))
+    def typed_phone(event: Text) -> None:
         # A typed number proves nothing about who types it; ask for the button instead.
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
+            sub = ctx.subscriber(session, event)
             if linked_patients(session, sub):
-                to_task(ctx, session, sub, message)
+                to_task(ctx, session, sub, event)
                 return
             ctx.reply(
                 session,
                 sub,
-                f"typed-phone:{message.chat.id}:{message.message_id}",
+                f"typed-phone:{event.chat.id}:{event.message_id}",
                 ctx.text("typed_phone_refused", sub),
                 contact_keyboard(ctx, sub),
             )
-
-
-def contact_keyboard(ctx: BotContext, sub: Subscriber) -> dict[str, Any]:
-    return {
-        "keyboard": [[{"text": ctx.text("share_contact_button", sub), "request_contact": True}]],
-        "resize_keyboard": True,
-        "one_time_keyboard": True,
-    }

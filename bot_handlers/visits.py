@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telebot import TeleBot, types
 
-from bot_handlers.context import BotContext, answer_callback
+from bot_handlers.channels.base import Command, Press, Text
+from bot_handlers.channels.router import Router
+from bot_handlers.context import BotContext
 from core.clock import utcnow
 from core.conversations.lines import record_event
 from core.models import Appointment, Patient, Subscriber
@@ -23,39 +24,33 @@ def _menu_texts(key: str) -> set[str]:
     return set(CATALOGUE[key].values())
 
 
-def _unbutton(
-    session: Session, message: types.Message | types.InaccessibleMessage | None, key: str
-) -> None:
+def _unbutton(session: Session, press: Press, key: str) -> None:
     """Remove the buttons of an answered message so the answer cannot be given twice."""
-    if message is None:
-        return
     enqueue(
         session,
         key=f"{key}:unbutton",
-        chat_id=message.chat.id,
-        text=getattr(message, "text", None) or "",
+        chat_id=press.chat.id,
+        text=press.message_text,
         kind="edit_markup",
         priority=PRIORITY_REPLY,
         reply_markup={"inline_keyboard": []},
-        edit_message_id=message.message_id,
+        edit_message_id=press.message_id,
         respect_quiet_hours=False,
     )
 
 
-def register(bot: TeleBot, ctx: BotContext) -> None:
+def register(router: Router, ctx: BotContext) -> None:
     tz = ctx.config.clinic.tz
 
-    @bot.message_handler(
-        chat_types=["private"],
-        func=lambda m: m.text in _menu_texts("menu_visits") or m.text == "/visits",
-    )
-    def my_visits(message: types.Message) -> None:
+    @router.command("visits")
+    @router.on(Text, when=lambda e: e.text in _menu_texts("menu_visits"))
+    def my_visits(event: Text | Command) -> None:
         with ctx.session() as session:
-            sub = ctx.subscriber(session, message)
-            key = f"visits:{message.chat.id}:{message.message_id}"
+            sub = ctx.subscriber(session, event)
+            key = f"visits:{event.chat.id}:{event.message_id}"
             patients = linked_patients(session, sub)
             if not patients:
-                ctx.reply(session, sub, key, ctx.text("need_link", sub))
+                ctx.need_link(session, sub, key)
                 return
             names = {p.mis_id: p.address_name for p in patients}
             upcoming = session.scalars(
@@ -83,32 +78,33 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                 )
             ctx.reply(session, sub, key, "\n".join(lines))
 
-    def pressed_visit(
-        session: Session, call: types.CallbackQuery
-    ) -> tuple[Subscriber | None, Appointment | None]:
+    def pressed_visit(session: Session, press: Press) -> tuple[Subscriber, Appointment | None]:
         """Who pressed, and the visit the button names if they may act on it (else None).
 
-        Callback data comes from the client and can be forged: the pressing user must be
-        linked to the visit's patient."""
-        message = call.message
-        sub = ctx.subscriber_of(session, call.from_user, message.chat.id) if message else None
-        raw_id = (call.data or "").partition(":")[2]
+        The router has checked that the button was on this message in this chat; the
+        pressing user must also be linked to the visit's patient now (a link can go)."""
+        sub = ctx.subscriber(session, press)
+        raw_id = press.data.partition(":")[2]
         appt = session.get(Appointment, int(raw_id)) if raw_id.isdigit() else None
-        if sub is None or appt is None or not is_linked(session, sub, appt.patient_mis_id):
+        if appt is None or not is_linked(session, sub, appt.patient_mis_id):
             return sub, None
         return sub, appt
 
-    @bot.callback_query_handler(func=lambda c: (c.data or "").split(":")[0] in ("c", "r"))
-    def reminder_answer(call: types.CallbackQuery) -> None:
-        action = (call.data or "").partition(":")[0]
+    @router.press("c", "r")
+    def reminder_answer(event: Press) -> None:
+        action = event.data.partition(":")[0]
         notice = ""
-        message = call.message
         with ctx.session() as session:
-            sub, appt = pressed_visit(session, call)
-            if sub is None or appt is None:
+            sub, appt = pressed_visit(session, event)
+            if appt is None:
                 notice = ctx.text("not_yours", sub)
             elif appt.confirmation:
                 notice = ctx.text("already_answered", sub)
+            elif appt.deleted or appt.status != "scheduled" or appt.starts_at <= utcnow():
+                # The reminder outlived its visit (cancelled, moved away, or begun):
+                # nothing to confirm or move; «Мои визиты» shows what is booked now.
+                notice = ctx.text("visit_not_current", sub)
+                _unbutton(session, event, f"gone:{appt.mis_id}:{event.message_id}:{sub.id}")
             else:
                 today = utcnow().astimezone(tz).date()
                 visit_when = when(appt.starts_at.astimezone(tz), today, sub.language)
@@ -141,25 +137,22 @@ def register(bot: TeleBot, ctx: BotContext) -> None:
                         acknowledged=True,  # the patient was just answered
                     )
                     ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
-                _unbutton(session, message, key)
-        answer_callback(bot, call, notice)
+                _unbutton(session, event, key)
+        ctx.answer(event, notice)
 
-    @bot.callback_query_handler(
-        func=lambda c: (c.data or "").split(":")[0] == no_show.REBOOK_PREFIX
-    )
-    def rebook_answer(call: types.CallbackQuery) -> None:
+    @router.press(no_show.REBOOK_PREFIX)
+    def rebook_answer(event: Press) -> None:
         """The no-show message's «Записаться снова»: the reminder's Reschedule, for a visit
         already missed (whatever it was answered before, so not through `confirmation`)."""
         notice = ""
-        message = call.message
         with ctx.session() as session:
-            sub, appt = pressed_visit(session, call)
-            if sub is None or appt is None:
+            sub, appt = pressed_visit(session, event)
+            if appt is None:
                 notice = ctx.text("not_yours", sub)
             elif no_show.request_rebook(session, ctx.config, sub, appt) is None:
                 notice = ctx.text("already_answered", sub)
             else:
                 key = f"rebook:{appt.mis_id}:{appt.starts_at.isoformat()}:{sub.id}"
                 ctx.reply(session, sub, key, ctx.text("reschedule_requested", sub))
-                _unbutton(session, message, key)
-        answer_callback(bot, call, notice)
+                _unbutton(session, event, key)
+        ctx.answer(event, notice)

@@ -85,6 +85,56 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "already_answered": {"ru": "Ответ уже получен, спасибо.", "en": "We already have your answer."},
     "not_yours": {"ru": "Эта кнопка не для вас.", "en": "This button is not for you."},
+    "visit_not_current": {
+        "ru": "Этот визит уже отменён, перенесён или прошёл. Актуальные записи — в «🗓 Мои визиты».",
+        "en": "This visit has been cancelled, moved or has passed. Your current bookings are "
+        "in “🗓 My visits”.",
+    },
+    # -- commands (bot_handlers/commands.py; the menu set with setMyCommands) --
+    "cmd_start": {"ru": "Начать и узнать меня", "en": "Start and recognise me"},
+    "cmd_visits": {"ru": "Мои визиты", "en": "My visits"},
+    "cmd_balance": {"ru": "Мои бонусы", "en": "My bonuses"},
+    "cmd_care": {"ru": "Рекомендации после визитов", "en": "Care instructions"},
+    "cmd_family": {"ru": "Семья", "en": "Family"},
+    "cmd_settings": {"ru": "Настройки", "en": "Settings"},
+    "cmd_language": {"ru": "Язык: русский / English", "en": "Language: English / русский"},
+    "cmd_help": {"ru": "Что умеет бот", "en": "What the bot can do"},
+    "help": {
+        "ru": "Это бот клиники «{clinic}».\n\n"
+        "🗓 Мои визиты — /visits\n🎁 Мои бонусы — /balance\n📋 Рекомендации — /care\n"
+        "👨‍👩‍👧 Семья — /family\n⚙️ Настройки — /settings\n🌐 Язык — /language\n\n"
+        "Вопрос клинике — просто напишите его сюда, администратор ответит в этом чате.",
+        "en": "This is the bot of {clinic}.\n\n"
+        "🗓 My visits — /visits\n🎁 My bonuses — /balance\n📋 Care instructions — /care\n"
+        "👨‍👩‍👧 Family — /family\n⚙️ Settings — /settings\n🌐 Language — /language\n\n"
+        "To ask the clinic something, just write it here; the front desk answers in this "
+        "chat.",
+    },
+    "unknown_command": {"ru": "Такой команды я не знаю.", "en": "I do not know that command."},
+    "settings": {
+        "ru": "⚙️ Настройки\n\n🌐 Язык: русский — сменить: /language\n"
+        "📣 Рассылки и поздравления: {mailings} — {mailings_how}\n"
+        "🎁 Уведомления о бонусах включаются и выключаются в «🎁 Мои бонусы».\n"
+        "Напоминания о визитах приходят всегда.",
+        "en": "⚙️ Settings\n\n🌐 Language: English — change: /language\n"
+        "📣 Mailings and greetings: {mailings} — {mailings_how}\n"
+        "🎁 Bonus notices are turned on and off in “🎁 My bonuses”.\n"
+        "Visit reminders always come.",
+    },
+    "settings_mailings_on": {"ru": "включены", "en": "on"},
+    "settings_mailings_off": {"ru": "выключены", "en": "off"},
+    "settings_mailings_stop": {"ru": "отписаться: /stop", "en": "unsubscribe: /stop"},
+    "settings_mailings_start": {"ru": "включить: /subscribe", "en": "turn on: /subscribe"},
+    "family": {
+        "ru": "👨‍👩‍👧 К этому чату привязаны: {names}.\n\nЗдесь видны их визиты и бонусы. "
+        "Добавить или убрать члена семьи поможет администратор — напишите в этот чат.",
+        "en": "👨‍👩‍👧 Linked to this chat: {names}.\n\nTheir visits and bonuses are shown "
+        "here. To add or remove a family member, write to the front desk in this chat.",
+    },
+    "language_set": {
+        "ru": "Готово: бот говорит по-русски. For English: /language en",
+        "en": "Done: the bot speaks English now. По-русски: /language ru",
+    },
     "bonus_accrued": {
         "ru": "{name}, начислено {points} бонусов за оплату {amount} ₽. Баланс: {balance}.",
         "en": "{name}, {points} bonus points for your payment of {amount} ₽. Balance: {balance}.",

@@ -20,6 +20,7 @@ from telebot import TeleBot
 
 from bot_handlers import register_all
 from bot_handlers.bot import build_bot
+from bot_handlers.commands import command_menu
 from bot_handlers.context import BotContext
 from connectors.base import Connector, ConnectorError
 from connectors.registry import open_connector
@@ -81,7 +82,7 @@ class Appliance:
             clock=clock,
         )
         self.ctx = BotContext(config, factory, wake=self.dispatcher.wake)
-        register_all(self.bot, self.ctx)
+        self.router = register_all(self.bot, self.ctx)
         self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
@@ -106,10 +107,22 @@ class Appliance:
         mode = self.config.telegram.mode
         if not self._poll_telegram or mode == "off":
             return
+        self.register_commands()
         if mode == "webhook":
             self.webhook.run(stop)
         else:
             self.poller.run(stop)
+
+    def register_commands(self) -> bool:
+        """The «/» menu in Russian and English (setMyCommands), once per start; a failure
+        is logged and leaves the previous menu in place (Telegram keeps it)."""
+        try:
+            for channel in self.ctx.channels.values():
+                channel.set_commands(command_menu(), self.config.clinic.language)
+        except Exception as exc:
+            log.warning("registering the bot's commands failed: %s", redact(str(exc), self.config))
+            return False
+        return True
 
     # -- jobs -----------------------------------------------------------------------------
 

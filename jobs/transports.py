@@ -6,35 +6,19 @@ through SMS.ru's HTTP API). The dispatcher only sees `Transport.send` and `Deliv
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 from telebot import TeleBot
-from telebot.apihelper import ApiHTTPException, ApiTelegramException
 
+from bot_handlers.channels.base import DeliveryError, as_keyboard
+from bot_handlers.channels.telegram import SEND_TIMEOUT, TelegramChannel, classify
 from core.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-# Seconds for one send. Telegram answers in well under a second; a request that takes
-# longer is treated like a 5xx (backed off and retried).
-SEND_TIMEOUT = 15
-
-
-@dataclass
-class DeliveryError(Exception):
-    """kind: rate_limited (wait retry_after) | transient (back off) | forbidden (stop) |
-    rejected (the message itself is wrong; retrying cannot help) | already_done."""
-
-    kind: str
-    detail: str
-    retry_after: float = 0.0
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.detail}"
+__all__ = ["DeliveryError", "SmsRuTransport", "TelegramTransport", "Transport", "classify"]
 
 
 class Transport(Protocol):
@@ -42,67 +26,28 @@ class Transport(Protocol):
 
 
 class TelegramTransport:
+    """An outbox row out through the Telegram adapter's operations (the only code that
+    calls the Bot API for patients is bot_handlers/channels/telegram.py)."""
+
     def __init__(self, bot: TeleBot, timeout: int = SEND_TIMEOUT) -> None:
         self.bot = bot
-        self.timeout = timeout
+        self.channel = TelegramChannel(bot, timeout)
 
     def send(self, message: OutboxMessage) -> int | None:
-        markup = (
-            json.dumps(message.reply_markup, ensure_ascii=False) if message.reply_markup else None
-        )
-        try:
-            if message.kind == "edit_markup" and message.edit_message_id:
-                self.bot.edit_message_reply_markup(
-                    message.chat_id,
-                    message.edit_message_id,
-                    reply_markup=markup,  # type: ignore[arg-type]
-                    timeout=self.timeout,
-                )
-                return message.edit_message_id
-            if message.edit_message_id:
-                self.bot.edit_message_text(
-                    message.text,
-                    message.chat_id,
-                    message.edit_message_id,
-                    reply_markup=markup,  # type: ignore[arg-type]
-                    parse_mode=message.parse_mode or None,
-                    timeout=self.timeout,
-                )
-                return message.edit_message_id
-            sent = self.bot.send_message(
+        keyboard = as_keyboard(message.reply_markup)
+        if message.kind == "edit_markup" and message.edit_message_id:
+            return self.channel.edit_keyboard(message.chat_id, message.edit_message_id, keyboard)
+        if message.edit_message_id:
+            return self.channel.edit_text(
                 message.chat_id,
+                message.edit_message_id,
                 message.text,
-                reply_markup=markup,  # type: ignore[arg-type]
-                parse_mode=message.parse_mode or None,
-                timeout=self.timeout,
+                keyboard,
+                parse_mode=message.parse_mode,
             )
-            return sent.message_id
-        except ApiTelegramException as exc:
-            raise classify(exc) from None
-        except ApiHTTPException as exc:
-            # Not the Bot API's JSON but a gateway page (nginx's 502/504): Telegram's front
-            # could not reach its backend. Retried like any 5xx; see README on what a lost
-            # answer can mean.
-            status = getattr(exc.result, "status_code", "?")
-            raise DeliveryError("transient", f"HTTP {status} from Telegram's gateway") from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DeliveryError("transient", f"network: {exc.__class__.__name__}") from None
-
-
-def classify(exc: ApiTelegramException) -> DeliveryError:
-    code = exc.error_code
-    description = exc.description or str(exc)
-    if code == 429:
-        params = (exc.result_json or {}).get("parameters") or {}
-        return DeliveryError("rate_limited", description, float(params.get("retry_after", 1)))
-    if code == 403:
-        return DeliveryError("forbidden", description)
-    if code == 400 and "message is not modified" in description:
-        # The edit is already in place; treating it as a failure would retry forever.
-        return DeliveryError("already_done", description)
-    if code in (400, 404):
-        return DeliveryError("rejected", description)
-    return DeliveryError("transient", f"HTTP {code}: {description}")
+        return self.channel.send_text(
+            message.chat_id, message.text, keyboard, parse_mode=message.parse_mode
+        )
 
 
 # --- SMS -----------------------------------------------------------------------------------

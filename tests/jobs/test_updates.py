@@ -13,6 +13,7 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from bot_handlers.channels.telegram import message_event
 from core.db import make_engine, session_factory
 from core.migrate import upgrade
 from core.models import KeyValue, OutboxMessage, TelegramUpdate
@@ -86,7 +87,9 @@ def test_a_failing_handler_does_not_wedge_the_queue(wired: Wired) -> None:
 
     def boom(message: Any) -> None:
         with appliance.ctx.session() as session:
-            appliance.ctx.reply(session, appliance.ctx.subscriber(session, message), "boom", "x")
+            event = message_event(message)
+            assert event is not None
+            appliance.ctx.reply(session, appliance.ctx.subscriber(session, event), "boom", "x")
             raise RuntimeError("handler bug")
 
     # Ahead of every other handler, as a buggy module registered first would be.
