@@ -70,6 +70,8 @@ def _load(token: str) -> PanelUser | None:
         token,
         idle=timedelta(minutes=web.session_idle_minutes),
         lifetime=timedelta(hours=web.session_max_hours),
+        # panel.js's background poll of the inbox (not the user doing anything)
+        touch=request.headers.get("X-Kabinet-Poll") != "1",
     )
     return PanelUser(found[0], token, found[1]) if found else None
 

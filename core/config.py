@@ -421,6 +421,18 @@ def _kind_minutes(value: object) -> str | None:
     return "kind=minutes pairs separated by commas, e.g. 'message=15, reschedule=30'"
 
 
+def _quick_replies(value: Any) -> str | None:
+    """A few short texts: what a click puts into the reply box."""
+    if len(value) > 30:
+        return "at most 30 quick replies"
+    for text in value:
+        if not isinstance(text, str) or not text.strip():
+            return "each quick reply is a non-empty text"
+        if len(text) > 4096:
+            return f"a quick reply is at most 4,096 characters, not {len(text)}"
+    return None
+
+
 @dataclass(frozen=True)
 class ConversationsConfig:
     """The chat with the clinic (core/conversations/)."""
@@ -442,6 +454,16 @@ class ConversationsConfig:
     # alerted, per kind: "message=15, reschedule=30"; kinds not named use
     # messaging.task_escalate_minutes; 0 switches a kind off.
     escalate_minutes: str = field(default="", metadata=_check(_kind_minutes))
+    # Answers the clinic gives often, one click away in a task's reply box (the staff
+    # member can still edit one before sending it).
+    quick_replies: tuple[str, ...] = field(
+        default=(
+            "Здравствуйте! Сейчас посмотрю и отвечу.",
+            "Спасибо, передали врачу. Ответим здесь, в этом чате.",
+            "Ждём вас! Если планы изменятся, напишите, пожалуйста.",
+        ),
+        metadata=_check(_quick_replies),
+    )
 
     @property
     def escalate_after(self) -> dict[str, int]:

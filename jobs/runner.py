@@ -28,6 +28,7 @@ from connectors.sync import SyncEngine, SyncReport
 from core import campaigns, outbox
 from core.clock import local_now, utcnow
 from core.config import Config, redact
+from core.conversations.files import outgoing_file
 from core.db import make_engine, session_factory, transaction
 from core.greetings import plan_birthdays, plan_holidays
 from core.health import check_stale, mis_retry_due, record_mis_failure, record_mis_ok
@@ -76,7 +77,10 @@ class Appliance:
             sms_transport = SmsRuTransport(m.sms_api_url, m.sms_api_id, m.sms_sender)
         self.dispatcher = Dispatcher(
             factory,
-            transport or TelegramTransport(self.bot),
+            transport
+            or TelegramTransport(
+                self.bot, files=lambda message: outgoing_file(factory, config, message)
+            ),
             config,
             sms=sms_transport,
             clock=clock,

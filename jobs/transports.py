@@ -7,6 +7,7 @@ through SMS.ru's HTTP API). The dispatcher only sees `Transport.send` and `Deliv
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import requests
@@ -25,16 +26,32 @@ class Transport(Protocol):
     def send(self, message: OutboxMessage) -> int | None: ...
 
 
+# A "file" row's bytes, name and whether it goes as a photo (core.conversations.files).
+FileSource = Callable[[OutboxMessage], "tuple[bytes, str, bool] | None"]
+
+
 class TelegramTransport:
     """An outbox row out through the Telegram adapter's operations (the only code that
     calls the Bot API for patients is bot_handlers/channels/telegram.py)."""
 
-    def __init__(self, bot: TeleBot, timeout: int = SEND_TIMEOUT) -> None:
+    def __init__(
+        self, bot: TeleBot, timeout: int = SEND_TIMEOUT, files: FileSource | None = None
+    ) -> None:
         self.bot = bot
         self.channel = TelegramChannel(bot, timeout)
+        self.files = files
 
     def send(self, message: OutboxMessage) -> int | None:
         keyboard = as_keyboard(message.reply_markup)
+        if message.kind == "file":
+            # The row carries the caption; the file stays on disk with its thread line.
+            found = self.files(message) if self.files is not None else None
+            if found is None:
+                raise DeliveryError("rejected", "the file of this message is no longer kept")
+            data, name, image = found
+            return self.channel.send_file(
+                message.chat_id, data, name, caption=message.text, image=image, keyboard=keyboard
+            )
         if message.kind == "edit_markup" and message.edit_message_id:
             return self.channel.edit_keyboard(message.chat_id, message.edit_message_id, keyboard)
         if message.edit_message_id:

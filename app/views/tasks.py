@@ -3,6 +3,8 @@ patient's card and a reply box; Take / Done / Dismiss (also from the Telegram gr
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from flask import (
@@ -10,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -70,15 +73,35 @@ def waited(seconds: int | None) -> str:
     return f"{days} д {hours} ч"
 
 
-@bp.route("/")
-@requires("tasks.work")
-def index() -> Any:
+# A form's CSRF token is signed anew at every render; it is not a change of the page.
+_TOKEN = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
+def _version(parts: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(parts):
+        digest.update(name.encode() + b"\0" + _TOKEN.sub("", parts[name]).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _polled(page: str, parts: dict[str, str], context: dict[str, Any]) -> Any:
+    """The page, or for panel.js's poll (GET …/poll?v=<version>) the parts that changed
+    since the version it has: {"version", "changed", "parts": {element id: html}}."""
+    version = _version(parts)
+    if page:
+        return render_template(page, version=version, **context)
+    extra = {"seen": context["seen"]} if "seen" in context else {}
+    if request.args.get("v") == version:
+        return jsonify(version=version, changed=False, parts={}, **extra)
+    return jsonify(version=version, changed=True, parts=parts, **extra)
+
+
+def _index(page: str) -> Any:
     show = request.args.get("show", "open")
     who = request.args.get("who", "all")
     kind = request.args.get("kind", "")
     rows = inbox.episodes(db.session(), utcnow(), show=show, who=who, kind=kind, me=_name(_me()))
-    return render_template(
-        "tasks.html",
+    context = dict(
         rows=rows,
         show=show,
         who=who,
@@ -88,29 +111,70 @@ def index() -> Any:
         state_labels=STATE_LABELS,
         waited=waited,
     )
+    return _polled(page, {"task-rows": render_template("_task_rows.html", **context)}, context)
 
 
-@bp.route("/<int:task_id>")
+def _ago(seconds: int) -> str:
+    return f"{seconds} с" if seconds < 60 else waited(seconds)
+
+
+@bp.route("/")
 @requires("tasks.work")
-def thread(task_id: int) -> Any:
+def index() -> Any:
+    return _index("tasks.html")
+
+
+@bp.route("/poll")
+@requires("tasks.work")
+def poll() -> Any:
+    return _index("")
+
+
+def quick_replies(config: Config) -> tuple[str, ...]:
+    return config.conversations.quick_replies
+
+
+def _thread(task_id: int, page: str, draft: str = "") -> Any:
     task = db.session.get(Task, task_id)
     if task is None:
         abort(404)
     now = utcnow()
     lines = inbox.thread(db.session(), task.conversation_id) if task.conversation_id else []
-    return render_template(
-        "thread.html",
+    context = dict(
         task=task,
         lines=lines,
         card=inbox.card(db.session(), task, now),
         kind_labels=KIND_LABELS,
         state_labels=STATE_LABELS,
+        quick_replies=quick_replies(_config()),
+        draft=draft,
+        config_max_mb=_config().conversations.max_file_mb,
+        # The newest line on screen: a reply sent from this page was written having seen
+        # up to it (reply_view's check; panel.js moves it on as lines arrive).
+        seen=inbox.last_line_id(db.session(), task.conversation_id),
         waiting=waited(
             max(int((now - task.waiting_since).total_seconds()), 0)
             if task.waiting_since and task.state in ("open", "taken")
             else None
         ),
     )
+    parts = {
+        "episode-state": render_template("_episode_state.html", **context),
+        "thread": render_template("_thread_lines.html", **context),
+    }
+    return _polled(page, parts, context)
+
+
+@bp.route("/<int:task_id>")
+@requires("tasks.work")
+def thread(task_id: int) -> Any:
+    return _thread(task_id, "thread.html")
+
+
+@bp.route("/<int:task_id>/poll")
+@requires("tasks.work")
+def thread_poll(task_id: int) -> Any:
+    return _thread(task_id, "")
 
 
 def _back(task_id: int) -> Any:
@@ -126,13 +190,38 @@ def reply_view(task_id: int) -> Any:
     if task is None:
         abort(404)
     user = _me()
+    text = request.form.get("text", "")
+    # Two people answering one patient at once: a second answer written without having
+    # seen the first is held, not sent (a message in the patient's chat cannot be taken
+    # back; holding it costs one more click). The page comes back with the text kept and
+    # the other answer in view; sending again sends it.
+    seen = request.form.get("seen", type=int)  # None: not from the page's form, no check
+    other = inbox.answered_since(db.session(), task, seen, user.id) if seen is not None else None
+    if other is not None:
+        ago = max(int((utcnow() - other.created_at).total_seconds()), 0)
+        flash(
+            f"{other.author} только что ответил(а) пациенту ({_ago(ago)} назад). Ваш ответ не отправлен: прочтите переписку и нажмите «Отправить» ещё раз, "
+            "если он всё ещё нужен"
+            + (" (файл приложите заново)." if request.files.get("file") else "."),
+            "error",
+        )
+        return _thread(task_id, "thread.html", draft=text), 409
+    upload = None
+    sent = request.files.get("file")
+    if sent is not None and sent.filename:
+        # Read one byte past the limit, never the whole of a huge upload.
+        limit = files.limit_bytes(_config())
+        data = sent.stream.read(limit + 1)
+        upload = files.Upload(data, sent.filename, sent.mimetype or "")
     try:
         reply(
             db.session(),
             task,
-            request.form.get("text", ""),
+            text,
             author=_name(user),
             author_user_id=user.id,
+            config=_config() if upload is not None else None,
+            upload=upload,
         )
         db.session.commit()
     except ReplyError as err:

@@ -53,9 +53,12 @@ def resume(
     idle: timedelta,
     lifetime: timedelta,
     clock: Clock = utcnow,
+    touch: bool = True,
 ) -> tuple[StaffUser, StaffSession] | None:
     """The user and session of a cookie's token if it is still open; an idle or outlived
-    session is closed here, so it stays closed whatever the clock does next."""
+    session is closed here, so it stays closed whatever the clock does next. ``touch``
+    False (a page's own background poll): the request does not count as activity, so a
+    tab left open on the inbox still ends at the idle timeout."""
     row = session.scalar(
         select(StaffSession).where(
             StaffSession.token_hash == _digest(token), StaffSession.ended_at.is_(None)
@@ -76,7 +79,7 @@ def resume(
         row.ended_at, row.ended_reason = now, reason or "deactivated"
         session.commit()
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    if touch and now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
         session.commit()
     return user, row

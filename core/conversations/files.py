@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import Config
 from core.conversations.models import ThreadMessage
 from core.db import transaction
+from core.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,62 @@ def stored_path(config: Config, line: ThreadMessage) -> Path | None:
     if root not in path.parents or not path.is_file():
         return None
     return path
+
+
+# --- files the clinic sends (a reply from the panel) ---------------------------------------
+
+# What Telegram shows as a photo (sendPhoto takes up to 10 MB); anything else, or a bigger
+# picture, goes as a document, which the patient can open or save as it is.
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+PHOTO_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a staff member attached to a reply."""
+
+    data: bytes
+    file_name: str
+    mime_type: str = ""
+
+    @property
+    def as_photo(self) -> bool:
+        return self.mime_type in PHOTO_TYPES and len(self.data) <= PHOTO_LIMIT
+
+
+def clean_name(name: str) -> str:
+    """The name a patient sees: the uploader's own, without any folder part."""
+    base = PurePosixPath(name.replace("\\", "/")).name.strip()
+    return "".join(ch for ch in base if ch.isprintable())[:255] or "файл"
+
+
+def save_outgoing(config: Config, conversation_id: int, line_id: int, upload: Upload) -> str:
+    """Keep the file beside the thread's others; returns its path under files/."""
+    suffix = PurePosixPath(upload.file_name).suffix.lower()
+    if not (1 < len(suffix) <= 8 and suffix[1:].isalnum()):
+        suffix = mimetypes.guess_extension(upload.mime_type or "") or ".bin"
+    relative = f"{conversation_id}/{line_id}-out{suffix}"
+    target = files_dir(config) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    tmp.write_bytes(upload.data)
+    tmp.replace(target)
+    return relative
+
+
+def outgoing_file(
+    factory: sessionmaker[Session], config: Config, message: OutboxMessage
+) -> tuple[bytes, str, bool] | None:
+    """For the transport: the bytes, name and photo-or-document of an outbox row of kind
+    "file" (its key names the thread line that holds the file), or None if it is gone."""
+    kind, _, raw = message.key.partition(":")
+    if kind != "staff-reply" or not raw.isdigit():
+        return None
+    with factory() as session:
+        line = session.get(ThreadMessage, int(raw))
+        if line is None or line.outbox_id != message.id:
+            return None
+        path = stored_path(config, line)
+        if path is None:
+            return None
+        return path.read_bytes(), line.file_name or path.name, line.kind == "photo"

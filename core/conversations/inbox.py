@@ -168,3 +168,32 @@ def card(session: Session, task: Task, now: datetime) -> Card:
         )
     )
     return Card(sub, patients, upcoming)
+
+
+def last_line_id(session: Session, conversation_id: int | None) -> int:
+    if conversation_id is None:
+        return 0
+    found = session.scalar(
+        select(func.max(ThreadMessage.id)).where(ThreadMessage.conversation_id == conversation_id)
+    )
+    return int(found or 0)
+
+
+def answered_since(
+    session: Session, task: Task, seen: int, user_id: int | None
+) -> ThreadMessage | None:
+    """A staff answer in the task's thread newer than line ``seen`` by someone other than
+    ``user_id`` (from the panel or the group): what a reply written now has not seen."""
+    if task.conversation_id is None:
+        return None
+    stmt = select(ThreadMessage).where(
+        ThreadMessage.conversation_id == task.conversation_id,
+        ThreadMessage.id > seen,
+        ThreadMessage.direction == "out",
+        ThreadMessage.author != "",
+    )
+    if user_id is not None:
+        stmt = stmt.where(
+            (ThreadMessage.author_user_id != user_id) | ThreadMessage.author_user_id.is_(None)
+        )
+    return session.scalar(stmt.order_by(ThreadMessage.id.desc()).limit(1))

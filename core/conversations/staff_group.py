@@ -78,7 +78,8 @@ def _tail(session: Session, config: Config, task: Task) -> tuple[list[str], int,
             if incoming == 1 and task.kind == "message":
                 continue  # already the task's own text
             body = "› " + _line_text(line, lang)
-        elif line.kind == "reply":
+        elif line.kind == "reply" or (line.direction == "out" and line.author):
+            # A staff answer, text or a file sent from the panel.
             body = render("post_reply", lang, who=line.author, text=_line_text(line, lang))
         elif line.direction == "event" and line.event != task.kind:
             body = "• " + _line_text(line, lang)
@@ -298,7 +299,8 @@ def refresh_due(session: Session, config: Config, now: datetime, limit: int = 10
         .join(StaffPost, StaffPost.task_id == ThreadMessage.task_id)
         .join(OutboxMessage, OutboxMessage.id == ThreadMessage.outbox_id)
         .where(
-            ThreadMessage.kind == "reply",
+            ThreadMessage.direction == "out",
+            ThreadMessage.author != "",  # a staff answer (text or file), not the bot's
             ThreadMessage.id > StaffPost.told_upto,
             OutboxMessage.state.in_(("unreachable", "failed")),
         )

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Config
-from core.conversations import hours, staff_group
+from core.conversations import files, hours, staff_group
+from core.conversations.files import Upload
 from core.conversations.lines import add_line, conversation_for
 from core.conversations.models import Conversation, ThreadMessage
 from core.conversations.splitting import split_text
@@ -25,6 +26,9 @@ from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients import linked_patients
 from core.tasks import OPEN_STATES, TaskStateError, create_task, transition
 from core.texts import render
+
+# Telegram's limit for the text under a photo or document.
+CAPTION_LIMIT = 1024
 
 
 class ReplyError(ValueError):
@@ -174,15 +178,27 @@ def reply(
     author: str,
     author_user_id: int | None = None,
     config: Config | None = None,
+    upload: Upload | None = None,
 ) -> list[ThreadMessage]:
-    """A staff member answers the patient of ``task``'s thread.
+    """A staff member answers the patient of ``task``'s thread, with a text, a file, or
+    both (a text that fits Telegram's 1,024-character caption goes under the file).
 
     The reply takes the task if nobody had (someone else's is left theirs); a text over
     Telegram's 4,096 characters goes in parts cut at paragraphs.
     """
     text = text.strip()
-    if not text:
-        raise ReplyError("Пустой ответ: напишите текст.")
+    if not text and upload is None:
+        raise ReplyError("Пустой ответ: напишите текст или приложите файл.")
+    if upload is not None:
+        if config is None:
+            raise ReplyError("Файл можно отправить только из панели.")
+        if not upload.data:
+            raise ReplyError("Файл пустой: выберите другой.")
+        if len(upload.data) > files.limit_bytes(config):
+            raise ReplyError(
+                f"Файл больше {config.conversations.max_file_mb} МБ — не отправлен. "
+                "Уменьшите его или отправьте ссылкой."
+            )
     if task.conversation_id is None:
         raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в Telegram.")
     conv = session.get(Conversation, task.conversation_id)
@@ -200,7 +216,10 @@ def reply(
             transition(session, task, "take", author)
     now = utcnow()
     lines = []
-    for part in split_text(text):
+    caption = ""
+    if upload is not None and len(text) <= CAPTION_LIMIT:
+        caption, text = text, ""
+    for part in split_text(text) if text else []:
         line = add_line(
             session,
             conv,
@@ -223,6 +242,11 @@ def reply(
         )
         line.outbox_id = row.id if row is not None else None
         lines.append(line)
+    if upload is not None:
+        assert config is not None
+        lines.append(
+            _file_line(session, config, conv, task, upload, caption, author, author_user_id)
+        )
     # The first answer counts once, whoever gave it (a conditional update: two replying at
     # once both go out, the first is the one measured).
     session.execute(
@@ -245,3 +269,45 @@ def reply(
     else:
         staff_group.mark_dirty(session, task)
     return lines
+
+
+def _file_line(
+    session: Session,
+    config: Config,
+    conv: Conversation,
+    task: Task,
+    upload: Upload,
+    caption: str,
+    author: str,
+    author_user_id: int | None,
+) -> ThreadMessage:
+    """A file from the clinic: kept under the data directory like the patient's, a line
+    of the thread, and an outbox row of kind "file" that the transport reads it back for
+    (files.outgoing_file) — the row itself carries only the caption."""
+    line = add_line(
+        session,
+        conv,
+        direction="out",
+        kind="photo" if upload.as_photo else "document",
+        text=caption,
+        task_id=task.id,
+        author=author[:100],
+        author_user_id=author_user_id,
+        file_name=files.clean_name(upload.file_name),
+        mime_type=upload.mime_type[:100],
+        file_size=len(upload.data),
+        file_state="stored",
+    )
+    line.file_path = files.save_outgoing(config, conv.id, line.id, upload)
+    row = enqueue(
+        session,
+        key=f"staff-reply:{line.id}",
+        chat_id=conv.chat_id,
+        text=caption,
+        kind="file",
+        priority=PRIORITY_REPLY,
+        respect_quiet_hours=False,
+        patient_mis_id=task.patient_mis_id,
+    )
+    line.outbox_id = row.id if row is not None else None
+    return line

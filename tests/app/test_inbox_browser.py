@@ -103,3 +103,62 @@ def test_one_episode_with_the_photo_taken_answered_and_closed(
     wired.pump(lambda: "Готово: Ольга Админова" in group_post()["text"])
     assert flows.buttons(group_post()) == []
     assert "Болит зуб" in group_post()["text"]
+
+
+def test_new_messages_appear_without_a_reload_and_a_photo_goes_from_the_panel(
+    page: Any,  # noqa: F811
+    wired: Wired,
+    panel_url: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    emu = wired.emulator
+    wired.appliance.sync_job()
+    anna = persona("anna")
+    chat = flows.connect(wired, "anna", anna.name, anna.surname)
+    page.goto(panel_url + "/login")
+    page.fill("#login", "admin")
+    page.fill("#password", PASSWORDS["admin"])
+    page.click("#login-submit")
+    page.get_by_role("link", name="Задачи").click()
+    rows = page.locator("#tasks tr.task")
+    expect(rows).to_have_count(0)
+    page.evaluate("window.kabinetMarker = 'not reloaded'")
+
+    emu.send_text(chat, "Здравствуйте! Болит зуб.")
+    wired.pump(lambda: len(emu.messages(wired.staff_chat_id)) == 1)
+    expect(rows).to_have_count(1, timeout=10_000)  # the poll brought it
+    expect(rows.first).to_contain_text("Болит зуб")
+    assert page.evaluate("window.kabinetMarker") == "not reloaded"
+
+    rows.first.get_by_role("link", name=re.compile("Болит зуб")).click()
+    page.evaluate("window.kabinetMarker = 'not reloaded'")
+    page.fill("#reply-text", "")
+    emu.send_text(chat, "И десна опухла.")
+    wired.pump(lambda: "десна" in emu.messages(wired.staff_chat_id)[0]["text"])
+    thread = page.locator("#thread")
+    expect(thread.locator(".line.in")).to_have_count(2, timeout=10_000)
+    expect(thread).to_contain_text("И десна опухла.")
+    assert page.evaluate("window.kabinetMarker") == "not reloaded"
+
+    # A quick reply fills the box; a photo goes with it as its caption.
+    quick = wired.config.conversations.quick_replies[0]
+    page.locator("#quick-replies").get_by_role("button").first.click()
+    expect(page.locator("#reply-text")).to_have_value(quick)
+    page.set_input_files(
+        "#reply-file", files=[{"name": "схема.png", "mimeType": "image/png", "buffer": PHOTO}]
+    )
+    page.locator("#reply").get_by_role("button", name="Отправить").click()
+    expect(thread.locator(".line.out img.photo")).to_be_visible()
+
+    def photo_received() -> dict | None:
+        for message in emu.messages(chat):
+            if "photo" in message:
+                return message
+        return None
+
+    wired.pump(lambda: photo_received() is not None)
+    got = photo_received()
+    assert got is not None and got.get("caption") == quick
+    assert got["photo"][-1]["width"] == 40
+    expect(thread.locator(".line.out.photo .delivery")).to_have_text("доставлено", timeout=10_000)
