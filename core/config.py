@@ -216,12 +216,41 @@ def _holidays(value: Any) -> str | None:
     return None
 
 
+_STEP = re.compile(r"^([1-9]\d?)([dh])$")
+
+
+def _reminder_sequence(value: Any) -> str | None:
+    """["3d", "1d", "2h"]: days (1-14, sent at reminder_send_at) or hours (1-72) before."""
+    for step in value:
+        found = _STEP.match(str(step))
+        if not found:
+            return f'steps like "3d" or "2h", not {step!r}'
+        n, unit = int(found[1]), found[2]
+        if (unit == "d" and n > 14) or (unit == "h" and n > 72):
+            return f"at most 14d or 72h, not {step!r}"
+    if len(set(value)) != len(value):
+        return "each step once"
+    return None
+
+
+def _offer(value: Any) -> str | None:
+    if len(value) > 8 or any(not str(v).strip() or len(str(v)) > 30 for v in value):
+        return 'up to 8 short labels, e.g. ["Чай", "Кофе", "Вода"], or []'
+    return None
+
+
 @dataclass(frozen=True)
 class MessagingConfig:
     quiet_hours_start: str = field(default="21:00", metadata=_check(_clock))
     quiet_hours_end: str = field(default="09:00", metadata=_check(_clock))
     reminder_send_at: str = field(default="12:00", metadata=_check(_clock))
     reminder_days_before: int = field(default=1, metadata=_check(_between(1, 14)))
+    # Several reminders, e.g. ["3d", "1d", "2h"] (core/reminders.py); empty: the one above.
+    reminder_sequence: tuple[str, ...] = field(default=(), metadata=_check(_reminder_sequence))
+    # When the MIS marks a patient arrived: a welcome, offering these (a choice becomes a
+    # task for the front desk); an empty offer sends the welcome alone.
+    arrival_welcome_enabled: bool = True
+    arrival_offer: tuple[str, ...] = field(default=("Чай", "Кофе", "Вода"), metadata=_check(_offer))
     # Telegram counts 30/s over a sliding second; evenly spaced sends at 29.4/s leave each
     # request ~20 ms of jitter before two land in one window (see docs/performance.md).
     global_per_second: float = field(default=29.4, metadata=_check(_between(0.1, 1000)))

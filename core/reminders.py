@@ -1,25 +1,68 @@
-"""The day-before reminder with Confirm / Reschedule buttons (or an SMS, if switched on,
-for a patient with no working bot chat)."""
+"""Reminder sequences: before each visit, at each step the clinic configures
+(messaging.reminder_sequence, e.g. ["3d", "1d", "2h"]), a reminder with Confirm / Reschedule /
+Cancel until the patient answers; once confirmed, only a same-day «ждём вас в 10:00» with the
+address. An SMS, if switched on, for a patient with no working bot chat (one step only).
+
+With no sequence configured the one step is the old day-before reminder
+(`reminder_days_before` at `reminder_send_at`), keyed as before.
+
+Every key names the visit's start, so a moved visit starts its sequence again for the new
+time; what was queued for the old time, or for a cancelled visit, is cancelled by the rules
+(`cancel_queued`). A step whose message the quiet hours would hold until the visit is about
+to begin is skipped rather than sent late.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
-from core.outbox import PRIORITY_REMINDER, enqueue_many, inline_keyboard
+from core.outbox import PRIORITY_REMINDER, QuietHours, enqueue_many, inline_keyboard
 from core.texts import render, when
 
 BATCH = 500
+# The least time before a visit a reminder is still worth sending (else the step is skipped).
+LEAST_AHEAD = timedelta(minutes=30)
+# How late an hours step may still be sent when the planner or the booking came after it.
+HOURS_GRACE = timedelta(minutes=30)
+KINDS = ("reminder", "awaiting")
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str  # "3d", "2h"; "" for the old single reminder (keys stay as they were)
+    days: int = 0
+    hours: int = 0
+
+
+def steps(config: Config) -> list[Step]:
+    m = config.messaging
+    if not m.reminder_sequence:
+        return [Step("", days=m.reminder_days_before)]
+    out = []
+    for label in m.reminder_sequence:
+        n, unit = int(label[:-1]), label[-1]
+        out.append(Step(label, days=n) if unit == "d" else Step(label, hours=n))
+    return out
+
+
+def sms_step(all_steps: list[Step]) -> Step:
+    """The one step that also goes by SMS: the nearest day before, else the earliest hours
+    step (three texts a visit would cost the clinic three times)."""
+    by_days = [s for s in all_steps if s.days]
+    if by_days:
+        return min(by_days, key=lambda s: s.days)
+    return max(all_steps, key=lambda s: s.hours)
 
 
 def reminder_keyboard(appointment_id: int, lang: str) -> dict[str, Any]:
@@ -27,21 +70,19 @@ def reminder_keyboard(appointment_id: int, lang: str) -> dict[str, Any]:
         [
             [(render("btn_confirm", lang), f"c:{appointment_id}")],
             [(render("btn_reschedule", lang), f"r:{appointment_id}")],
+            [(render("btn_cancel_visit", lang), f"x:{appointment_id}")],
         ]
     )
 
 
 def plan_reminders(session: Session, config: Config, clock: Callable[[], datetime] = utcnow) -> int:
-    """Queue reminders for visits `reminder_days_before` days ahead (clinic time).
-
-    Due at the configured time of day, or at once if that time has passed (a visit booked
-    in the evening for tomorrow still gets its reminder). Keyed by the visit's start, so a
-    visit moved to another day gets a new reminder and an unchanged one never a second.
-    """
-    ids = _visits_of_the_day(session, config, clock())
-    return sum(
-        _plan_batch(session, config, clock(), ids[i : i + BATCH]) for i in range(0, len(ids), BATCH)
-    )
+    """Queue what each step owes now; returns how many messages were queued."""
+    queued = 0
+    for step in steps(config):
+        ids = _candidates(session, config, step, clock())
+        for i in range(0, len(ids), BATCH):
+            queued += _plan_batch(session, config, clock(), step, ids[i : i + BATCH])
+    return queued
 
 
 def plan_reminders_in_batches(
@@ -49,59 +90,109 @@ def plan_reminders_in_batches(
 ) -> int:
     """The same, committing every few hundred visits: the store is never locked for long
     and a crash keeps what was planned (the keys skip it next time)."""
-    with factory() as session:
-        ids = _visits_of_the_day(session, config, clock())
     queued = 0
-    for i in range(0, len(ids), BATCH):
-        with transaction(factory) as session:
-            queued += _plan_batch(session, config, clock(), ids[i : i + BATCH])
+    for step in steps(config):
+        with factory() as session:
+            ids = _candidates(session, config, step, clock())
+        for i in range(0, len(ids), BATCH):
+            with transaction(factory) as session:
+                queued += _plan_batch(session, config, clock(), step, ids[i : i + BATCH])
     return queued
 
 
-def _target_day(config: Config, now: datetime) -> tuple[datetime, datetime]:
+def cancel_queued(session: Session, appointment_mis_id: str, keep_starts_at: str = "") -> int:
+    """Cancel the visit's reminders not yet sent, except those for `keep_starts_at` (its
+    current start, ISO): the visit was cancelled, moved, answered or has begun."""
+    prefixes = [f"{kind}:{appointment_mis_id}:" for kind in KINDS]
+    clauses = [OutboxMessage.key.startswith(p, autoescape=True) for p in prefixes]
+    query = update(OutboxMessage).where(
+        OutboxMessage.state.in_(("pending", "claimed")),
+        OutboxMessage.kind.in_(KINDS),
+        or_(*clauses),
+    )
+    if keep_starts_at:
+        kept = [
+            OutboxMessage.key.startswith(f"{p}{keep_starts_at}:", autoescape=True) for p in prefixes
+        ]
+        query = query.where(~or_(*kept))
+    result = session.execute(query.values(state="cancelled", last_error="visit changed"))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_asks(session: Session, appointment_mis_id: str) -> int:
+    """Cancel the visit's queued requests to confirm (it was answered); a same-day
+    «ждём вас» may still come."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.state.in_(("pending", "claimed")),
+            OutboxMessage.kind == "reminder",
+            OutboxMessage.key.startswith(f"reminder:{appointment_mis_id}:", autoescape=True),
+        )
+        .values(state="cancelled", last_error="answered")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _window(config: Config, step: Step, now: datetime) -> tuple[datetime, datetime]:
+    """The starts of the visits this step owes a message now."""
+    if step.hours:
+        ahead = timedelta(hours=step.hours)
+        # A visit exactly N hours away is due now (the end is exclusive, hence the second).
+        return max(now, now + ahead - HOURS_GRACE), now + ahead + timedelta(seconds=1)
     tz = config.clinic.tz
-    today = now.astimezone(tz).date()
-    day = today + timedelta(days=config.messaging.reminder_days_before)
+    day = now.astimezone(tz).date() + timedelta(days=step.days)
     start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
     return start, start + timedelta(days=1)
 
 
-def _visits_of_the_day(session: Session, config: Config, now: datetime) -> list[int]:
-    """Ids of the target day's visits that may need a reminder, in one indexed read: the
-    batches then fetch by id, instead of each re-reading the whole day to find its part."""
-    start, end = _target_day(config, now)
+def _due(config: Config, step: Step, starts_at: datetime, now: datetime) -> datetime:
+    if step.hours:
+        return max(starts_at - timedelta(hours=step.hours), now)
+    today = now.astimezone(config.clinic.tz).date()
+    return max(
+        datetime.combine(today, config.messaging.reminder_time, tzinfo=config.clinic.tz), now
+    )
+
+
+def _candidates(session: Session, config: Config, step: Step, now: datetime) -> list[int]:
+    """Ids of the visits that may need this step, in one indexed read: the batches then
+    fetch by id, instead of each re-reading the whole window to find its part."""
+    start, end = _window(config, step, now)
     return list(
         session.scalars(
             select(Appointment.id)
             .where(
                 Appointment.starts_at >= start,
                 Appointment.starts_at < end,
+                Appointment.starts_at > now,
                 Appointment.status == "scheduled",
                 Appointment.deleted.is_(False),
-                Appointment.confirmation == "",
+                Appointment.confirmation.in_(("", "confirmed")),
             )
             .order_by(Appointment.id)
         )
     )
 
 
-def _plan_batch(session: Session, config: Config, now: datetime, ids: list[int]) -> int:
-    """Reminders for these visits; returns how many were queued.
+def _plan_batch(session: Session, config: Config, now: datetime, step: Step, ids: list[int]) -> int:
+    """This step's messages for these visits; returns how many were queued.
 
-    The job runs every few minutes over every visit of the target day (30,000 at the
-    largest clinics) while the dispatcher sends in the same process: so it reads plain
-    columns, and renders only reminders that do not exist yet.
+    The job runs every few minutes over every visit of the window (30,000 at the largest
+    clinics) while the dispatcher sends in the same process: so it reads plain columns,
+    and renders only messages that do not exist yet.
     """
     tz = config.clinic.tz
     m = config.messaging
+    quiet = QuietHours(m.quiet_start, m.quiet_end, tz)
     today = now.astimezone(tz).date()
-    day_start, day_end = _target_day(config, now)
-    due = max(datetime.combine(today, m.reminder_time, tzinfo=tz), now)
+    start, end = _window(config, step, now)
     rows = session.execute(
         select(
             Appointment.id,
             Appointment.mis_id,
             Appointment.starts_at,
+            Appointment.confirmation,
             Patient.mis_id,
             Patient.first_name,
             Patient.middle_name,
@@ -115,11 +206,12 @@ def _plan_batch(session: Session, config: Config, now: datetime, ids: list[int])
         .where(
             Appointment.id.in_(ids),
             # Checked again: the batch is read in its own transaction, after the ids.
-            Appointment.starts_at >= day_start,
-            Appointment.starts_at < day_end,
+            Appointment.starts_at >= start,
+            Appointment.starts_at < end,
+            Appointment.starts_at > now,
             Appointment.status == "scheduled",
             Appointment.deleted.is_(False),
-            Appointment.confirmation == "",
+            Appointment.confirmation.in_(("", "confirmed")),
             Patient.messaging_allowed.is_(True),
             Patient.status != "deleted",
         )
@@ -127,69 +219,108 @@ def _plan_batch(session: Session, config: Config, now: datetime, ids: list[int])
     ).all()
     if not rows:
         return 0
-    chats = _chats_of(session, [row[3] for row in rows])
-    wanted: list[tuple[str, Any, _Chat | None]] = []
+    chats = _chats_of(session, [row[4] for row in rows])
+    with_sms = m.sms_enabled and step == sms_step(steps(config))
+    wanted: list[tuple[str, Any, _Chat | None, datetime]] = []
     for row in rows:
-        appt_id, appt_mis_id, starts_at, patient_mis_id = row[:4]
+        appt_mis_id, starts_at, confirmation, patient_mis_id = row[1:5]
+        due = _due(config, step, starts_at, now)
+        resume = quiet.next_allowed(due) or due
+        if resume > starts_at - LEAST_AHEAD:
+            continue  # held by the quiet hours until too late: this step is skipped
         subs = chats.get(patient_mis_id, [])
-        for chat in subs:
-            wanted.append((f"reminder:{appt_mis_id}:{starts_at.isoformat()}:{chat.id}", row, chat))
-        if not subs and m.sms_enabled and row.phones:
-            # No working bot chat: the reminder (never a mailing) goes by SMS instead.
-            wanted.append((f"reminder:{appt_mis_id}:{starts_at.isoformat()}:sms", row, None))
-    existing = _existing_keys(session, [key for key, _, _ in wanted])
-    out: list[dict[str, Any]] = []
-    for key, row, sub in wanted:
-        if key in existing:
+        if confirmation == "confirmed":
+            # Confirmed: only one same-day «ждём вас», from the first step on the visit's day.
+            if resume.astimezone(tz).date() != starts_at.astimezone(tz).date():
+                continue
+            for chat in subs:
+                wanted.append(
+                    (f"awaiting:{appt_mis_id}:{starts_at.isoformat()}:{chat.id}", row, chat, due)
+                )
             continue
-        appt_id, _, starts_at, patient_mis_id, first, middle, last, phones, doctor, specialty = row
-        name = " ".join(p for p in (first, middle) if p) or last
-        doctor_text = f"{specialty} {doctor}".strip() if specialty else (doctor or "")
-        if sub is not None:
-            out.append(
-                {
-                    "key": key,
-                    "chat_id": sub.chat_id,
-                    "patient_mis_id": patient_mis_id,
-                    "text": render(
-                        "reminder",
-                        sub.language,
-                        name=name,
-                        when=when(starts_at.astimezone(tz), today, sub.language),
-                        doctor=doctor_text,
-                    ),
-                    "kind": "reminder",
-                    "priority": PRIORITY_REMINDER,
-                    "reply_markup": reminder_keyboard(appt_id, sub.language),
-                    "due_at": due,
-                }
-            )
-            continue
-        phone_suffix = f", {config.clinic.phone}" if config.clinic.phone else ""
-        lang = config.clinic.language
-        out.append(
-            {
-                "key": key,
-                "channel": "sms",
-                "chat_id": 0,
-                "phone": phones[0],
-                "patient_mis_id": patient_mis_id,
-                "text": render(
-                    "reminder_sms",
-                    lang,
-                    name=name,
-                    when=when(starts_at.astimezone(tz), today, lang),
-                    doctor=doctor_text,
-                    clinic=config.clinic.name,
-                    phone=phone_suffix,
-                ),
-                "kind": "reminder",
-                "priority": PRIORITY_REMINDER,
-                "due_at": due,
-            }
+        stem = f"reminder:{appt_mis_id}:{starts_at.isoformat()}:" + (
+            f"{step.label}:" if step.label else ""
         )
-    added = enqueue_many(session, out)
-    return added
+        for chat in subs:
+            wanted.append((f"{stem}{chat.id}", row, chat, due))
+        if not subs and with_sms and row.phones:
+            # No working bot chat: the reminder (never a mailing) goes by SMS instead.
+            wanted.append((f"{stem}sms", row, None, due))
+    existing = _existing_keys(session, [key for key, _, _, _ in wanted])
+    out = [
+        _message(config, key, row, chat, due, today)
+        for key, row, chat, due in wanted
+        if key not in existing
+    ]
+    return enqueue_many(session, out)
+
+
+def _message(
+    config: Config, key: str, row: Any, sub: _Chat | None, due: datetime, today: date
+) -> dict[str, Any]:
+    tz = config.clinic.tz
+    appt_id, _, starts_at, _, patient_mis_id, first, middle, last, phones, doctor, specialty = row
+    name = " ".join(p for p in (first, middle) if p) or last
+    doctor_text = f"{specialty} {doctor}".strip() if specialty else (doctor or "")
+    common = {
+        "key": key,
+        "patient_mis_id": patient_mis_id,
+        "priority": PRIORITY_REMINDER,
+        "due_at": due,
+    }
+    if sub is None:
+        lang = config.clinic.language
+        phone_suffix = f", {config.clinic.phone}" if config.clinic.phone else ""
+        text = render(
+            "reminder_sms",
+            lang,
+            name=name,
+            when=when(starts_at.astimezone(tz), today, lang),
+            doctor=doctor_text,
+            clinic=config.clinic.name,
+            phone=phone_suffix,
+        )
+        return {
+            **common,
+            "channel": "sms",
+            "chat_id": 0,
+            "phone": phones[0],
+            "text": text,
+            "kind": "reminder",
+        }
+    if key.startswith("awaiting:"):
+        address = config.clinic.address
+        text = render(
+            "awaiting",
+            sub.language,
+            name=name,
+            time=starts_at.astimezone(tz).strftime("%H:%M"),
+            doctor=doctor_text,
+            address=render("awaiting_address", sub.language, address=address) if address else "",
+        )
+        return {
+            **common,
+            "channel": sub.channel,
+            "chat_id": sub.chat_id,
+            "text": text,
+            "kind": "awaiting",
+        }
+    text = render(
+        "reminder",
+        sub.language,
+        name=name,
+        # "today" as of when it is read: the day it is due, not the day it was planned.
+        when=when(starts_at.astimezone(tz), due.astimezone(tz).date(), sub.language),
+        doctor=doctor_text,
+    )
+    return {
+        **common,
+        "channel": sub.channel,
+        "chat_id": sub.chat_id,
+        "text": text,
+        "kind": "reminder",
+        "reply_markup": reminder_keyboard(appt_id, sub.language),
+    }
 
 
 @dataclass(frozen=True)
@@ -197,6 +328,7 @@ class _Chat:
     id: int
     chat_id: int
     language: str
+    channel: str = "telegram"  # the messenger the chat is in
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
@@ -210,8 +342,14 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
 def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]]:
     """Reachable chats of many patients in one query (a reminder run covers thousands)."""
     found: dict[str, list[_Chat]] = defaultdict(list)
-    for patient_mis_id, sub_id, chat_id, language in session.execute(
-        select(PatientLink.patient_mis_id, Subscriber.id, Subscriber.chat_id, Subscriber.language)
+    for patient_mis_id, sub_id, chat_id, language, channel in session.execute(
+        select(
+            PatientLink.patient_mis_id,
+            Subscriber.id,
+            Subscriber.chat_id,
+            Subscriber.language,
+            Subscriber.channel,
+        )
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
         .where(
             PatientLink.patient_mis_id.in_(patient_ids),
@@ -219,13 +357,5 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
         )
         .order_by(Subscriber.id)
     ):
-        found[patient_mis_id].append(_Chat(sub_id, chat_id, language))
+        found[patient_mis_id].append(_Chat(sub_id, chat_id, language, channel))
     return found
-
-
-def _doctor_label(doctor: Doctor | None) -> str:
-    if doctor is None:
-        return ""
-    if doctor.specialty:
-        return f"{doctor.specialty} {doctor.full_name}".strip()
-    return doctor.full_name

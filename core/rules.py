@@ -24,22 +24,18 @@ from core.events import AppointmentCancelled, EventKind, PaymentReversed
 from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers
+from core.reminders import cancel_queued
 from core.tasks import transition
 from core.texts import menu_keyboard, render, when
-from core.visits import no_show
+from core.visits import arrival, no_show
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Rules", Session, DomainEvent], None]
 
 # Kinds the sync records that the rules deliberately do nothing about.
-IGNORED: frozenset[EventKind] = frozenset(
-    {
-        # Someone came: nothing to tell them or the staff; the completion that follows is
-        # what the rules act on.
-        EventKind.APPOINTMENT_ARRIVED,
-    }
-)
+# (None now: an arrival brings the welcome with the clinic's offer, core/visits/arrival.py.)
+IGNORED: frozenset[EventKind] = frozenset()
 
 
 def doctor_label(session: Session, doctor_mis_id: str) -> str:
@@ -132,8 +128,10 @@ class Rules:
         patient = self._patient(session, appt.patient_mis_id)
         if patient is None:
             return
-        # The patient confirmed the old time, not the new one.
+        # The patient confirmed the old time, not the new one; the reminders start again
+        # for the new time (their keys name it) and those for the old one go.
         appt.confirmation, appt.confirmed_at = "", None
+        cancel_queued(session, appt.mis_id, keep_starts_at=appt.starts_at.isoformat())
         self.notify_patient(
             session,
             patient,
@@ -147,6 +145,7 @@ class Rules:
     def on_appointment_cancelled(self, session: Session, event: DomainEvent) -> None:
         cancelled = AppointmentCancelled.from_payload(event.payload)
         starts = cancelled.starts_at
+        cancel_queued(session, event.subject)
         if starts <= self.clock():
             return
         patient = self._patient(session, cancelled.patient_mis_id)
@@ -187,7 +186,13 @@ class Rules:
             payload["refunded_before"] = str(sum((r for r in refunds if r), Decimal(0)))
         loyalty.on_payment_reversed(session, self.config, payload, event.subject, self.clock())
 
+    def on_appointment_arrived(self, session: Session, event: DomainEvent) -> None:
+        arrival.on_arrived(session, self.config, event, self.clock())
+
     def on_appointment_completed(self, session: Session, event: DomainEvent) -> None:
+        # Completed before it began: an MIS mistake, kept for «Доставка»; nothing is sent.
+        if arrival.not_believed(session, event):
+            return
         # A referral is rewarded when the referred patient's first paid visit completes,
         # whichever of the payment and the completion the MIS records last.
         patient_id = event.payload.get("patient_mis_id", "")
@@ -261,6 +266,7 @@ class Rules:
         EventKind.APPOINTMENT_CREATED: on_appointment_created,
         EventKind.APPOINTMENT_MOVED: on_appointment_moved,
         EventKind.APPOINTMENT_CANCELLED: on_appointment_cancelled,
+        EventKind.APPOINTMENT_ARRIVED: on_appointment_arrived,
         EventKind.APPOINTMENT_COMPLETED: on_appointment_completed,
         EventKind.APPOINTMENT_NO_SHOW: on_appointment_no_show,
         EventKind.PATIENT_CHANGED: on_patient_changed,

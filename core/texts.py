@@ -84,6 +84,69 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "All right, the front desk will contact you to find another time.",
     },
     "already_answered": {"ru": "Ответ уже получен, спасибо.", "en": "We already have your answer."},
+    # -- reminder sequences, reschedule and cancel (core/reminders.py, bot_handlers/visits.py) --
+    "btn_cancel_visit": {"ru": "✖️ Отменить", "en": "✖️ Cancel"},
+    "awaiting": {
+        "ru": "{name}, ждём вас сегодня в {time}!\n{doctor}{address}",
+        "en": "{name}, we expect you today at {time}!\n{doctor}{address}",
+    },
+    "awaiting_address": {"ru": "\nАдрес: {address}", "en": "\nAddress: {address}"},
+    "reschedule_days": {
+        "ru": "Подберём другое время. Какие дни вам удобны? Выберите или напишите своими словами.",
+        "en": "We will find another time. Which days suit you? Choose, or write in your own words.",
+    },
+    "reschedule_parts": {
+        "ru": "В какое время дня? Выберите или напишите своими словами.",
+        "en": "What time of day? Choose, or write in your own words.",
+    },
+    "days_weekdays": {"ru": "Будни", "en": "Weekdays"},
+    "days_weekend": {"ru": "Выходные", "en": "Weekend"},
+    "days_any": {"ru": "Любой день", "en": "Any day"},
+    "part_morning": {"ru": "Утро", "en": "Morning"},
+    "part_afternoon": {"ru": "День", "en": "Afternoon"},
+    "part_evening": {"ru": "Вечер", "en": "Evening"},
+    "part_any": {"ru": "Любое время", "en": "Any time"},
+    "cancel_reason_ask": {
+        "ru": "Жаль. Подскажите, почему отменяете? Выберите или напишите своими словами.",
+        "en": "A pity. May we ask why? Choose, or write in your own words.",
+    },
+    "reason_ill": {"ru": "Заболел(а)", "en": "I am ill"},
+    "reason_plans": {"ru": "Изменились планы", "en": "My plans changed"},
+    "reason_elsewhere": {"ru": "Лечусь в другом месте", "en": "Treated elsewhere"},
+    "reason_better": {"ru": "Уже не беспокоит", "en": "No longer needed"},
+    "cancel_requested": {
+        "ru": "Спасибо, передали администратору: визит отменят, при необходимости с вами свяжутся.",
+        "en": "Thank you, the front desk will cancel the visit and contact you if needed.",
+    },
+    "task_reschedule_wish": {
+        "ru": "🔁 Перенос: {patient} ({phone}) просит перенести визит {when}, {doctor}.\n"
+        "Удобно: {wish}",
+        "en": "🔁 Reschedule: {patient} ({phone}) asks to move the visit {when}, {doctor}.\n"
+        "Suits: {wish}",
+    },
+    "task_cancel_visit": {
+        "ru": "✖️ Отмена: {patient} ({phone}) отменяет визит {when}, {doctor}.\nПричина: {reason}",
+        "en": "✖️ Cancel: {patient} ({phone}) cancels the visit {when}, {doctor}.\nReason: {reason}",
+    },
+    # -- arrival (core/visits/arrival.py) --
+    "arrival_welcome": {
+        "ru": "{name}, добро пожаловать в «{clinic}»! Врач скоро вас пригласит.",
+        "en": "{name}, welcome to {clinic}! The doctor will call you in shortly.",
+    },
+    "arrival_offer": {
+        "ru": "{name}, добро пожаловать в «{clinic}»! Врач скоро вас пригласит. "
+        "Пока ждёте — что вам предложить?",
+        "en": "{name}, welcome to {clinic}! The doctor will call you in shortly. "
+        "While you wait, may we offer you something?",
+    },
+    "arrival_offer_taken": {
+        "ru": "Сейчас принесём: {choice}.",
+        "en": "We will bring it: {choice}.",
+    },
+    "task_arrival_offer": {
+        "ru": "☕ {patient} в холле просит: {choice}.",
+        "en": "☕ {patient} in the waiting room asks for: {choice}.",
+    },
     "not_yours": {"ru": "Эта кнопка не для вас.", "en": "This button is not for you."},
     "visit_not_current": {
         "ru": "Этот визит уже отменён, перенесён или прошёл. Актуальные записи — в «🗓 Мои визиты».",

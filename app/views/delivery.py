@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
@@ -13,7 +13,9 @@ from app.extensions import db
 from app.permissions import requires
 from core import outbox
 from core.clock import utcnow
-from core.models import OutboxMessage, Patient, PatientLink, Subscriber
+from core.events import AppointmentEvent
+from core.models import DomainEvent, OutboxMessage, Patient, PatientLink, Subscriber
+from core.visits.arrival import NOT_BELIEVED
 
 bp = Blueprint("delivery", __name__, url_prefix="/delivery")
 
@@ -73,6 +75,7 @@ def index() -> Any:
     ).all()
     return render_template(
         "delivery.html",
+        anomalies=_anomalies(now),
         counts=counts,
         queued=sum(counts.get(k, 0) for k in ("pending", "claimed", "sending")),
         sent_day=sent_day,
@@ -83,6 +86,26 @@ def index() -> Any:
         labels=STATE_LABELS,
         tz=current_app.config["KABINET"].clinic.tz,
     )
+
+
+def _anomalies(now: datetime) -> list[tuple[DomainEvent, datetime, Patient | None]]:
+    """Arrivals and completions not believed (core/visits/arrival.py), last 30 days."""
+    s = db.session
+    events = s.scalars(
+        select(DomainEvent)
+        .where(
+            DomainEvent.error.startswith(NOT_BELIEVED),
+            DomainEvent.created_at >= now - timedelta(days=30),
+        )
+        .order_by(DomainEvent.id.desc())
+        .limit(50)
+    ).all()
+    out = []
+    for event in events:
+        visit = AppointmentEvent.from_payload(event.payload)
+        patient = s.scalar(select(Patient).where(Patient.mis_id == visit.patient_mis_id))
+        out.append((event, visit.starts_at, patient))
+    return out
 
 
 @bp.route("/<int:message_id>/resend", methods=["POST"])
