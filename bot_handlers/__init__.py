@@ -10,14 +10,36 @@ from __future__ import annotations
 
 from telebot import TeleBot
 
-from bot_handlers import care, chat, commands, delivery, loyalty, onboarding, staff, visits
+from bot_handlers import (
+    care,
+    chat,
+    commands,
+    delivery,
+    loyalty,
+    onboarding,
+    rating_comment,
+    ratings,
+    staff,
+    visits,
+)
 from bot_handlers.channels.router import Router
 from bot_handlers.channels.telegram import TelegramChannel
 from bot_handlers.context import BotContext
 
 # Order matters: the first route that matches takes an event, and chat's catch-all (any
-# text or file is a message to the clinic, an unknown command gets /help) comes last.
-FLOWS = (onboarding, visits, care, loyalty, commands, delivery, chat)
+# text or file is a message to the clinic, an unknown command gets /help) comes last;
+# ratings come before visits, whose reschedule buttons share their prefix.
+FLOWS = (
+    onboarding,
+    ratings,
+    visits,
+    care,
+    loyalty,
+    commands,
+    rating_comment,
+    delivery,
+    chat,
+)
 
 
 def build_router(ctx: BotContext) -> Router:

@@ -1,4 +1,4 @@
-"""Ratings after visits, unsubscribing from mailings, and the bot being blocked."""
+"""Unsubscribing from mailings, and the bot being blocked (ratings: bot_handlers/ratings.py)."""
 
 from __future__ import annotations
 
@@ -11,26 +11,9 @@ from core.campaigns import UNSUBSCRIBE, opt_in, opt_out
 from core.clock import utcnow
 from core.models import Subscriber
 from core.outbox import mark_unreachable
-from core.ratings import RATING_PREFIX, record_rating
 
 
 def register(router: Router, ctx: BotContext) -> None:
-    @router.press(RATING_PREFIX)
-    def rating(event: Press) -> None:
-        with ctx.session() as session:
-            sub = ctx.subscriber(session, event)
-            answer = record_rating(
-                session,
-                ctx.config,
-                sub,
-                event.data,
-                chat_id=event.chat.id,
-                message_id=event.message_id,
-                now=utcnow(),
-                current_markup=dict(event.keyboard) if event.keyboard is not None else None,
-            )
-        ctx.answer(event, answer.notice)
-
     @router.on(Press, when=lambda e: e.data == UNSUBSCRIBE)
     def unsubscribe_button(event: Press) -> None:
         with ctx.session() as session:

@@ -266,8 +266,12 @@ class MessagingConfig:
     task_escalate_minutes: int = field(default=15, metadata=_check(_between(0, 10_080)))
     rating_enabled: bool = True
     rating_delay_minutes: int = field(default=120, metadata=_check(_between(0, 10_080)))
-    # A score at or below this opens a service-recovery task for the staff.
+    # The scale patients rate on: "1-5", "1-10" or "smileys" (five faces, 😞 = 1 … 😄 = 5).
+    rating_scale: str = field(default="1-5", metadata=_check(_one_of("1-5", "1-10", "smileys")))
+    # A score at or below this opens a service-recovery task for the staff (1-5, smileys) ...
     rating_low_score: int = field(default=3, metadata=_check(_between(1, 4)))
+    # ... and on the 1-10 scale.
+    rating_low_score_10: int = field(default=6, metadata=_check(_between(1, 9)))
     review_url: str = field(default="", metadata=_check(_url_or_empty))
     review_every_days: int = field(default=180, metadata=_check(_between(0, 3650)))
     # After a no-show, one message offering to book again, this many minutes after the

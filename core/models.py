@@ -413,7 +413,7 @@ class TelegramUpdate(Base):
 
 
 class VisitRating(Base):
-    """A 1-5 rating asked after a completed visit. One per visit and chat."""
+    """A rating asked after a completed visit, on the clinic's scale. One per visit and chat."""
 
     __tablename__ = "visit_ratings"
     __table_args__ = (UniqueConstraint("appointment_mis_id", "subscriber_id"),)
@@ -430,6 +430,12 @@ class VisitRating(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    # The scale the request was sent on (core.ratings.SCALES: "5", "10", "smileys"), kept so
+    # a setting changed later cannot reinterpret the buttons already out.
+    scale: Mapped[str] = mapped_column(String(8), default="5", server_default="5")
+    # The optional comment after the score: "" (not asked), "asked", "given", "skipped".
+    comment: Mapped[str] = mapped_column(Text, default="", server_default="")
+    comment_state: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
 
 class Task(Base):
@@ -477,6 +483,19 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ConsentText(Base):
+    """A version of the consent to personal data processing, written in the panel. The bot
+    shows the latest; a subscriber's acceptance names the version they accepted."""
+
+    __tablename__ = "consent_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(20), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class KeyValue(Base):

@@ -8,7 +8,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.models import Patient, PatientLink, PatientPhone, Subscriber
+from core.models import Patient, PatientLink, PatientPhone, Subscriber, Task
 
 CONSENT_VERSION = "2026-11"
 
@@ -66,14 +66,39 @@ def link_by_phone(session: Session, sub: Subscriber, phone: str) -> list[Patient
     if sub.consent_at is None:
         sub.consent_at = utcnow()
         sub.consent_version = CONSENT_VERSION
-    known = {link.patient_mis_id for link in sub.links}
-    for patient in patients:
-        if patient.mis_id not in known:
-            session.add(
-                PatientLink(subscriber_id=sub.id, patient_mis_id=patient.mis_id, phone=phone)
-            )
-    session.flush()
+    link_patients(session, sub, patients, phone)
     return patients
+
+
+def candidates(session: Session, phone: str) -> list[Patient]:
+    """Whom a chat sharing this number may be: its patients neither deleted nor archived."""
+    return [p for p in patients_by_phone(session, phone) if p.status not in ("archived", "deleted")]
+
+
+def link_patients(
+    session: Session, sub: Subscriber, patients: list[Patient], phone: str
+) -> list[tuple[Patient, Subscriber]]:
+    """Link the subscriber to these patients (their verified phone is `phone`).
+
+    Returns (patient, other subscriber) for each patient some other chat was already linked
+    to: both links stay (a second phone, a spouse's Telegram), and the staff should know.
+    """
+    sub.phone = phone
+    known = {link.patient_mis_id for link in sub.links}
+    others: list[tuple[Patient, Subscriber]] = []
+    for patient in patients:
+        if patient.mis_id in known:
+            continue
+        for other in session.scalars(
+            select(Subscriber)
+            .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
+            .where(PatientLink.patient_mis_id == patient.mis_id, Subscriber.id != sub.id)
+        ):
+            others.append((patient, other))
+        session.add(PatientLink(subscriber_id=sub.id, patient_mis_id=patient.mis_id, phone=phone))
+    session.flush()
+    session.expire(sub, ["links"])
+    return others
 
 
 def waiting_subscribers(session: Session, phones: list[str]) -> list[Subscriber]:
@@ -87,6 +112,9 @@ def waiting_subscribers(session: Session, phones: list[str]) -> list[Subscriber]
             .where(
                 Subscriber.phone.in_(phones),
                 ~exists().where(PatientLink.subscriber_id == Subscriber.id),
+                # Only chats told "not found": one choosing among several patients on its
+                # number («Кто вы?») is not linked to all of them behind its back.
+                exists().where(Task.subscriber_id == Subscriber.id, Task.kind == "unknown_patient"),
             )
             .order_by(Subscriber.id)
         )

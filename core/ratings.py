@@ -1,4 +1,5 @@
-"""A short 1-5 rating after each completed visit, and service recovery for low scores.
+"""A short rating after each completed visit, on the clinic's scale (1-5, 1-10 or smileys),
+an optional comment, and service recovery for low scores (core.rating_followup).
 
 Review links follow the platforms' rules (no "review gating"): when the clinic configured
 one, it is offered in the rating request itself, to every patient asked (at most once per
@@ -22,6 +23,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
+from core.rating_followup import followup_keyboard
 from core.tasks import create_task
 from core.texts import render, when
 
@@ -31,12 +33,41 @@ RATING_PREFIX = "rt"
 ASK_WITHIN = timedelta(days=1)
 
 
-def rating_keyboard(rating_id: int, review_url: str, lang: str) -> dict[str, Any]:
+# config.messaging.rating_scale -> the scale stored on a rating.
+SCALE_OF_SETTING = {"1-5": "5", "1-10": "10", "smileys": "smileys"}
+SMILEYS = ("😞", "🙁", "😐", "🙂", "😄")  # 1 … 5
+REQUEST_TEXT = {
+    "5": "rating_request",
+    "10": "rating_request_10",
+    "smileys": "rating_request_smileys",
+}
+
+
+def top_score(scale: str) -> int:
+    return 10 if scale == "10" else 5
+
+
+def shown_score(score: int, scale: str) -> str:
+    """How a score reads for the staff: "2/5", "4/10", "🙁 (2/5)"."""
+    if scale == "smileys":
+        return f"{SMILEYS[score - 1]} ({score}/5)"
+    return f"{score}/{top_score(scale)}"
+
+
+def is_low(config: Config, score: int, scale: str) -> bool:
+    m = config.messaging
+    return score <= (m.rating_low_score_10 if scale == "10" else m.rating_low_score)
+
+
+def rating_keyboard(rating_id: int, review_url: str, lang: str, scale: str = "5") -> dict[str, Any]:
+    def button(score: int) -> dict[str, str]:
+        label = SMILEYS[score - 1] if scale == "smileys" else str(score)
+        return {"text": label, "callback_data": f"{RATING_PREFIX}:{rating_id}:{score}"}
+
+    scores = list(range(1, top_score(scale) + 1))
+    # Ten buttons in two rows of five: one row of ten is too narrow on a phone.
     rows: list[list[dict[str, str]]] = [
-        [
-            {"text": str(score), "callback_data": f"{RATING_PREFIX}:{rating_id}:{score}"}
-            for score in range(1, 6)
-        ]
+        [button(n) for n in scores[i : i + 5]] for i in range(0, len(scores), 5)
     ]
     if review_url:
         rows.append([{"text": render("btn_review", lang), "url": review_url}])
@@ -51,6 +82,7 @@ def plan_rating_requests(
         return 0
     now = clock()
     tz = config.clinic.tz
+    scale = SCALE_OF_SETTING[m.rating_scale]
     with transaction(factory) as session:
         rows = session.execute(
             select(Appointment, Patient, Subscriber, Doctor)
@@ -96,6 +128,7 @@ def plan_rating_requests(
                 doctor_mis_id=appt.doctor_mis_id,
                 asked_at=now,
                 review_link_offered=offer,
+                scale=scale,
             )
             session.add(rating)
             session.flush()
@@ -105,7 +138,7 @@ def plan_rating_requests(
                 f"{doctor.specialty} {doctor.full_name}".strip() if doctor is not None else ""
             )
             text = render(
-                "rating_request",
+                REQUEST_TEXT[scale],
                 sub.language,
                 name=patient.address_name,
                 when=when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), sub.language),
@@ -122,7 +155,7 @@ def plan_rating_requests(
                 kind="rating",
                 priority=PRIORITY_REMINDER,
                 reply_markup=rating_keyboard(
-                    rating.id, m.review_url if offer else "", sub.language
+                    rating.id, m.review_url if offer else "", sub.language, scale
                 ),
             )
             asked += 1
@@ -147,18 +180,20 @@ def record_rating(
     current_markup: dict[str, Any] | None = None,
 ) -> RatingAnswer:
     """Store a pressed score. The data comes from the client and can be forged: the rating
-    must be the pressing chat's own, and the score 1-5."""
+    must be the pressing chat's own, and the score on the scale it was asked on."""
     parts = data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ("1", "2", "3", "4", "5"):
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         return RatingAnswer(render("not_yours", sub.language))
     rating = session.get(VisitRating, int(parts[1]))
     if rating is None or rating.subscriber_id != sub.id:
         return RatingAnswer(render("not_yours", sub.language))
+    score = int(parts[2])
+    if not 1 <= score <= top_score(rating.scale) or parts[2] != str(score):
+        return RatingAnswer(render("not_yours", sub.language))
     if rating.score is not None:
         return RatingAnswer(render("already_answered", sub.language))
-    score = int(parts[2])
     rating.score, rating.answered_at = score, now
-    low = score <= config.messaging.rating_low_score
+    low = is_low(config, score, rating.scale)
     tz = config.clinic.tz
     appt = session.scalar(
         select(Appointment).where(Appointment.mis_id == rating.appointment_mis_id)
@@ -175,7 +210,7 @@ def record_rating(
             text=render(
                 "task_service_recovery",
                 lang,
-                score=score,
+                score=shown_score(score, rating.scale),
                 patient=patient.full_name if patient else rating.patient_mis_id,
                 phone=sub.phone or "—",
                 when=when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), lang)
@@ -189,14 +224,18 @@ def record_rating(
             acknowledged=True,  # the patient was just answered
         )
         rating.task_id = task.id
+    # Thanks, the offer of a comment, and on a low score «Обсудить с руководством».
+    rating.comment_state = "asked"
+    thanks = render("rating_thanks_low" if low else "rating_thanks", sub.language)
     enqueue(
         session,
         key=f"rating-thanks:{rating.id}",
         chat_id=chat_id,
         patient_mis_id=rating.patient_mis_id,
-        text=render("rating_thanks_low" if low else "rating_thanks", sub.language),
+        text=f"{thanks}\n\n{render('rating_comment_ask', sub.language)}",
         kind="reply",
         priority=PRIORITY_REPLY,
+        reply_markup=followup_keyboard(rating.id, low, sub.language),
         respect_quiet_hours=False,
     )
     if message_id is not None:
@@ -206,7 +245,7 @@ def record_rating(
             rows = current_markup.get("inline_keyboard") or []
         else:
             keep = config.messaging.review_url if rating.review_link_offered else ""
-            rows = rating_keyboard(rating.id, keep, sub.language)["inline_keyboard"]
+            rows = rating_keyboard(rating.id, keep, sub.language, rating.scale)["inline_keyboard"]
         markup = {
             "inline_keyboard": [
                 row

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import care, loyalty
+from core import care, loyalty, patient_gone
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
@@ -211,6 +211,11 @@ class Rules:
         self.link_waiting(session, event.subject)
 
     def on_patient_changed(self, session: Session, event: DomainEvent) -> None:
+        patient = self._patient(session, event.subject)
+        if patient is not None and patient.status in patient_gone.GONE:
+            # Archived or deleted in the MIS: unlinked, told once, nothing more sent.
+            patient_gone.unlink(session, self.config, patient.mis_id)
+            return
         # The MIS may have put the patient in a family, or taken them out of one.
         loyalty.accounts.reconcile(session, event.subject, self.clock())
         # ... or given them the number of someone who is waiting in the bot.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from core.texts_account import TEXTS as ACCOUNT_TEXTS
+
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
         "ru": "Здравствуйте! Это бот клиники «{clinic}».\n\nЗдесь ваши визиты, бонусы и связь "
@@ -470,9 +472,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "desk will contact you.",
     },
     "task_service_recovery": {
-        "ru": "⚠️ Оценка {score}/5: {patient} ({phone}), визит {when}, {doctor}. "
+        "ru": "⚠️ Оценка {score}: {patient} ({phone}), визит {when}, {doctor}. "
         "Свяжитесь с пациентом.",
-        "en": "⚠️ Rated {score}/5: {patient} ({phone}), visit {when}, {doctor}. "
+        "en": "⚠️ Rated {score}: {patient} ({phone}), visit {when}, {doctor}. "
         "Please contact the patient.",
     },
     "task_escalated": {
@@ -591,6 +593,10 @@ _MONTHS_EN = [
     "December",
 ]
 _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье")
+
+
+# The patient's account (issue 11) keeps its texts apart; they are one catalogue here.
+CATALOGUE.update(ACCOUNT_TEXTS)
 
 
 def render(

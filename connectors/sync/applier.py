@@ -30,7 +30,7 @@ from connectors.sync import news as sync_news
 from connectors.sync.bulk import chunks, insert_rows, select_in, update_rows
 from connectors.sync.mirror import MODELS, PATIENT_FIELDS, SYNC_COLUMNS, content_hash, table_of
 from connectors.sync.report import SyncReport
-from core.events import EventKind, Payload, check
+from core.events import EventKind, PatientEvent, Payload, check
 from core.models import DomainEvent, PatientPhone
 
 log = logging.getLogger(__name__)
@@ -326,6 +326,9 @@ class Applier:
             self._reverse_payment(rec.mis_id, refund_id="deleted")
         elif rec.entity == "patient" and self._row("patient", rec.mis_id) is not None:
             self._put("patient", rec.mis_id, {"status": "deleted", "content_hash": ""})
+            # News too: the patient's chats are unlinked (core.rules, on_patient_changed).
+            kind = EventKind.PATIENT_CHANGED
+            self.event(f"{kind}:{rec.mis_id}:deleted", kind, rec.mis_id, PatientEvent((), False))
 
     def _delete_appointment(self, mis_id: str) -> None:
         row = self._row("appointment", mis_id)

@@ -28,18 +28,36 @@ def appointment_mis_id(wired: Wired, appointment_id: int) -> int:
         return int(s.get(Appointment, appointment_id).mis_id)
 
 
-def connect(wired: Wired, persona_key: str, first_name: str, last_name: str = "") -> int:
-    """A new Telegram user sends /start, then shares her own contact; returns her chat id.
+def start_and_consent(wired: Wired, chat: int, start: str = "/start") -> int:
+    """/start (with its payload), then «Согласен(на)» on the consent; returns how many
+    of the bot's messages the chat has once it asked for the number."""
+    emu = wired.emulator
+    seen = len(emu.messages(chat))
+    emu.send_text(chat, start)
+    ask = wired.wait_messages(chat, seen + 1)[-1]
+    accept = next(data for _, data in buttons(ask) if data.startswith("cs:yes:"))
+    emu.press(chat, ask["message_id"], accept)
+    return len(wired.wait_messages(chat, seen + 2))
+
+
+def connect(
+    wired: Wired, persona_key: str, first_name: str, last_name: str = "", *, family: bool = True
+) -> int:
+    """A new Telegram user sends /start, consents, then shares her own contact; returns
+    her chat id. A number several patients share gets «Кто вы?»: with `family` this
+    presses «Мы семья — все» (the personas' families are one family in the MIS).
 
     The contact comes as Telegram sends it: bare international digits.
     """
     emu = wired.emulator
     user = emu.create_user(first_name=first_name, last_name=last_name or None)
     chat = user["id"]
-    emu.send_text(chat, "/start")
-    wired.wait_messages(chat, 1)
+    seen = start_and_consent(wired, chat)
     emu.send_contact(chat, persona(persona_key).phone_e164.lstrip("+"), first_name=first_name)
-    wired.wait_messages(chat, 2)
+    answer = wired.wait_messages(chat, seen + 1)[-1]
+    if family and ("who:all") in [data for _, data in buttons(answer)]:
+        emu.press(chat, answer["message_id"], "who:all")
+        wired.wait_messages(chat, seen + 2)
     return chat
 
 

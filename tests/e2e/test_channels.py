@@ -17,7 +17,7 @@ from bot_handlers.channels.telegram import TelegramChannel
 from core.models import Appointment, LoyaltyMember, Subscriber
 from sandbox.demo_clinic import DemoClinic, persona
 from tests.conftest import Wired
-from tests.e2e.flows import appointment_mis_id, buttons, connect
+from tests.e2e.flows import appointment_mis_id, buttons, connect, start_and_consent
 
 # Time sensitive: `make test` reruns it at frozen instants and under another TZ.
 pytestmark = pytest.mark.clock
@@ -67,7 +67,7 @@ def test_a_button_replayed_elsewhere_does_nothing_but_explain(
     anna = connect(wired, "anna", "Анна")
     oleg = connect(wired, "family", "Олег")
     appliance.reminders_job()
-    reminder = wired.wait_messages(anna, 3)[-1]
+    reminder = wired.wait_messages(anna, 4)[-1]
     confirm = buttons(reminder)[0][1]
     visit = int(confirm.split(":")[1])
     answers = 0
@@ -85,7 +85,9 @@ def test_a_button_replayed_elsewhere_does_nothing_but_explain(
     assert _last_answer(wired, answers) == NOT_YOURS
 
     # Pressed in the staff group by a member, on the group's own message.
-    emu.send_contact(emu.create_user(first_name="Никто")["id"], "79990001122", first_name="Никто")
+    nobody = emu.create_user(first_name="Никто")["id"]
+    start_and_consent(wired, nobody)
+    emu.send_contact(nobody, "79990001122", first_name="Никто")
     post = wired.wait_messages(wired.staff_chat_id, 1)[-1]
     staff_user = next(u for u in emu.users() if u["first_name"] == "Ольга")
     emu.press(
@@ -102,17 +104,17 @@ def test_a_button_replayed_elsewhere_does_nothing_but_explain(
             s.scalar(select(Subscriber).where(Subscriber.telegram_user_id == staff_user["id"]))
             is None
         )
-    assert len(emu.messages(oleg)) == 2 and len(emu.messages(anna)) == 3
+    assert len(emu.messages(oleg)) == 4 and len(emu.messages(anna)) == 4
 
     # Her own press counts; pressed again (an old copy) it only says so.
     emu.press(anna, reminder["message_id"], confirm)
-    assert "подтверждён" in wired.wait_messages(anna, 4)[-1]["text"]
-    wired.pump(lambda: buttons(emu.messages(anna)[2]) == [])
+    assert "подтверждён" in wired.wait_messages(anna, 5)[-1]["text"]
+    wired.pump(lambda: buttons(emu.messages(anna)[3]) == [])
     emu.press(anna, reminder["message_id"], confirm, force=True)
     answers += 2
     assert _last_answer(wired, answers) == "Ответ уже получен, спасибо."
     wired.pump(lambda: True)
-    assert len(emu.messages(anna)) == 4
+    assert len(emu.messages(anna)) == 5
 
 
 def test_a_reminder_for_a_cancelled_visit_confirms_nothing(
@@ -122,19 +124,19 @@ def test_a_reminder_for_a_cancelled_visit_confirms_nothing(
     appliance.sync_job()
     anna = connect(wired, "anna", "Анна")
     appliance.reminders_job()
-    reminder = wired.wait_messages(anna, 3)[-1]
+    reminder = wired.wait_messages(anna, 4)[-1]
     confirm = buttons(reminder)[0][1]
     visit = int(confirm.split(":")[1])
     demo_clinic.cancel(appointment_mis_id(wired, visit))
     appliance.sync_job()
-    assert "отменён" in wired.wait_messages(anna, 4)[-1]["text"]
+    assert "отменён" in wired.wait_messages(anna, 5)[-1]["text"]
 
     emu.press(anna, reminder["message_id"], confirm, force=True)
     assert _last_answer(wired, 1).startswith("Этот визит уже отменён, перенесён или прошёл.")
-    wired.pump(lambda: buttons(emu.messages(anna)[2]) == [])
+    wired.pump(lambda: buttons(emu.messages(anna)[3]) == [])
     with appliance.factory() as s:
         assert s.get(Appointment, visit).confirmation == ""
-    assert len(emu.messages(anna)) == 4
+    assert len(emu.messages(anna)) == 5
 
 
 def test_the_command_menu_is_registered_in_russian_and_english(wired: Wired) -> None:

@@ -31,24 +31,33 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     user = emu.create_user(first_name="Аня", last_name="Иванова")
     chat = user["id"]
     emu.send_text(chat, "/start clinic_qr")
-    welcome = wired.wait_messages(chat, 1)[-1]
+    # The consent comes first, as its own step, before anything about her is kept.
+    ask = wired.wait_messages(chat, 1)[-1]
+    assert "персональных данных" in ask["text"]
+    assert [label for label, _ in buttons(ask)] == ["✅ Согласен(на)", "Не согласен(на)"]
+    emu.press(chat, ask["message_id"], buttons(ask)[0][1])
+    welcome = wired.wait_messages(chat, 2)[-1]
     assert "Поделиться номером" in welcome["text"]
+    with appliance.factory() as s:
+        sub = s.scalar(select(Subscriber).where(Subscriber.telegram_user_id == chat))
+        assert sub.consent_at is not None and sub.consent_version == "2026-11"
+        assert sub.start_payload == "clinic_qr"
     keyboard = welcome["reply_markup"]["keyboard"]
     assert keyboard[0][0]["request_contact"] is True
 
     # 3. Someone else's contact card is refused, with or without a user_id.
     emu.send_contact(chat, anna.phone_e164, first_name="Анна", contact_user_id=None)
-    assert "чужой контакт" in wired.wait_messages(chat, 2)[-1]["text"]
+    assert "чужой контакт" in wired.wait_messages(chat, 3)[-1]["text"]
     stranger = emu.create_user(first_name="Чужой")
     emu.send_contact(chat, anna.phone_e164, first_name="Анна", contact_user_id=stranger["id"])
-    assert "чужой контакт" in wired.wait_messages(chat, 3)[-1]["text"]
+    assert "чужой контакт" in wired.wait_messages(chat, 4)[-1]["text"]
     with appliance.factory() as s:
         assert s.scalar(select(Subscriber).where(Subscriber.telegram_user_id == chat)).phone == ""
 
     # 4. Her own contact: recognised by the number typed "8 (912) 345-67-89" in the MIS,
     #    greeted by first name and patronymic.
     emu.send_contact(chat, anna.phone_e164.lstrip("+"), first_name="Анна")
-    greeting = wired.wait_messages(chat, 4)[-1]
+    greeting = wired.wait_messages(chat, 5)[-1]
     assert greeting["text"].startswith("Анна Сергеевна, здравствуйте!")
 
     # 5. A new booking in the MIS -> "you are booked".
@@ -56,13 +65,13 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     in_three_days = (clinic_now() + timedelta(days=3)).replace(hour=15, minute=0, second=0)
     booked_id = demo_clinic.book(anna.patient_id, doctor_id, in_three_days, minutes=30)
     appliance.sync_job()
-    booked = wired.wait_messages(chat, 5)[-1]
+    booked = wired.wait_messages(chat, 6)[-1]
     assert "вы записаны" in booked["text"] and "15:00" in booked["text"]
 
     # 6. The day-before reminder for tomorrow's 10:00 visit, with Confirm and Reschedule.
     assert appliance.reminders_job() == 1
     assert appliance.reminders_job() == 0  # planned once, however often the job runs
-    reminder = wired.wait_messages(chat, 6)[-1]
+    reminder = wired.wait_messages(chat, 7)[-1]
     assert "напоминаем о визите завтра" in reminder["text"] and "10:00" in reminder["text"]
     (confirm_text, confirm_data), (_, reschedule_data) = buttons(reminder)
     assert confirm_text == "✅ Подтверждаю" and confirm_data.startswith("c:")
@@ -80,7 +89,7 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
 
     # 8. Confirm is recorded, thanked, and the buttons disappear.
     emu.press(chat, reminder["message_id"], confirm_data)
-    thanks = wired.wait_messages(chat, 7)[-1]
+    thanks = wired.wait_messages(chat, 8)[-1]
     assert "подтверждён" in thanks["text"]
     wired.pump(lambda: buttons(emu.messages(chat)[5]) == [])
     tomorrow_visit = int(confirm_data.split(":")[1])
@@ -91,12 +100,12 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     tomorrow_16 = (clinic_now() + timedelta(days=1)).replace(hour=16, minute=0, second=0)
     demo_clinic.book(anna.patient_id, doctor_id, tomorrow_16, minutes=30)
     appliance.sync_job()
-    wired.wait_messages(chat, 8)  # "you are booked" for it
+    wired.wait_messages(chat, 9)  # "you are booked" for it
     assert appliance.reminders_job() == 1
-    second = wired.wait_messages(chat, 9)[-1]
+    second = wired.wait_messages(chat, 10)[-1]
     reschedule = buttons(second)[1][1]
     emu.press(chat, second["message_id"], reschedule)
-    assert "администратор свяжется" in wired.wait_messages(chat, 10)[-1]["text"]
+    assert "администратор свяжется" in wired.wait_messages(chat, 11)[-1]["text"]
     staff_message = wired.wait_messages(wired.staff_chat_id, 1)[-1]
     assert "Перенос: Иванова Анна Сергеевна" in staff_message["text"]
     assert [t for t, _ in buttons(staff_message)] == ["Взять", "Готово", "Отклонить"]
@@ -107,7 +116,7 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     # 10. The visit is completed and paid: points accrue once, and she is told.
     complete_and_pay(wired, demo_clinic, tomorrow_visit, anna.patient_id, "3450.00")
     appliance.sync_job()  # a repeated read accrues nothing more
-    bonus = wired.wait_messages(chat, 11)[-1]
+    bonus = wired.wait_messages(chat, 12)[-1]
     assert "начислено 172 бонусов за оплату 3\u00a0450 ₽" in bonus["text"]
     with appliance.factory() as s:
         assert s.scalar(select(func.count(LedgerEntry.id))) == 1
@@ -130,9 +139,14 @@ def test_moved_and_cancelled_visits_are_announced_once(wired: Wired, demo_clinic
     emu, appliance = wired.emulator, wired.appliance
     family = persona("family")
     appliance.sync_job()
-    chat = connect(wired, "family", "Олег")
-    greeting = emu.messages(chat)[-1]["text"]
-    # The family shares one phone: the head is greeted, the children are listed.
+    chat = connect(wired, "family", "Олег", family=False)
+    # The family shares one phone: «Кто вы?», and «Мы семья — все» links them all, since
+    # the MIS has them in one family; the head is greeted, the children are listed.
+    who = emu.messages(chat)[-1]
+    assert who["text"].startswith("На этот номер в клинике записаны несколько пациентов")
+    assert buttons(who)[-1] == ("👪 Мы семья — все", "who:all")
+    emu.press(chat, who["message_id"], "who:all")
+    greeting = wired.wait_messages(chat, 4)[-1]["text"]
     assert greeting.startswith("Олег Викторович, здравствуйте! К вашему номеру привязаны также:")
 
     upcoming = [
@@ -143,13 +157,13 @@ def test_moved_and_cancelled_visits_are_announced_once(wired: Wired, demo_clinic
     demo_clinic.move(visit, later.replace(hour=9, minute=0))
     appliance.sync_job()
     appliance.sync_job()
-    moved = wired.wait_messages(chat, 3)[-1]["text"]
+    moved = wired.wait_messages(chat, 5)[-1]["text"]
     assert "перенесён" in moved and "09:00" in moved
     demo_clinic.cancel(visit)
     appliance.sync_job()
-    assert "отменён" in wired.wait_messages(chat, 4)[-1]["text"]
+    assert "отменён" in wired.wait_messages(chat, 6)[-1]["text"]
     wired.pump(lambda: True)
-    assert len(emu.messages(chat)) == 4
+    assert len(emu.messages(chat)) == 6
 
 
 def test_typed_phone_is_not_accepted_for_linking(wired: Wired) -> None:

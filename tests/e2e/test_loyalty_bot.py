@@ -14,7 +14,7 @@ from core.loyalty.referrals import payload_for
 from core.models import OutboxMessage, Referral, StaffUser, Task
 from sandbox.demo_clinic import BookingConflict, DemoClinic, persona
 from tests.conftest import Wired, clinic_now
-from tests.e2e.flows import buttons, connect
+from tests.e2e.flows import buttons, connect, start_and_consent
 
 
 def _texts(wired: Wired, chat: int) -> list[str]:
@@ -56,10 +56,9 @@ def test_a_referral_from_link_to_reward(wired: Wired, demo_clinic: DemoClinic) -
     assert link and "вы получите 2000 бонусов, а друг — 500" in screen
 
     user = emu.create_user(first_name="Ольга")
-    emu.send_text(user["id"], f"/start {link.group(1)}")
-    wired.wait_messages(user["id"], 1)
+    seen = start_and_consent(wired, user["id"], f"/start {link.group(1)}")
     emu.send_contact(user["id"], "79155554433", first_name="Ольга")
-    assert "Ольга Петровна, здравствуйте" in wired.wait_messages(user["id"], 2)[-1]["text"]
+    assert "Ольга Петровна, здравствуйте" in wired.wait_messages(user["id"], seen + 1)[-1]["text"]
     with appliance.factory() as s:
         referral = s.scalar(select(Referral))
         assert referral is not None
@@ -137,10 +136,9 @@ def test_a_staff_members_link_earns_them_points(wired: Wired, demo_clinic: DemoC
         staff_id = s.scalar(select(StaffUser.id).where(StaffUser.login == "olga"))
         link = payload_for(s, "staff", str(staff_id))
     user = emu.create_user(first_name="Анна")
-    emu.send_text(user["id"], f"/start {link}")
-    wired.wait_messages(user["id"], 1)
+    seen = start_and_consent(wired, user["id"], f"/start {link}")
     emu.send_contact(user["id"], persona("anna").phone_e164.lstrip("+"), first_name="Анна")
-    wired.wait_messages(user["id"], 2)
+    wired.wait_messages(user["id"], seen + 1)
     # A forged or mistyped link is kept out: the grammar refuses it, the code is unknown.
     stranger = emu.create_user(first_name="Иван")
     emu.send_text(stranger["id"], "/start s" + "z" * 8)
@@ -163,10 +161,9 @@ def test_a_referred_friend_not_yet_in_the_mis_is_linked_when_the_mis_gets_them(
     link = re.search(r"/start (r[a-z2-9]{8})", _ask_balance(wired, anna)["text"])
     assert link
     user = emu.create_user(first_name="Вера")
-    emu.send_text(user["id"], f"/start {link.group(1)}")
-    wired.wait_messages(user["id"], 1)
+    seen = start_and_consent(wired, user["id"], f"/start {link.group(1)}")
     emu.send_contact(user["id"], "79155557788", first_name="Вера")
-    assert "Не нашли пациента" in wired.wait_messages(user["id"], 2)[-1]["text"]
+    assert "Не нашли пациента" in wired.wait_messages(user["id"], seen + 1)[-1]["text"]
     with appliance.factory() as s:
         assert s.scalar(select(Referral)) is None
         task = s.scalar(select(Task).where(Task.kind == "unknown_patient"))
