@@ -66,6 +66,7 @@ def create_app(config: Config | None = None) -> Flask:
         audit_log,
         campaigns,
         care,
+        consent,
         dashboard,
         delivery,
         health,
@@ -90,6 +91,7 @@ def create_app(config: Config | None = None) -> Flask:
         telegram,
         loyalty,
         care,
+        consent,
         staff,
         audit_log,
     ):

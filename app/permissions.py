@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[str] | None] = {
     "care.edit": ALL_STAFF,  # «Рекомендации после лечения»
     "loyalty.economics": OWNER_MANAGER,  # Экономика
     "campaigns.manage": OWNER_MANAGER,
+    "consent.edit": OWNER_MANAGER,  # the consent text the bot shows (a new version per save)
     "bonus.grant": OWNER,  # points out of nothing: the owner's decision
     "bonus.settings": OWNER,  # the programme's rules: money
     "staff.manage": OWNER,  # staff users: add, deactivate, reset a password
