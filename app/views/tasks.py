@@ -4,7 +4,9 @@ patient's card and a reply box; Take / Done / Dismiss (also from the Telegram gr
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -12,13 +14,13 @@ from flask import (
     abort,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
     send_file,
     url_for,
 )
+from markupsafe import Markup
 
 from app.auth import current_user
 from app.extensions import db
@@ -84,16 +86,35 @@ def _version(parts: dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _polled(page: str, parts: dict[str, str], context: dict[str, Any]) -> Any:
+def _polled(
+    page: str,
+    render_parts: Callable[[], dict[str, str]],
+    context: dict[str, Any],
+    version: str = "",
+) -> Any:
     """The page, or for panel.js's poll (GET …/poll?v=<version>) the parts that changed
-    since the version it has: {"version", "changed", "parts": {element id: html}}."""
-    version = _version(parts)
-    if page:
-        return render_template(page, version=version, **context)
-    extra = {"seen": context["seen"]} if "seen" in context else {}
-    if request.args.get("v") == version:
-        return jsonify(version=version, changed=False, parts={}, **extra)
-    return jsonify(version=version, changed=True, parts=parts, **extra)
+    since the version it has: {"version", "changed", "parts": {element id: html}}.
+
+    ``version``, when the caller can tell it from the data, spares rendering the parts for
+    a poll that finds nothing new (most of them); otherwise it is the rendered parts' hash.
+    """
+    parts: dict[str, str] | None = None
+    if not version:
+        parts = render_parts()
+        version = _version(parts)
+    if page:  # the page is built around the very parts a poll would send
+        parts = parts if parts is not None else render_parts()
+        safe = {name: Markup(html) for name, html in parts.items()}  # rendered, escaped
+        return render_template(page, version=version, parts=safe, **context)
+    body: dict[str, Any] = {"version": version, "changed": False, "parts": {}}
+    if "seen" in context:
+        body["seen"] = context["seen"]
+    if request.args.get("v") != version:
+        body.update(changed=True, parts=parts if parts is not None else render_parts())
+    # Not \u-escaped: the parts are mostly Cyrillic, six bytes a letter escaped.
+    return current_app.response_class(
+        json.dumps(body, ensure_ascii=False), mimetype="application/json"
+    )
 
 
 def _index(page: str) -> Any:
@@ -106,12 +127,42 @@ def _index(page: str) -> Any:
         show=show,
         who=who,
         kind=kind,
-        kinds=inbox.kinds(db.session()),
+        # Polls need no filter links; the page of open tasks offers the kinds open now
+        # (and the one chosen, even if none is left).
+        kinds=(
+            []
+            if not page
+            else sorted(
+                {*inbox.kinds(db.session(), open_only=show == "open"), *[kind] * bool(kind)}
+            )
+        ),
         kind_labels=KIND_LABELS,
         state_labels=STATE_LABELS,
         waited=waited,
     )
-    return _polled(page, {"task-rows": render_template("_task_rows.html", **context)}, context)
+    # Everything a row shows, so an unchanged list is known without rendering it.
+    shown = [
+        (
+            r.task.id,
+            r.task.kind,
+            r.task.text,
+            r.task.state,
+            r.task.taken_by,
+            r.task.message_count,
+            r.task.patient_mis_id,
+            r.task.created_at.isoformat(),
+            r.task.waiting_since.isoformat() if r.task.waiting_since else "",
+            waited(r.waiting_seconds),
+        )
+        for r in rows
+    ]
+    version = hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
+    return _polled(
+        page,
+        lambda: {"task-rows": render_template("_task_rows.html", **context)},
+        context,
+        version,
+    )
 
 
 def _ago(seconds: int) -> str:
@@ -122,6 +173,16 @@ def _ago(seconds: int) -> str:
 @requires("tasks.work")
 def index() -> Any:
     return _index("tasks.html")
+
+
+@bp.route("/search")
+@requires("tasks.work")
+def search_view() -> Any:
+    """Every thread, kept forever: a word, a patient's surname or a phone."""
+    q = request.args.get("q", "")[:200]
+    limit = 50
+    hits = inbox.search(db.session(), q, limit) if q else []
+    return render_template("search.html", q=q, hits=hits, limit=limit)
 
 
 @bp.route("/poll")
@@ -158,11 +219,14 @@ def _thread(task_id: int, page: str, draft: str = "") -> Any:
             else None
         ),
     )
-    parts = {
-        "episode-state": render_template("_episode_state.html", **context),
-        "thread": render_template("_thread_lines.html", **context),
-    }
-    return _polled(page, parts, context)
+    return _polled(
+        page,
+        lambda: {
+            "episode-state": render_template("_episode_state.html", **context),
+            "thread": render_template("_thread_lines.html", **context),
+        },
+        context,
+    )
 
 
 @bp.route("/<int:task_id>")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.conversations.models import Conversation, ThreadMessage
-from core.models import Appointment, OutboxMessage, Patient, Subscriber, Task
+from core.models import Appointment, OutboxMessage, Patient, PatientLink, Subscriber, Task
 from core.patients import linked_patients
 from core.tasks import OPEN_STATES
 
@@ -204,3 +204,73 @@ def answered_since(
             (ThreadMessage.author_user_id != user_id) | ThreadMessage.author_user_id.is_(None)
         )
     return session.scalar(stmt.order_by(ThreadMessage.id.desc()).limit(1))
+
+
+@dataclass
+class Hit:
+    line: ThreadMessage
+    task_id: int | None  # the episode the line belongs to, else the thread's newest
+    who: str
+
+
+def _variants(query: str) -> list[str]:
+    # SQLite's LIKE folds case for ASCII only: «болит» must also find «Болит» and «БОЛИТ».
+    return sorted({query, query.lower(), query.upper(), query.capitalize()})
+
+
+def search(session: Session, query: str, limit: int = 50) -> list[Hit]:
+    """Lines of every thread (kept forever) whose text holds ``query``, newest first; and
+    lines of the threads of patients or chats whose name or phone holds it."""
+    query = query.strip()
+    if len(query) < 2:
+        return []
+    escaped = [
+        v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in _variants(query)
+    ]
+    text_match = or_(*(ThreadMessage.text.like(f"%{v}%", escape="\\") for v in escaped))
+    digits = "".join(ch for ch in query if ch.isdigit())
+    people = select(Conversation.id).join(Subscriber, Subscriber.id == Conversation.subscriber_id)
+    who_match = [
+        *(Subscriber.first_name.like(f"%{v}%", escape="\\") for v in escaped),
+        *(Subscriber.last_name.like(f"%{v}%", escape="\\") for v in escaped),
+    ]
+    if len(digits) >= 4:
+        who_match.append(Subscriber.phone.like(f"%{digits}%"))
+    linked = (
+        select(Conversation.id)
+        .join(PatientLink, PatientLink.subscriber_id == Conversation.subscriber_id)
+        .join(Patient, Patient.mis_id == PatientLink.patient_mis_id)
+        .where(or_(*(Patient.last_name.like(f"%{v}%", escape="\\") for v in escaped)))
+    )
+    convs = people.where(or_(*who_match)).union(linked)
+    lines = session.scalars(
+        select(ThreadMessage)
+        .where(
+            or_(
+                text_match,
+                and_(
+                    ThreadMessage.conversation_id.in_(convs.scalar_subquery()),
+                    ThreadMessage.direction == "in",
+                ),
+            )
+        )
+        .order_by(ThreadMessage.id.desc())
+        .limit(limit)
+    ).all()
+    hits = []
+    for line in lines:
+        task_id = line.task_id or session.scalar(
+            select(func.max(Task.id)).where(Task.conversation_id == line.conversation_id)
+        )
+        conv = session.get(Conversation, line.conversation_id)
+        sub = session.get(Subscriber, conv.subscriber_id) if conv is not None else None
+        patients = linked_patients(session, sub) if sub is not None else []
+        who = (
+            patients[0].full_name
+            if patients
+            else (
+                " ".join(filter(None, [sub.first_name, sub.last_name])) if sub is not None else ""
+            )
+        )
+        hits.append(Hit(line, task_id, who or "—"))
+    return hits

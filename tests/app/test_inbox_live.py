@@ -216,3 +216,23 @@ def test_quick_replies_are_checked(tmp_path: Path) -> None:
     for bad, why in (([""], "non-empty"), (["x" * 4097], "4,096"), (["a"] * 31, "30")):
         with pytest.raises(ConfigError, match=why):
             make_config(tmp_path, conversations={"quick_replies": bad})
+
+
+def test_search_finds_lines_of_every_thread_by_word_name_or_phone(
+    administrator: Persona, factory: sessionmaker[Session], config: Config
+) -> None:
+    task_id, sub_id = _episode(factory, config, "Болит зуб после пломбы")
+    with transaction(factory) as s:
+        s.get(Task, task_id).state = "done"  # type: ignore[union-attr]  # closed, still found
+        s.get(Subscriber, sub_id).phone = "79161234567"  # type: ignore[union-attr]
+    _episode(factory, config, "Запишите на чистку 50% скидка")
+    for query in ("болит", "БОЛИТ", "79161234567", "1234567"):
+        page = administrator.get(f"/tasks/search?q={query}").get_data(as_text=True)
+        assert "Болит зуб после пломбы" in page, query
+        assert f"/tasks/{task_id}" in page and "чистку" not in page, query
+    page = administrator.get("/tasks/search?q=50%25").get_data(as_text=True)
+    assert "чистку" in page and "Болит" not in page  # % is a character, not a wildcard
+    page = administrator.get("/tasks/search?q=Иванова").get_data(as_text=True)
+    assert "Болит зуб" in page and "чистку" in page  # both patients are Ивановы
+    assert "Ничего не нашлось" in administrator.get("/tasks/search?q=кариес").get_data(as_text=True)
+    assert administrator.client.get("/tasks/search?q=x").status_code == 200  # too short: none
