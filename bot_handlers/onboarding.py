@@ -80,7 +80,7 @@ def register(router: Router, ctx: BotContext) -> None:
     ) -> None:
         """Link `patients` (the first is the one greeted), tell the staff of any patient
         another chat already had, and carry out what the /start link promised."""
-        for patient, other in link_patients(session, sub, patients, sub.phone):
+        for patient, _other in link_patients(session, sub, patients, sub.phone):
             create_task(
                 session,
                 ctx.config,
@@ -97,7 +97,6 @@ def register(router: Router, ctx: BotContext) -> None:
                 patient_mis_id=patient.mis_id,
                 acknowledged=True,  # the patient is greeted below; nothing to ask them
             )
-            del other  # named in the task's thread by the patient, not needed here
         loyalty_linked(session, ctx.config, sub, patients, utcnow())
         main, others = patients[0], patients[1:]
         text = ctx.text("greeting", sub, name=main.address_name)

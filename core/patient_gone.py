@@ -2,9 +2,11 @@
 
 After this nothing more is sent about the patient: the links that every notice, reminder,
 rating and campaign goes through are gone, and what was already queued about them is
-cancelled. A chat left with no patient gets one short goodbye saying how to reach the
-clinic; a chat still linked to others (a parent whose child's record was closed) is told
-nothing, since its own messages go on.
+cancelled. An *archived* patient's chat, left with no patient, gets one short goodbye
+saying how to reach the clinic. A *deleted* record gets nothing at all: profiles map a
+deceased patient to deleted (Open Dental), and a duplicate merged away is deleted too, so
+a goodbye could only hurt or confuse. A chat still linked to others (a parent whose
+child's record was closed) is told nothing either, since its own messages go on.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def reach(config: Config, lang: str) -> str:
     return render("consent_reach_visit", lang)
 
 
-def unlink(session: Session, config: Config, patient_mis_id: str) -> int:
-    """Unlink every chat from the patient; returns how many chats were linked."""
+def unlink(session: Session, config: Config, patient_mis_id: str, *, goodbye: bool) -> int:
+    """Unlink every chat from the patient (`goodbye`: tell a chat left with nobody);
+    returns how many chats were linked."""
     subs = list(
         session.scalars(
             select(Subscriber)
@@ -51,7 +54,7 @@ def unlink(session: Session, config: Config, patient_mis_id: str) -> int:
     for sub in subs:
         session.expire(sub, ["links"])
         left = session.scalar(select(PatientLink.id).where(PatientLink.subscriber_id == sub.id))
-        if left is not None or sub.unreachable_at is not None:
+        if not goodbye or left is not None or sub.unreachable_at is not None:
             continue
         enqueue(
             session,

@@ -214,7 +214,8 @@ class Rules:
         patient = self._patient(session, event.subject)
         if patient is not None and patient.status in patient_gone.GONE:
             # Archived or deleted in the MIS: unlinked, told once, nothing more sent.
-            patient_gone.unlink(session, self.config, patient.mis_id)
+            goodbye = patient.status == "archived"  # never to a deleted (or deceased) one
+            patient_gone.unlink(session, self.config, patient.mis_id, goodbye=goodbye)
             return
         # The MIS may have put the patient in a family, or taken them out of one.
         loyalty.accounts.reconcile(session, event.subject, self.clock())

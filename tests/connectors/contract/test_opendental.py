@@ -29,6 +29,7 @@ from core.models import (
     LedgerEntry,
     OutboxMessage,
     Patient,
+    PatientLink,
     Payment,
     Referral,
     SyncCursor,
@@ -399,6 +400,8 @@ def test_deleted_and_deceased_patients_get_no_notice_and_no_reminder(
 
     office.set_status(passed, DECEASED)  # after the booking, before the reminder
     k.run()
+    with k.factory() as s:  # unlinked, silently: no goodbye to a deceased patient's chat
+        assert s.scalar(select(PatientLink.id).where(PatientLink.patient_mis_id == passed)) is None
     with transaction(k.factory) as s:
         assert plan_reminders(s, k.rules.config) == 1
     assert _messages(k, chats) == {alive: ["booked", "reminder"], passed: ["booked"]}
