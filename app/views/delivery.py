@@ -13,9 +13,8 @@ from app.extensions import db
 from app.permissions import requires
 from core import outbox
 from core.clock import utcnow
-from core.events import AppointmentEvent
-from core.models import DomainEvent, OutboxMessage, Patient, PatientLink, Subscriber
-from core.visits.arrival import NOT_BELIEVED
+from core.models import Appointment, DomainEvent, OutboxMessage, Patient, PatientLink, Subscriber
+from core.visits.arrival import NOT_BELIEVED, starts_at_of
 
 bp = Blueprint("delivery", __name__, url_prefix="/delivery")
 
@@ -90,7 +89,7 @@ def index() -> Any:
 
 def _anomalies(now: datetime) -> list[tuple[DomainEvent, datetime, Patient | None]]:
     """Arrivals and completions not believed (core/visits/arrival.py), last 30 days."""
-    s = db.session
+    s = db.session()
     events = s.scalars(
         select(DomainEvent)
         .where(
@@ -102,9 +101,13 @@ def _anomalies(now: datetime) -> list[tuple[DomainEvent, datetime, Patient | Non
     ).all()
     out = []
     for event in events:
-        visit = AppointmentEvent.from_payload(event.payload)
-        patient = s.scalar(select(Patient).where(Patient.mis_id == visit.patient_mis_id))
-        out.append((event, visit.starts_at, patient))
+        starts_at = starts_at_of(s, event)
+        patient_id = event.payload.get("patient_mis_id") or s.scalar(
+            select(Appointment.patient_mis_id).where(Appointment.mis_id == event.subject)
+        )
+        patient = s.scalar(select(Patient).where(Patient.mis_id == patient_id))
+        if starts_at is not None:
+            out.append((event, starts_at, patient))
     return out
 
 

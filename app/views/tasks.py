@@ -42,6 +42,8 @@ KIND_LABELS = {
     "unknown_patient": "неизвестный пациент",
     "service_recovery": "низкая оценка",
     "no_show": "не пришёл(ла)",
+    "cancel_visit": "отмена визита",
+    "arrival_offer": "пациент в холле",
 }
 ACTION_LABELS = {"take": "взять её", "done": "закрыть её", "dismiss": "отклонить её"}
 

@@ -42,8 +42,10 @@ WELCOME_WITHIN = timedelta(hours=1)
 def not_believed(session: Session, event: DomainEvent) -> bool:
     """True (and the event marked, and logged) when the visit's start is still too far in
     the future, as of when the sync noticed the event, for it to have begun or ended."""
-    starts_at = AppointmentEvent.from_payload(event.payload).starts_at
+    starts_at = starts_at_of(session, event)
     noticed = event.created_at
+    if starts_at is None:
+        return False  # nothing to judge by: believed, as before this check
     allowed = EARLY_ARRIVAL if event.kind == "appointment.arrived" else CLOCK_SKEW
     if starts_at - noticed <= allowed:
         return False
@@ -54,6 +56,16 @@ def not_believed(session: Session, event: DomainEvent) -> bool:
     )
     log.warning("%s", event.error)
     return True
+
+
+def starts_at_of(session: Session, event: DomainEvent) -> datetime | None:
+    """The start the event carries, else (an event stored without one) the mirror's."""
+    if event.payload.get("starts_at"):
+        try:
+            return AppointmentEvent.from_payload(event.payload).starts_at
+        except ValueError:
+            pass
+    return session.scalar(select(Appointment.starts_at).where(Appointment.mis_id == event.subject))
 
 
 def offer_keyboard(config: Config, appointment_id: int) -> dict[str, Any] | None:

@@ -68,12 +68,13 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     booked = wired.wait_messages(chat, 6)[-1]
     assert "вы записаны" in booked["text"] and "15:00" in booked["text"]
 
-    # 6. The day-before reminder for tomorrow's 10:00 visit, with Confirm and Reschedule.
+    # 6. The day-before reminder for tomorrow's 10:00 visit, with Confirm, Reschedule, Cancel.
     assert appliance.reminders_job() == 1
     assert appliance.reminders_job() == 0  # planned once, however often the job runs
     reminder = wired.wait_messages(chat, 7)[-1]
     assert "напоминаем о визите завтра" in reminder["text"] and "10:00" in reminder["text"]
-    (confirm_text, confirm_data), (_, reschedule_data) = buttons(reminder)
+    (confirm_text, confirm_data), (_, reschedule_data), (_, cancel_data) = buttons(reminder)
+    assert cancel_data.startswith("x:")
     assert confirm_text == "✅ Подтверждаю" and confirm_data.startswith("c:")
 
     # 7. A forged press for a visit that is not hers is refused and changes nothing.
@@ -96,7 +97,8 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     with appliance.factory() as s:
         assert s.get(Appointment, tomorrow_visit).confirmation == "confirmed"
 
-    # 9. Reschedule on a second visit tomorrow creates a task in the staff group.
+    # 9. Reschedule on a second visit tomorrow asks which days and part of the day suit,
+    #    then creates a task with them in the staff group.
     tomorrow_16 = (clinic_now() + timedelta(days=1)).replace(hour=16, minute=0, second=0)
     demo_clinic.book(anna.patient_id, doctor_id, tomorrow_16, minutes=30)
     appliance.sync_job()
@@ -105,18 +107,24 @@ def test_the_whole_loop(wired: Wired, demo_clinic, app_for) -> None:  # type: ig
     second = wired.wait_messages(chat, 10)[-1]
     reschedule = buttons(second)[1][1]
     emu.press(chat, second["message_id"], reschedule)
-    assert "администратор свяжется" in wired.wait_messages(chat, 11)[-1]["text"]
+    days = wired.wait_messages(chat, 11)[-1]
+    emu.press(chat, days["message_id"], dict(buttons(days))["Любой день"])
+    parts = wired.wait_messages(chat, 12)[-1]
+    emu.press(chat, parts["message_id"], dict(buttons(parts))["Любое время"])
+    assert "администратор свяжется" in wired.wait_messages(chat, 13)[-1]["text"]
     staff_message = wired.wait_messages(wired.staff_chat_id, 1)[-1]
     assert "Перенос: Иванова Анна Сергеевна" in staff_message["text"]
+    assert "Удобно: Любой день, любое время" in staff_message["text"]
     assert [t for t, _ in buttons(staff_message)] == ["Взять", "Готово", "Отклонить"]
     with appliance.factory() as s:
         task = s.scalar(select(Task).where(Task.kind == "reschedule"))
         assert task.state == "open" and task.patient_mis_id == str(anna.patient_id)
 
-    # 10. The visit is completed and paid: points accrue once, and she is told.
+    # 10. The visit is completed and paid: points accrue once, and she is told (the
+    #     completion itself, a day early, is not believed: no care, no rating).
     complete_and_pay(wired, demo_clinic, tomorrow_visit, anna.patient_id, "3450.00")
     appliance.sync_job()  # a repeated read accrues nothing more
-    bonus = wired.wait_messages(chat, 12)[-1]
+    bonus = wired.wait_messages(chat, 14)[-1]
     assert "начислено 172 бонусов за оплату 3\u00a0450 ₽" in bonus["text"]
     with appliance.factory() as s:
         assert s.scalar(select(func.count(LedgerEntry.id))) == 1
