@@ -17,6 +17,7 @@ from bot_handlers import (
     delivery,
     loyalty,
     onboarding,
+    phone_code,
     rating_comment,
     ratings,
     staff,
@@ -30,6 +31,7 @@ from bot_handlers.context import BotContext
 # text or file is a message to the clinic, an unknown command gets /help) comes last;
 # ratings come before visits, whose reschedule buttons share their prefix.
 FLOWS = (
+    phone_code,
     onboarding,
     ratings,
     visits,

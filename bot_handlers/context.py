@@ -73,6 +73,7 @@ class BotContext:
             last_name=user.last_name,
             username=user.username,
             language=language_of(user.language),
+            channel=event.channel,
         )
 
     def reply(
@@ -92,6 +93,7 @@ class BotContext:
             priority=PRIORITY_REPLY,
             reply_markup=reply_markup,
             respect_quiet_hours=False,
+            channel=sub.channel,
         )
 
     def text(self, key: str, sub: Subscriber | None = None, **fields: Any) -> str:

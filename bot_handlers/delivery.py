@@ -60,10 +60,12 @@ def register(router: Router, ctx: BotContext) -> None:
         # (core.patients.get_or_create_subscriber).
         with ctx.session() as session:
             if event.blocked:
-                mark_unreachable(session, event.chat.id, "blocked the bot", utcnow())
+                mark_unreachable(
+                    session, event.chat.id, "blocked the bot", utcnow(), channel=event.channel
+                )
             else:
                 session.execute(
                     update(Subscriber)
-                    .where(Subscriber.chat_id == event.chat.id)
+                    .where(Subscriber.channel == event.channel, Subscriber.chat_id == event.chat.id)
                     .values(unreachable_at=None, unreachable_reason="")
                 )

@@ -156,6 +156,7 @@ def register(router: Router, ctx: BotContext) -> None:
                     session,
                     key=f"mute:{event.chat.id}:{event.message_id}:{event.press_id}",
                     chat_id=event.chat.id,
+                    channel=event.channel,
                     text=event.message_text,
                     kind="edit_markup",
                     priority=PRIORITY_REPLY,

@@ -216,6 +216,7 @@ def on_completed(
                 session,
                 key=f"care:{appt.mis_id}:{instruction.id}:{sub.id}",
                 chat_id=sub.chat_id,
+                channel=sub.channel,
                 patient_mis_id=patient.mis_id,
                 text=text,
                 kind="care",

@@ -35,6 +35,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "KABINET_DATABASE_URL": "storage.database_url",
     "KABINET_TELEGRAM_TOKEN": "telegram.token",
     "KABINET_TELEGRAM_API_URL": "telegram.api_url",
+    "KABINET_MAX_TOKEN": "max.token",
     "KABINET_MIS_DSN": "mis.dsn",
     "KABINET_MIS_PASSWORD": "mis.password",
     "KABINET_SMS_API_ID": "messaging.sms_api_id",
@@ -43,6 +44,7 @@ ENV_OVERRIDES: dict[str, str] = {
 SECRET_KEYS = {
     "web.secret_key",
     "telegram.token",
+    "max.token",
     "mis.dsn",
     "mis.password",
     "messaging.sms_api_id",
@@ -181,6 +183,22 @@ class TelegramConfig:
     mode: str = field(default="polling", metadata=_check(_one_of("polling", "webhook", "off")))
     webhook_url: str = field(default="", metadata=_check(_url_or_empty))
     webhook_secret: str = ""
+
+
+@dataclass(frozen=True)
+class MaxConfig:
+    """MAX (by VK) as a second messenger: its Bot API, long polling (jobs/max_poller.py)."""
+
+    enabled: bool = False
+    token: str = ""
+    # The bot's public name, for deep links https://max.ru/<bot_name>?start=<payload>.
+    bot_name: str = field(default="", metadata=_check(_bot_username))
+    # Empty: MAX itself (bot_handlers/channels/max.API_URL); the sandbox emulator's address
+    # in the demo and the tests.
+    api_url: str = field(default="", metadata=_check(_url_or_empty))
+    # Overall sends per second to MAX. Its limits are not in the schema (third parties cite
+    # 30 requests/s); a 429 slows this down further whatever the figure.
+    per_second: float = field(default=20.0, metadata=_check(_between(0.1, 30)))
 
 
 @dataclass(frozen=True)
@@ -529,6 +547,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    max: MaxConfig = field(default_factory=MaxConfig)
     mis: MisConfig = field(default_factory=MisConfig)
     messaging: MessagingConfig = field(default_factory=MessagingConfig)
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
@@ -677,6 +696,11 @@ def _cross_checks(config: Config) -> None:
                 "telegram.webhook_secret = ***: expected only letters A-Z a-z, digits, '_' "
                 "and '-' (Telegram's rule for secret_token)"
             )
+    if config.max.enabled and not config.max.token:
+        raise ConfigError(
+            "max.token = '': expected the bot's token from business.max.ru when "
+            "max.enabled = true (or set KABINET_MAX_TOKEN)"
+        )
     if config.messaging.sms_enabled and not config.messaging.sms_api_id:
         raise ConfigError(
             "messaging.sms_api_id = '': expected the SMS gateway's API key when "
@@ -714,7 +738,12 @@ def redact(text: str, config: Config | None = None, extra: tuple[str, ...] = ())
     text = re.sub(r"\b\d{6,12}:[A-Za-z0-9_-]{20,}\b", "***bot-token***", text)
     secrets: list[str] = list(extra)
     if config is not None:
-        secrets += [config.telegram.token, config.mis.password, config.web.secret_key]
+        secrets += [
+            config.telegram.token,
+            config.max.token,
+            config.mis.password,
+            config.web.secret_key,
+        ]
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")

@@ -150,8 +150,13 @@ class Subscriber(Base):
 
     __tablename__ = "subscribers"
 
+    __table_args__ = (UniqueConstraint("channel", "telegram_user_id"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # The messenger ("telegram", "max"); the user id is that messenger's own (the column
+    # keeps its first name: Telegram was the only one when it was made).
+    channel: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
@@ -410,6 +415,47 @@ class TelegramUpdate(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class MaxUpdate(Base):
+    """MAX's updates as received, handled in arrival order by the runner alone (jobs/max_poller.py).
+    MAX gives updates no id of their own: the long-poll marker, saved in the same transaction
+    as the batch it follows, is what keeps one from being stored twice."""
+
+    __tablename__ = "max_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="polling")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class MaxMessage(Base):
+    """MAX's message ids are strings (``mid.…``); the outbox and the button check keep
+    integers, so each mid gets a local integer, the same one every time."""
+
+    __tablename__ = "max_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mid: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class PhoneCode(Base):
+    """A one-time code sent by SMS to a patient's phone in the MIS: the proof a messenger
+    that cannot vouch for a shared number (MAX) needs before linking (bot_handlers/phone_code.py)."""
+
+    __tablename__ = "phone_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class VisitRating(Base):

@@ -35,7 +35,8 @@ PRIORITY_GREETING = 30  # birthdays
 PRIORITY_CAMPAIGN = 50  # broadcasts and holidays: never ahead of anything else
 
 # Kinds that may go by SMS: transactional only. Mailings never do (no consent for them).
-SMS_KINDS = frozenset({"reminder"})
+# phone_code: the one-time code that proves a phone for a messenger that cannot (MAX).
+SMS_KINDS = frozenset({"reminder", "phone_code"})
 # Edits are idempotent on Telegram's side (the same edit twice is "message is not modified"),
 # so an edit whose outcome is unknown may simply be tried again.
 IDEMPOTENT_KINDS = frozenset({"edit_markup", "edit_text"})
@@ -338,17 +339,24 @@ def recover_after_restart(session: Session) -> tuple[int, int]:
     return int(back.rowcount), int(unknown.rowcount)  # type: ignore[attr-defined]
 
 
-def mark_unreachable(session: Session, chat_id: int, reason: str, now: datetime) -> None:
-    """A 403 is final: the patient blocked the bot. Stop everything queued for them."""
+def mark_unreachable(
+    session: Session, chat_id: int, reason: str, now: datetime, channel: str = "telegram"
+) -> None:
+    """A 403 is final: the patient blocked the bot. Stop everything queued for them (in
+    that messenger: chat ids are only unique within one)."""
     session.execute(
         update(Subscriber)
-        .where(Subscriber.chat_id == chat_id, Subscriber.unreachable_at.is_(None))
+        .where(
+            Subscriber.channel == channel,
+            Subscriber.chat_id == chat_id,
+            Subscriber.unreachable_at.is_(None),
+        )
         .values(unreachable_at=now, unreachable_reason=reason[:200])
     )
     session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.channel == "telegram",
+            OutboxMessage.channel == channel,
             OutboxMessage.chat_id == chat_id,
             OutboxMessage.state.in_(("pending", "claimed")),
         )

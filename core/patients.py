@@ -22,10 +22,17 @@ def get_or_create_subscriber(
     last_name: str = "",
     username: str = "",
     language: str = "ru",
+    channel: str = "telegram",
 ) -> Subscriber:
-    sub = session.scalar(select(Subscriber).where(Subscriber.telegram_user_id == telegram_user_id))
+    # One subscriber per messenger account: user ids are only unique within a messenger.
+    sub = session.scalar(
+        select(Subscriber).where(
+            Subscriber.channel == channel, Subscriber.telegram_user_id == telegram_user_id
+        )
+    )
     if sub is None:
         sub = Subscriber(
+            channel=channel,
             telegram_user_id=telegram_user_id,
             chat_id=chat_id,
             first_name=first_name or "",

@@ -150,6 +150,7 @@ def plan_rating_requests(
                 session,
                 key=f"rating:{appt.mis_id}:{sub.id}",
                 chat_id=sub.chat_id,
+                channel=sub.channel,
                 patient_mis_id=patient.mis_id,
                 text=text,
                 kind="rating",

@@ -85,6 +85,7 @@ class Rules:
                 session,
                 key=f"{key}:{sub.id}",
                 chat_id=sub.chat_id,
+                channel=sub.channel,
                 text=text,
                 kind=kind,
                 priority=PRIORITY_NOTICE,
@@ -245,6 +246,7 @@ class Rules:
                     session,
                     key=f"linked-later:{sub.id}:{main.mis_id}",
                     chat_id=sub.chat_id,
+                    channel=sub.channel,
                     text=render(
                         "linked_later",
                         sub.language,

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from core.texts_account import TEXTS as ACCOUNT_TEXTS
+from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
@@ -597,6 +598,7 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "че�
 
 # The patient's account (issue 11) keeps its texts apart; they are one catalogue here.
 CATALOGUE.update(ACCOUNT_TEXTS)
+CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_max.py)
 
 
 def render(

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +86,7 @@ class Dispatcher:
         config: Config,
         *,
         sms: Transport | None = None,
+        others: Mapping[str, Transport] | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         workers: int | None = None,
@@ -96,6 +97,9 @@ class Dispatcher:
         self.engine: Engine = factory.kw["bind"]
         self.transport = transport
         self.sms = sms
+        # Messengers besides Telegram (outbox.channel -> transport), each paced by its own
+        # overall spacer: one messenger's limits say nothing about another's.
+        self.others: dict[str, Transport] = dict(others or {})
         self.config = config
         self.clock = clock
         self.rng = rng or random.Random()
@@ -104,6 +108,10 @@ class Dispatcher:
         self.workers = workers or m.send_workers
         self.global_spacer = AdaptiveSpacer(m.global_per_second, slack=GLOBAL_SLACK_SECONDS)
         self.sms_spacer = Spacer(m.sms_per_second)
+        self.other_spacers = {
+            name: AdaptiveSpacer(config.max.per_second, slack=GLOBAL_SLACK_SECONDS)
+            for name in self.others
+        }
         self.chat_interval = 1.0 / m.per_chat_per_second + PACING_MARGIN_SECONDS
         self.group_interval = 60.0 / m.group_per_minute + 3 * PACING_MARGIN_SECONDS
         self.quiet = outbox.QuietHours(m.quiet_start, m.quiet_end, config.clinic.tz)
@@ -252,7 +260,7 @@ class Dispatcher:
         with self._lock:
             for row in rows:
                 lane: Lane = (
-                    ("sms", row.phone) if row.channel == "sms" else ("telegram", row.chat_id)
+                    ("sms", row.phone) if row.channel == "sms" else (row.channel, row.chat_id)
                 )
                 item = _Item(row, lane, (row.priority, row.due_at, row.id))
                 items = self._lanes.setdefault(lane, [])
@@ -382,10 +390,7 @@ class Dispatcher:
                     return
             message.attempts += 1
             sms = message.channel == "sms"
-            transport = self.sms if sms else self.transport
-            if transport is None:
-                raise DeliveryError("rejected", "SMS is not configured (messaging.sms_enabled)")
-            spacer = self.sms_spacer if sms else self.global_spacer
+            transport, spacer = self._route(message.channel)
             while not spacer.take():
                 time.sleep(spacer.wait_time())
             interval = (
@@ -419,6 +424,17 @@ class Dispatcher:
             self._slots.release()
             self._signal.set()
 
+    def _route(self, channel: str) -> tuple[Transport, Spacer]:
+        if channel == "sms":
+            if self.sms is None:
+                raise DeliveryError("rejected", "SMS is not configured (messaging.sms_enabled)")
+            return self.sms, self.sms_spacer
+        if channel == "telegram":
+            return self.transport, self.global_spacer
+        if channel in self.others:
+            return self.others[channel], self.other_spacers[channel]
+        raise DeliveryError("rejected", f"the {channel!r} messenger is not enabled")
+
     def _record_sent(self, message: OutboxMessage, telegram_id: int | None) -> None:
         with self.engine.begin() as connection:
             outbox.mark_sent(connection, message.id, telegram_id, self.clock())
@@ -438,7 +454,9 @@ class Dispatcher:
         elif err.kind == "forbidden":
             self.stats.unreachable += 1
             with transaction(self.factory) as session:
-                outbox.mark_unreachable(session, message.chat_id, err.detail, now)
+                outbox.mark_unreachable(
+                    session, message.chat_id, err.detail, now, channel=message.channel
+                )
             values.update(state="unreachable", claim_token="")
             with self._lock:
                 dropped = self._lanes.pop(item.lane, [])
@@ -453,6 +471,8 @@ class Dispatcher:
                 # Our per-chat spacing keeps well clear of Telegram's, so a 429 in a
                 # private chat says the overall pace was too much for this moment.
                 self.global_spacer.too_fast()
+            elif message.channel in self.other_spacers:
+                self.other_spacers[message.channel].too_fast()
             retry_in = err.retry_after
             message.attempts = max(message.attempts - 1, 0)  # not the message's fault
             values["attempts"] = message.attempts

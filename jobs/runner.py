@@ -20,6 +20,8 @@ from telebot import TeleBot
 
 from bot_handlers import register_all
 from bot_handlers.bot import build_bot
+from bot_handlers.channels.max import MaxChannel
+from bot_handlers.channels.max import open_channel as open_max
 from bot_handlers.commands import command_menu
 from bot_handlers.context import BotContext
 from connectors.base import Connector, ConnectorError
@@ -41,9 +43,10 @@ from core.tasks import escalate_stale
 from core.visits import no_show
 from core.visits.no_show_sweep import NoShowSweep
 from jobs.dispatcher import Dispatcher
+from jobs.max_poller import MaxPoller, MaxUpdateProcessor
 from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
 from jobs.table import JOBS, JobSpec
-from jobs.transports import SmsRuTransport, TelegramTransport, Transport
+from jobs.transports import ChannelTransport, SmsRuTransport, TelegramTransport, Transport
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,14 @@ class Appliance:
         m = config.messaging
         if sms_transport is None and m.sms_enabled:
             sms_transport = SmsRuTransport(m.sms_api_url, m.sms_api_id, m.sms_sender)
+        # MAX, when enabled: its adapter, its outbox transport and its poller.
+        self.max_channel: MaxChannel | None = None
+        others: dict[str, Transport] = {}
+        if config.max.enabled:
+            self.max_channel = open_max(config, factory)
+            others["max"] = ChannelTransport(
+                self.max_channel, files=lambda message: outgoing_file(factory, config, message)
+            )
         self.dispatcher = Dispatcher(
             factory,
             transport
@@ -83,10 +94,21 @@ class Appliance:
             ),
             config,
             sms=sms_transport,
+            others=others,
             clock=clock,
         )
         self.ctx = BotContext(config, factory, wake=self.dispatcher.wake)
+        if self.max_channel is not None:
+            self.ctx.channels["max"] = self.max_channel
         self.router = register_all(self.bot, self.ctx)
+        self.max_poller: MaxPoller | None = None
+        if self.max_channel is not None:
+            self.max_poller = MaxPoller(
+                self.max_channel.client,
+                factory,
+                config,
+                MaxUpdateProcessor(self.router, factory, wake=self.dispatcher.wake, clock=clock),
+            )
         self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
@@ -116,6 +138,10 @@ class Appliance:
             self.webhook.run(stop)
         else:
             self.poller.run(stop)
+
+    def max_updates_loop(self, stop: threading.Event) -> None:
+        if self.max_poller is not None:
+            self.max_poller.run(stop)
 
     def register_commands(self) -> bool:
         """The «/» menu in Russian and English (setMyCommands), once per start; a failure

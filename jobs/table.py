@@ -86,6 +86,13 @@ JOBS: tuple[JobSpec, ...] = (
         description="long polling or webhook: store updates, handle them in order, once",
     ),
     JobSpec(
+        "max_updates",
+        "max_updates_loop",
+        thread=True,
+        enabled_key="max.enabled",
+        description="MAX long polling: store updates with their marker, handle them once",
+    ),
+    JobSpec(
         "mis_sync",
         "sync_job",
         every_seconds=15,

@@ -13,13 +13,20 @@ from typing import Any, Protocol
 import requests
 from telebot import TeleBot
 
-from bot_handlers.channels.base import DeliveryError, as_keyboard
+from bot_handlers.channels.base import Channel, DeliveryError, as_keyboard
 from bot_handlers.channels.telegram import SEND_TIMEOUT, TelegramChannel, classify
 from core.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DeliveryError", "SmsRuTransport", "TelegramTransport", "Transport", "classify"]
+__all__ = [
+    "ChannelTransport",
+    "DeliveryError",
+    "SmsRuTransport",
+    "TelegramTransport",
+    "Transport",
+    "classify",
+]
 
 
 class Transport(Protocol):
@@ -30,15 +37,12 @@ class Transport(Protocol):
 FileSource = Callable[[OutboxMessage], "tuple[bytes, str, bool] | None"]
 
 
-class TelegramTransport:
-    """An outbox row out through the Telegram adapter's operations (the only code that
-    calls the Bot API for patients is bot_handlers/channels/telegram.py)."""
+class ChannelTransport:
+    """An outbox row out through a messenger adapter's operations (bot_handlers/channels/):
+    the only code that calls a messenger's API for patients is its adapter."""
 
-    def __init__(
-        self, bot: TeleBot, timeout: int = SEND_TIMEOUT, files: FileSource | None = None
-    ) -> None:
-        self.bot = bot
-        self.channel = TelegramChannel(bot, timeout)
+    def __init__(self, channel: Channel, files: FileSource | None = None) -> None:
+        self.channel = channel
         self.files = files
 
     def send(self, message: OutboxMessage) -> int | None:
@@ -65,6 +69,17 @@ class TelegramTransport:
         return self.channel.send_text(
             message.chat_id, message.text, keyboard, parse_mode=message.parse_mode
         )
+
+
+class TelegramTransport(ChannelTransport):
+    """Telegram's (bot_handlers/channels/telegram.py); MAX's is a ChannelTransport of
+    bot_handlers/channels/max.py."""
+
+    def __init__(
+        self, bot: TeleBot, timeout: int = SEND_TIMEOUT, files: FileSource | None = None
+    ) -> None:
+        self.bot = bot
+        super().__init__(TelegramChannel(bot, timeout), files)
 
 
 # --- SMS -----------------------------------------------------------------------------------

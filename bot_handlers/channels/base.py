@@ -103,6 +103,12 @@ class Contact(Event):
     own: bool
     first_name: str = ""
     last_name: str = ""
+    # True only when the messenger also vouches that the number on an own card is the
+    # account's verified number (Telegram: yes, it is the number the account signed up
+    # with). False (MAX: see bot_handlers/channels/max.py) means an own card proves the
+    # account, not the phone: linking then needs a one-time code sent by SMS to the MIS
+    # phone (bot_handlers/phone_code.py). Off unless an adapter says so.
+    number_proven: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

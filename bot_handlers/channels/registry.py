@@ -14,7 +14,7 @@ from core.config import Config
 
 ADAPTERS: dict[str, str] = {
     "telegram": "bot_handlers.channels.telegram",
-    # "max": "bot_handlers.channels.max",  (its own issue; see base.py)
+    "max": "bot_handlers.channels.max",
 }
 
 

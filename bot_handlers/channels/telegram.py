@@ -112,6 +112,8 @@ def message_event(message: types.Message) -> Event | None:
             own=shared.user_id is not None and shared.user_id == message.from_user.id,
             first_name=shared.first_name or "",
             last_name=shared.last_name or "",
+            # Telegram shares the account's own number (the one it signed up with).
+            number_proven=True,
         )
     if kind not in CONTENT_TYPES:
         return None

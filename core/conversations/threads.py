@@ -159,6 +159,7 @@ def notice(session: Session, sub: Subscriber, key: str, text: str) -> ThreadMess
         session,
         key=key,
         chat_id=sub.chat_id,
+        channel=sub.channel,
         text=text,
         kind="reply",
         priority=PRIORITY_REPLY,

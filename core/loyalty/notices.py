@@ -101,6 +101,7 @@ def notify_account(
                 session,
                 key=f"{key}:{sub.id}",
                 chat_id=sub.chat_id,
+                channel=sub.channel,
                 text=text,
                 kind="bonus",
                 priority=PRIORITY_NOTICE,

@@ -273,6 +273,7 @@ def _offer(
             session,
             key=f"{_key(appt.mis_id, appt.starts_at)}:{sub.id}",
             chat_id=sub.chat_id,
+            channel=sub.channel,
             patient_mis_id=patient.mis_id,
             text=render(
                 "no_show_message",

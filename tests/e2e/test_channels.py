@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot_handlers.channels.base import DeliveryError
+from bot_handlers.channels.max import MaxChannel
 from bot_handlers.channels.registry import UnknownChannel, open_channel
 from bot_handlers.channels.telegram import TelegramChannel
 from core.models import Appointment, LoyaltyMember, Subscriber
@@ -50,8 +51,9 @@ def test_no_flow_imports_a_messenger_library() -> None:
 
 def test_the_registry_names_its_adapters(wired: Wired) -> None:
     assert isinstance(open_channel("telegram", wired.config), TelegramChannel)
-    with pytest.raises(UnknownChannel, match="no messenger adapter named 'max'"):
-        open_channel("max", wired.config)
+    assert isinstance(open_channel("max", wired.config), MaxChannel)
+    with pytest.raises(UnknownChannel, match="no messenger adapter named 'whatsapp'"):
+        open_channel("whatsapp", wired.config)
 
 
 def _last_answer(wired: Wired, count: int) -> str:
