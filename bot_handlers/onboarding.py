@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot_handlers import phone_code
 from bot_handlers.channels.base import Contact, Press, Start, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
@@ -175,11 +174,6 @@ def register(router: Router, ctx: BotContext) -> None:
                 return
             phone = normalize(event.phone, ctx.config.clinic.phone_region)
             patients = candidates(session, phone) if phone else []
-            if phone and patients and not event.number_proven:
-                # MAX: an own card proves the account, not the number (channels/max.py).
-                # A one-time code to the MIS number first; it comes back here proven.
-                phone_code.ask(ctx, session, sub, key, phone)
-                return
             sub.phone = phone or ""
             if not patients:
                 not_found(session, sub, key, phone or event.phone, event)
@@ -203,14 +197,17 @@ def register(router: Router, ctx: BotContext) -> None:
         )
 
     def ask_who(session: Session, sub: Subscriber, key: str, patients: list[Patient]) -> None:
+        names = [p.first_name or p.address_name for p in patients]
+
+        def label(p: Patient, name: str) -> str:
+            # Two of one name (a mother and daughter both Мария): the birth year tells them apart.
+            if names.count(name) > 1 and p.birth_date is not None:
+                return f"{name}, {p.birth_date.year}"
+            return name
+
         rows: list[list[dict[str, str]]] = [
-            [
-                {
-                    "text": (p.first_name or p.address_name)[:_NAME_LIMIT],
-                    "callback_data": f"{WHO}:{p.mis_id}",
-                }
-            ]
-            for p in patients
+            [{"text": label(p, name)[:_NAME_LIMIT], "callback_data": f"{WHO}:{p.mis_id}"}]
+            for p, name in zip(patients, names, strict=True)
         ]
         rows.append([{"text": ctx.text("btn_family_all", sub), "callback_data": f"{WHO}:all"}])
         ctx.reply(session, sub, key, ctx.text("who_are_you", sub), {"inline_keyboard": rows})

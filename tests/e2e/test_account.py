@@ -66,13 +66,20 @@ def test_several_patients_on_a_number_who_are_you(wired: Wired, demo_clinic: Dem
         "Кузнецова", "Мария", "Ивановна", date(1980, 1, 1), "+7 916 111-22-33"
     )
     son = demo_clinic.add_patient("Кузнецов", "Пётр", "Андреевич", date(2012, 2, 2), "89161112233")
+    demo_clinic.add_patient("Кузнецова", "Мария", "Андреевна", date(2015, 3, 3), "+79161112233")
     wired.appliance.sync_job()
     chat = emu.create_user(first_name="Маша")["id"]
     seen = start_and_consent(wired, chat)
     emu.send_contact(chat, "79161112233", first_name="Маша")
     who = wired.wait_messages(chat, seen + 1)[-1]
     assert who["text"] == "На этот номер в клинике записаны несколько пациентов. Кто вы?"
-    assert [label for label, _ in buttons(who)] == ["Мария", "Пётр", "👪 Мы семья — все"]
+    # Oldest first; two of one name are told apart by the year of birth.
+    assert [label for label, _ in buttons(who)] == [
+        "Мария, 1980",
+        "Пётр",
+        "Мария, 2015",
+        "👪 Мы семья — все",
+    ]
 
     # Not one family in the MIS: «все» links nobody and asks the staff to confirm.
     emu.press(chat, who["message_id"], "who:all")
