@@ -172,6 +172,9 @@ class Subscriber(Base):
     # birthday greetings from then on; visit notices and reminders still go out.
     marketing_opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the person last wrote or pressed here: a patient in two messengers gets each
+    # message by the one used last (core.patients.one_chat_per_person).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     links: Mapped[list[PatientLink]] = relationship(back_populates="subscriber")
 

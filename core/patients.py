@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -47,7 +49,31 @@ def get_or_create_subscriber(
         # Writing to us again means the block, if any, is lifted.
         sub.unreachable_at = None
         sub.unreachable_reason = ""
+    sub.last_seen_at = utcnow()
     return sub
+
+
+T = TypeVar("T")
+
+
+def one_chat_per_person(chats: Sequence[tuple[str, datetime | None, int, T]]) -> list[T]:
+    """(phone, last seen, subscriber id, item) of one patient's chats -> the items to use.
+
+    One person in two messengers (the same proven number linked in Telegram and in MAX) is
+    written to once, in the one used last (ties and never-seen: the one linked first).
+    Chats of different numbers (a parent's and the patient's own) each get theirs.
+    """
+    chosen: dict[str, tuple[datetime | None, int, T]] = {}
+    kept: list[tuple[int, T]] = []
+    for phone, seen, sub_id, item in chats:
+        if not phone:
+            kept.append((sub_id, item))
+            continue
+        best = chosen.get(phone)
+        if best is None or (seen is not None and (best[0] is None or seen > best[0])):
+            chosen[phone] = (seen, sub_id, item)
+    kept += [(sub_id, item) for _, sub_id, item in chosen.values()]
+    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
 
 
 def patients_by_phone(session: Session, phone: str) -> list[Patient]:

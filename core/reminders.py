@@ -28,6 +28,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_REMINDER, QuietHours, enqueue_many, inline_keyboard
+from core.patients import one_chat_per_person
 from core.texts import render, when
 
 BATCH = 500
@@ -341,14 +342,16 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
 
 def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]]:
     """Reachable chats of many patients in one query (a reminder run covers thousands)."""
-    found: dict[str, list[_Chat]] = defaultdict(list)
-    for patient_mis_id, sub_id, chat_id, language, channel in session.execute(
+    seen: dict[str, list[tuple[str, datetime | None, int, _Chat]]] = defaultdict(list)
+    for patient_mis_id, sub_id, chat_id, language, channel, phone, last_seen in session.execute(
         select(
             PatientLink.patient_mis_id,
             Subscriber.id,
             Subscriber.chat_id,
             Subscriber.language,
             Subscriber.channel,
+            Subscriber.phone,
+            Subscriber.last_seen_at,
         )
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
         .where(
@@ -357,5 +360,12 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
         )
         .order_by(Subscriber.id)
     ):
-        found[patient_mis_id].append(_Chat(sub_id, chat_id, language, channel))
+        seen[patient_mis_id].append(
+            (phone, last_seen, sub_id, _Chat(sub_id, chat_id, language, channel))
+        )
+    # A patient in Telegram and in MAX on the same number gets one reminder, by the
+    # messenger used last (core.patients.one_chat_per_person).
+    found: dict[str, list[_Chat]] = defaultdict(list)
+    for patient_mis_id, chats in seen.items():
+        found[patient_mis_id] = one_chat_per_person(chats)
     return found

@@ -174,3 +174,44 @@ def test_a_button_from_another_chat_is_refused(max_wired: MaxWired) -> None:
         sub = s.scalar(select(Subscriber).where(Subscriber.chat_id == b))
         assert sub is not None and sub.consent_at is None
     assert emu.schema_errors == []
+
+
+def test_one_chat_per_person_is_the_one_used_last() -> None:
+    from datetime import UTC, datetime
+
+    from core.patients import one_chat_per_person
+
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    chats = [("+7916", early, 1, "tg"), ("+7916", late, 2, "max"), ("+7903", None, 3, "mum")]
+    assert one_chat_per_person(chats) == ["max", "mum"]
+    assert one_chat_per_person([("+7916", None, 1, "tg"), ("+7916", None, 2, "max")]) == ["tg"]
+    assert one_chat_per_person([("", None, 1, "a"), ("", None, 2, "b")]) == ["a", "b"]
+
+
+def test_a_patient_in_both_messengers_gets_the_reminder_once(max_wired: MaxWired) -> None:
+    from tests.e2e.flows import connect
+
+    who = persona("anna")
+    tg = MaxWired(
+        max_wired.appliance,
+        max_wired.telegram,
+        max_wired.config,
+        max_wired.staff_chat_id,
+        max_wired.max_emulator,
+        max_wired.sms,
+        max_wired.telegram,
+    )
+    max_wired.appliance.sync_job()
+    tg_chat = connect(tg, "anna", who.name, who.surname)
+    max_chat = connect(max_wired, "anna", who.name, who.surname)  # MAX is used last
+    seen_tg = len(tg.emulator.messages(tg_chat))
+    seen_max = len(max_wired.emulator.messages(max_chat))
+    max_wired.appliance.reminders_job()  # (others of the demo clinic get theirs by SMS)
+    reminder = max_wired.wait_messages(max_chat, seen_max + 1)[-1]
+    assert "напоминаем" in reminder["text"]
+    max_wired.pump(lambda: True)
+    assert len(tg.emulator.messages(tg_chat)) == seen_tg
+    with max_wired.appliance.factory() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reminder")))
+        hers = [r for r in rows if r.chat_id in (tg_chat, max_chat)]
+        assert [(r.channel, r.chat_id) for r in hers] == [("max", max_chat)]
