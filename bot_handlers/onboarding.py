@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot_handlers import phone_code
 from bot_handlers.channels.base import Contact, Press, Start, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
@@ -174,6 +175,11 @@ def register(router: Router, ctx: BotContext) -> None:
                 return
             phone = normalize(event.phone, ctx.config.clinic.phone_region)
             patients = candidates(session, phone) if phone else []
+            if phone and patients and not event.number_proven:
+                # MAX: an own card proves the account, not the number (channels/max.py).
+                # A one-time code to the MIS number first; it comes back here proven.
+                phone_code.ask(ctx, session, sub, key, phone)
+                return
             sub.phone = phone or ""
             if not patients:
                 not_found(session, sub, key, phone or event.phone, event)
