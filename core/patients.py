@@ -95,7 +95,6 @@ def link_by_phone(session: Session, sub: Subscriber, phone: str) -> list[Patient
     one greeted; the rest are listed as family on the same number.
     """
     patients = patients_by_phone(session, phone)
-    sub.phone = phone
     if sub.consent_at is None:
         sub.consent_at = utcnow()
         sub.consent_version = CONSENT_VERSION
