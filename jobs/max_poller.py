@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot_handlers.channels.base import DeliveryError
 from bot_handlers.channels.max import UPDATE_TYPES, MaxClient, local_id, update_event
 from bot_handlers.channels.router import Router
-from bot_handlers.context import AFTER_COMMIT, AMBIENT_SESSION
 from core.clock import utcnow
 from core.config import Config, redact
 from core.db import transaction
 from core.models import KeyValue, MaxUpdate
+from jobs.inbound import handle_stored_update
 
 log = logging.getLogger(__name__)
 
@@ -92,37 +92,13 @@ class MaxUpdateProcessor:
             return len(ids)
 
     def _process(self, update_id: int) -> None:
-        after: list[Callable[[], None]] = []
-        session = self.factory()
-        try:
-            row = session.get(MaxUpdate, update_id)
-            if row is None or row.processed_at is not None:
-                return
+        def handle(session: Session, row: MaxUpdate) -> None:
             event = update_event(row.payload, lambda mid: local_id(session, mid))
             if event is not None:
-                session_token = AMBIENT_SESSION.set(session)
-                after_token = AFTER_COMMIT.set(after)
-                try:
-                    self.router.dispatch(event)
-                finally:
-                    AMBIENT_SESSION.reset(session_token)
-                    AFTER_COMMIT.reset(after_token)
-            row.processed_at = self.clock()
-            session.commit()
-        except Exception as exc:
-            # A handler bug must not wedge the queue (as for Telegram's updates).
-            session.rollback()
-            log.exception("handling MAX update %s failed", update_id)
-            with transaction(self.factory) as s:
-                failed = s.get(MaxUpdate, update_id)
-                if failed is not None:
-                    failed.processed_at = self.clock()
-                    failed.error = repr(exc)[:2000]
-        finally:
-            session.close()
-        for call in after:
-            call()
-        self.wake()
+                self.router.dispatch(event)
+
+        if handle_stored_update(self.factory, MaxUpdate, update_id, handle, self.clock, log):
+            self.wake()
 
 
 class MaxPoller:

@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from telebot import TeleBot, apihelper, types
 from telebot.apihelper import ApiTelegramException
 
-from bot_handlers.context import AFTER_COMMIT, AMBIENT_SESSION
 from core import updates
 from core.clock import utcnow
 from core.config import Config, redact
 from core.db import transaction
 from core.models import TelegramUpdate
+from jobs.inbound import handle_stored_update
 
 log = logging.getLogger(__name__)
 
@@ -65,37 +65,11 @@ class UpdateProcessor:
             return len(ids)
 
     def _process(self, update_id: int) -> None:
-        after: list[Callable[[], None]] = []
-        session = self.factory()
-        try:
-            row = session.get(TelegramUpdate, update_id)
-            if row is None or row.processed_at is not None:
-                return
-            update = types.Update.de_json(row.payload)
-            session_token = AMBIENT_SESSION.set(session)
-            after_token = AFTER_COMMIT.set(after)
-            try:
-                self.bot.process_new_updates([update])
-            finally:
-                AMBIENT_SESSION.reset(session_token)
-                AFTER_COMMIT.reset(after_token)
-            row.processed_at = self.clock()
-            session.commit()
-        except Exception as exc:
-            # A handler bug must not wedge the queue: keep the update with its error and
-            # move on (what the handler wrote is rolled back with it).
-            session.rollback()
-            log.exception("handling update %s failed", update_id)
-            with transaction(self.factory) as s:
-                failed = s.get(TelegramUpdate, update_id)
-                if failed is not None:
-                    failed.processed_at = self.clock()
-                    failed.error = repr(exc)[:2000]
-        finally:
-            session.close()
-        for call in after:
-            call()
-        self.wake()
+        def handle(session: Session, row: TelegramUpdate) -> None:
+            self.bot.process_new_updates([types.Update.de_json(row.payload)])
+
+        if handle_stored_update(self.factory, TelegramUpdate, update_id, handle, self.clock, log):
+            self.wake()
 
 
 class Poller:
