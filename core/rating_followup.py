@@ -21,6 +21,7 @@ from core.conversations import staff_group
 from core.conversations.staff_links import managers_to_ping
 from core.models import Appointment, Doctor, Patient, Subscriber, Task, VisitRating
 from core.outbox import PRIORITY_STAFF, enqueue
+from core.rating_scale import shown_score
 from core.tasks import create_task
 from core.texts import on_date, render
 
@@ -72,8 +73,6 @@ def awaiting_comment(session: Session, sub: Subscriber, now: datetime) -> VisitR
 
 
 def record_comment(session: Session, config: Config, rating: VisitRating, text: str) -> None:
-    from core.ratings import shown_score  # core.ratings imports this module
-
     rating.comment, rating.comment_state = text.strip()[:MAX_COMMENT], "given"
     task = session.get(Task, rating.task_id) if rating.task_id is not None else None
     if task is not None:
@@ -90,8 +89,6 @@ def record_comment(session: Session, config: Config, rating: VisitRating, text: 
 def open_manager_episode(
     session: Session, config: Config, sub: Subscriber, rating: VisitRating
 ) -> Task:
-    from core.ratings import shown_score
-
     lang = config.clinic.language
     tz = config.clinic.tz
     patient = session.scalar(select(Patient).where(Patient.mis_id == rating.patient_mis_id))

@@ -24,6 +24,7 @@ from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.rating_followup import followup_keyboard
+from core.rating_scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
 from core.tasks import create_task
 from core.texts import render, when
 
@@ -33,30 +34,11 @@ RATING_PREFIX = "rt"
 ASK_WITHIN = timedelta(days=1)
 
 
-# config.messaging.rating_scale -> the scale stored on a rating.
-SCALE_OF_SETTING = {"1-5": "5", "1-10": "10", "smileys": "smileys"}
-SMILEYS = ("😞", "🙁", "😐", "🙂", "😄")  # 1 … 5
 REQUEST_TEXT = {
     "5": "rating_request",
     "10": "rating_request_10",
     "smileys": "rating_request_smileys",
 }
-
-
-def top_score(scale: str) -> int:
-    return 10 if scale == "10" else 5
-
-
-def shown_score(score: int, scale: str) -> str:
-    """How a score reads for the staff: "2/5", "4/10", "🙁 (2/5)"."""
-    if scale == "smileys":
-        return f"{SMILEYS[score - 1]} ({score}/5)"
-    return f"{score}/{top_score(scale)}"
-
-
-def is_low(config: Config, score: int, scale: str) -> bool:
-    m = config.messaging
-    return score <= (m.rating_low_score_10 if scale == "10" else m.rating_low_score)
 
 
 def rating_keyboard(rating_id: int, review_url: str, lang: str, scale: str = "5") -> dict[str, Any]:

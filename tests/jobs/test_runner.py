@@ -87,8 +87,17 @@ def test_running_appliance_answers_a_patient_through_its_own_threads(wired: Wire
     appliance.start()
     user = emu.create_user(first_name="Анна")
     emu.send_text(user["id"], "/start")
-    welcome = emu.wait_for_messages(user["id"], 1, timeout=15)[0]
-    assert "Поделиться номером" in welcome["text"]
+    consent = emu.wait_for_messages(user["id"], 1, timeout=15)[0]
+    # The consent comes first (its own step); accepting it brings the request for the number.
+    accept = next(
+        b["callback_data"]
+        for row in consent["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b.get("callback_data", "").startswith("cs:yes:")
+    )
+    emu.press(user["id"], consent["message_id"], accept)
+    ask = emu.wait_for_messages(user["id"], 2, timeout=15)[-1]
+    assert "Поделиться номером" in ask["text"]
     appliance.stop()
 
 

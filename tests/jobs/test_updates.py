@@ -186,8 +186,13 @@ def test_webhook_updates_are_checked_stored_and_handled_by_the_runner(
     assert info["url"] == config.telegram.webhook_url
     user = emulator.create_user(first_name="Анна")
     emulator.send_text(user["id"], "/start")
-    welcome = emulator.wait_for_messages(user["id"], 1, timeout=20)[0]
-    assert "Поделиться номером" in welcome["text"]
+    consent = emulator.wait_for_messages(user["id"], 1, timeout=20)[0]
+    # Handled through the webhook: the bot's first step, the consent with its buttons.
+    assert any(
+        b.get("callback_data", "").startswith("cs:yes:")
+        for row in consent["reply_markup"]["inline_keyboard"]
+        for b in row
+    )
 
     forged = {
         "update_id": 999_999,
