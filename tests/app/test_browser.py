@@ -153,7 +153,7 @@ def test_owner_finds_the_patient_with_her_confirmed_visit_and_bonus(
 
 
 def test_a_patient_connects_through_the_phone_page(page: Any, wired: Wired, demo_clinic) -> None:  # type: ignore[no-untyped-def]
-    """/start and "share my number" clicked in the page, as a person would do it."""
+    """/start, the consent and "share my number" clicked in the page, as a person would."""
     from playwright.sync_api import expect
 
     emu = wired.emulator
@@ -165,13 +165,16 @@ def test_a_patient_connects_through_the_phone_page(page: Any, wired: Wired, demo
     page.goto(emu.phone_url(chat))
     page.click("#start-btn")
     wired.wait_messages(chat, 1)
+    # The consent is its own step, answered with its inline button.
+    page.get_by_role("button", name="✅ Согласен(на)").click()
+    wired.wait_messages(chat, 2)
     share = page.locator("#reply-keyboard .reply-btn[data-request-contact]")
     expect(share).to_be_visible()
     share.click()
     # This user's number is unknown to the emulator, so the page asks for it.
     page.fill("#phone-input", anna.phone_as_typed)
     page.click("#phone-ok")
-    wired.wait_messages(chat, 2)
+    wired.wait_messages(chat, 3)
     expect(page.locator("#messages .msg.bot").last).to_contain_text("Анна Сергеевна, здравствуйте!")
     expect(page.locator("#messages .msg.user .contact-card")).to_contain_text("ваш номер")
     # The request-contact keyboard is gone once the number is known.
