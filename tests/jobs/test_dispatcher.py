@@ -252,13 +252,16 @@ def test_under_faults_every_message_arrives_once_or_its_patient_is_marked(
             "unreachable"
         }
     assert all(subs[chat].unreachable_at is None for chat in chats)
-    # Each blocked patient cost exactly one request: the 403 stopped their queue.
-    blocked_calls = [
-        c
-        for c in emulator.calls
-        if c["method"] == "sendMessage" and int(c["params"]["chat_id"]) in blocked
-    ]
-    assert len(blocked_calls) == len(blocked)
+    # Each blocked patient got exactly one 403 and no request after it: the 403 stopped
+    # their queue. (An injected 429 or 5xx may come before it, as from Telegram itself:
+    # the faults are drawn per request, in whatever order the senders make them.)
+    for chat in blocked:
+        statuses = [
+            c["status"]
+            for c in emulator.calls
+            if c["method"] == "sendMessage" and int(c["params"]["chat_id"]) == chat
+        ]
+        assert statuses.count(403) == 1 and statuses[-1] == 403, (chat, statuses)
 
 
 def test_a_campaign_never_holds_up_a_reminder(tmp_path: Path, emulator, factory) -> None:  # type: ignore[no-untyped-def]
