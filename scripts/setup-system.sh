@@ -29,6 +29,8 @@ done
 #   unixodbc, odbc-*            pyodbc + the drivers the connector tests use
 #   the ShellCheck package      lints the shell scripts (make lint, tests/infra)
 #   sqlite3                     poking at the local store by hand
+#   libpango-1.0-0, libpangoft2 WeasyPrint renders the documents patients sign (PDF)
+#   fonts-dejavu-core           Cyrillic glyphs in those PDFs
 #   make                        so `make test` can run on a bare machine
 wanted=(
     make
@@ -41,6 +43,9 @@ wanted=(
     firebird3.0-utils
     chromium
     fonts-liberation
+    libpango-1.0-0
+    libpangoft2-1.0-0
+    fonts-dejavu-core
 )
 
 # The venv is made with the python3.11 found on PATH (pyenv on the dev image,
