@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.auth import current_user
@@ -83,9 +83,7 @@ def create() -> Any:
 @bp.route("/<int:campaign_id>/cancel", methods=["POST"])
 @requires("campaigns.manage")
 def cancel(campaign_id: int) -> Any:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        abort(404)
+    campaign = db.get_or_404(Campaign, campaign_id)
     stopped = campaigns.cancel(db.session(), campaign)
     db.session.commit()
     flash(f"Рассылка отменена; не отправлено: {stopped}.", "info")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.auth import current_user
@@ -66,13 +66,6 @@ def _page(
     )
 
 
-def _instruction(instruction_id: int) -> CareInstruction:
-    instruction = db.session.get(CareInstruction, instruction_id)
-    if instruction is None:
-        abort(404)
-    return instruction
-
-
 @bp.route("/")
 @requires("care.edit")
 def index() -> Any:
@@ -96,13 +89,13 @@ def create() -> Any:
 @bp.route("/<int:instruction_id>")
 @requires("care.edit")
 def edit(instruction_id: int) -> Any:
-    return _page(editing=_instruction(instruction_id))
+    return _page(editing=db.get_or_404(CareInstruction, instruction_id))
 
 
 @bp.route("/<int:instruction_id>", methods=["POST"])
 @requires("care.edit")
 def update(instruction_id: int) -> Any:
-    instruction = _instruction(instruction_id)
+    instruction = db.get_or_404(CareInstruction, instruction_id)
     form = care.check_form(request.form)
     if form.errors:
         return _page(editing=instruction, form=form, status=400)
@@ -115,7 +108,7 @@ def update(instruction_id: int) -> Any:
 @bp.route("/<int:instruction_id>/toggle", methods=["POST"])
 @requires("care.edit")
 def toggle(instruction_id: int) -> Any:
-    instruction = _instruction(instruction_id)
+    instruction = db.get_or_404(CareInstruction, instruction_id)
     instruction.enabled = not instruction.enabled
     instruction.updated_by, instruction.updated_at = _who(), utcnow()
     db.session.commit()
@@ -127,7 +120,7 @@ def toggle(instruction_id: int) -> Any:
 @bp.route("/<int:instruction_id>/delete", methods=["POST"])
 @requires("care.edit")
 def delete(instruction_id: int) -> Any:
-    instruction = _instruction(instruction_id)
+    instruction = db.get_or_404(CareInstruction, instruction_id)
     title = instruction.title
     db.session.delete(instruction)
     db.session.commit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField
@@ -86,13 +86,6 @@ def _page(
     )
 
 
-def _user(user_id: int) -> StaffUser:
-    user = db.session.get(StaffUser, user_id)
-    if user is None:
-        abort(404)
-    return user
-
-
 @bp.route("/")
 @requires("staff.manage")
 def index() -> Any:
@@ -125,7 +118,7 @@ def add() -> Any:
 @bp.route("/<int:user_id>/deactivate", methods=["POST"])
 @requires("staff.manage")
 def deactivate(user_id: int) -> Any:
-    user = _user(user_id)
+    user = db.get_or_404(StaffUser, user_id)
     me = current_user()
     if me is not None and me.id == user.id:
         flash("Свою учётную запись отключить нельзя.", "error")
@@ -143,7 +136,7 @@ def deactivate(user_id: int) -> Any:
 @bp.route("/<int:user_id>/activate", methods=["POST"])
 @requires("staff.manage")
 def activate(user_id: int) -> Any:
-    user = _user(user_id)
+    user = db.get_or_404(StaffUser, user_id)
     set_active(db.session(), user, True)
     db.session.commit()
     flash(f"«{user.login}» снова может входить.", "info")
@@ -153,7 +146,7 @@ def activate(user_id: int) -> Any:
 @bp.route("/<int:user_id>/password", methods=["POST"])
 @requires("staff.manage")
 def reset_password(user_id: int) -> Any:
-    user = _user(user_id)
+    user = db.get_or_404(StaffUser, user_id)
     password = set_password(db.session(), user)
     db.session.commit()
     flash(f"Пароль «{user.login}» сброшен; его (её) сеансы завершены.", "info")
