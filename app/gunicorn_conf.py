@@ -34,9 +34,15 @@ _PERSONAL = re.compile(r"(?i)\b(q|query|search|phone|name|text)=([^&\s]*)")
 def redact_request(text: str) -> str:
     """A request line or URL fit for a log: personal search terms, phones, secrets masked."""
     text = _PERSONAL.sub(r"\1=***", text)
-    decoded = unquote_plus(text)
-    if _PHONE.search(decoded):
-        text = _PHONE.sub("***phone***", decoded)
+    # A URL inside a parameter (the login page's ?next=) is encoded once more per level:
+    # decode until nothing changes (three levels at most), masking at every level.
+    for _ in range(3):
+        decoded = _PERSONAL.sub(r"\1=***", unquote_plus(text))
+        if decoded == text:
+            break
+        text = decoded
+    if _PHONE.search(text):
+        text = _PHONE.sub("***phone***", text)
     return redact(text)
 
 
