@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +27,9 @@ from jobs.runner import Appliance
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
 from sandbox.demo_clinic.wallclock import clinic_now  # the demo clinic's naive Moscow time
 from sandbox.telegram import TelegramEmulator
+
+if TYPE_CHECKING:
+    from tests.app.test_demo import Kabinet
 
 # --- time: one library (time-machine) moves the clock for every component at once -------
 #
@@ -104,6 +108,15 @@ def clock() -> Iterator[WallClock]:
     """Time that goes on as usual from now (the frozen instant in a rerun) until moved."""
     with time_machine.travel(utcnow(), tick=True) as traveller:
         yield WallClock(traveller)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Kabinet]]:
+    """Appliance processes a test starts (`kabinet demo`/`run`); killed at its end, last first."""
+    started: list[Kabinet] = []
+    yield started
+    for kabinet in reversed(started):
+        kabinet.kill()
 
 
 # The suite logs in hundreds of times: cheap argon2 parameters here (a test of the real

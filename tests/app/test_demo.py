@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,14 +143,6 @@ class Kabinet:
             f"kabinet {what} (exit code {self.proc.poll()})\n"
             f"--- stdout ---\n{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-5000:]}"
         )
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Kabinet]]:
-    started: list[Kabinet] = []
-    yield started
-    for kabinet in reversed(started):
-        kabinet.kill()
 
 
 def _login(session: requests.Session, base: str, password: str) -> requests.Response:

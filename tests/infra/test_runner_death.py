@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ from tests.app.test_demo import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Kabinet]]:
-    started: list[Kabinet] = []
-    yield started
-    for kabinet in reversed(started):
-        kabinet.kill()
 
 
 def children(pid: int) -> list[int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ from tests.app.test_demo import (
 from tests.jobs.test_backup_restore import fingerprint
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Kabinet]]:
-    started: list[Kabinet] = []
-    yield started
-    for kabinet in reversed(started):
-        kabinet.kill()
 
 
 def kabinet(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
