@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app.auth import current_user
+from app.context import signed_in
 from app.extensions import db
 from app.permissions import requires
 from core import care
@@ -22,8 +22,7 @@ bp = Blueprint("care", __name__, url_prefix="/care")
 
 
 def _who() -> str:
-    user = current_user()
-    assert user is not None
+    user = signed_in()
     return user.full_name or user.login
 
 

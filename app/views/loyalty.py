@@ -17,7 +17,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -27,7 +26,7 @@ from flask import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth import current_user
+from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
 from core.clock import utcnow
@@ -102,17 +101,6 @@ def _session() -> Session:
     """The request's session itself (db.session is its scoped proxy)."""
     session: Session = db.session()
     return session
-
-
-def _config() -> Config:
-    config: Config = current_app.config["KABINET"]
-    return config
-
-
-def _user() -> str:
-    user = current_user()
-    assert user is not None
-    return user.login
 
 
 def _form_key() -> str:
@@ -214,10 +202,10 @@ def _post_operation(
     try:
         outcome = operation(
             s,
-            _config(),
+            clinic_config(),
             mis_id,
             key=request.form.get("key", ""),
-            user=_user(),
+            user=signed_in().login,
             now=utcnow(),
             **form,
         )
@@ -264,11 +252,11 @@ def approve(mis_id: str) -> Any:
     try:
         outcome = operations.approve_bonus(
             s,
-            _config(),
+            clinic_config(),
             mis_id,
             kind=request.form.get("kind", ""),
             platform=request.form.get("platform", ""),
-            user=_user(),
+            user=signed_in().login,
             now=utcnow(),
         )
         s.commit()
@@ -292,7 +280,7 @@ def _find_patient(s: Session, text: str) -> Patient | None:
     patient = s.scalar(select(Patient).where(Patient.mis_id == text))
     if patient is not None:
         return patient
-    phone = normalize(text, _config().clinic.phone_region)
+    phone = normalize(text, clinic_config().clinic.phone_region)
     if not phone:
         return None
     return s.scalar(
@@ -318,8 +306,8 @@ def family(mis_id: str) -> Any:
         if current is not None:
             flash("Пациент уже в семье.", "error")
             return _back(mis_id)
-        created = accounts.create_family(s, f"Семья {patient.last_name}", _user(), now)
-        accounts.join(s, mis_id, created, source="panel", now=now, created_by=_user())
+        created = accounts.create_family(s, f"Семья {patient.last_name}", signed_in().login, now)
+        accounts.join(s, mis_id, created, source="panel", now=now, created_by=signed_in().login)
         flash("Семья создана; баллы пациента перенесены на семейный счёт.")
     elif action == "add":
         other = _find_patient(s, request.form.get("who", ""))
@@ -329,7 +317,9 @@ def family(mis_id: str) -> Any:
         if other.mis_id == mis_id:
             flash("Это тот же пациент.", "error")
             return _back(mis_id)
-        moved = accounts.join(s, other.mis_id, current, source="panel", now=now, created_by=_user())
+        moved = accounts.join(
+            s, other.mis_id, current, source="panel", now=now, created_by=signed_in().login
+        )
         flash(f"{other.full_name} в семье; перенесено {moved} бонусов.")
     elif action in ("remove", "mute", "unmute"):
         target = request.form.get("member", mis_id)
@@ -355,7 +345,7 @@ def family(mis_id: str) -> Any:
 
 
 def _setting_rows(s: Session) -> list[dict[str, Any]]:
-    config = _config()
+    config = clinic_config()
     effective = settings.effective(s, config)
     overridden = settings.overrides(s)
     rows = []
@@ -388,7 +378,7 @@ def settings_view() -> Any:
                 # Russian keyboards type "12,5" for 12.5.
                 values[f.name] = text.replace(",", ".") if f.type in (float, "float") else text
         try:
-            settings.save(s, _config(), values, _user())
+            settings.save(s, clinic_config(), values, signed_in().login)
             s.commit()
         except ConfigError as exc:
             s.rollback()
@@ -433,7 +423,7 @@ def leaderboard() -> Any:
     """Read-only: staff members without a link yet (accounts made before links existed)
     get one from the «Создать ссылки» button, a POST."""
     s = _session()
-    config = _config()
+    config = clinic_config()
     period = request.args.get("period", "month")
     start, end, label = _period(period, utcnow(), config)
     rows = reports.leaderboard(s, start, end)
@@ -486,12 +476,12 @@ def leaderboard_links() -> Any:
 @requires("loyalty.economics")
 def economics() -> Any:
     s = _session()
-    months = reports.economics(s, _config(), utcnow(), months=12)
+    months = reports.economics(s, clinic_config(), utcnow(), months=12)
     outstanding = sum(
         a.balance
         for a in s.scalars(select(LoyaltyAccount).where(LoyaltyAccount.owner_kind != "staff"))
     )
-    effective = settings.effective(s, _config())
+    effective = settings.effective(s, clinic_config())
     return render_template(
         "loyalty/economics.html",
         months=months,

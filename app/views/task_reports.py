@@ -9,7 +9,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -17,28 +16,15 @@ from flask import (
     url_for,
 )
 
-from app.auth import current_user
+from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
 from core.clock import utcnow
-from core.config import Config
 from core.conversations import response_times, staff_links
-from core.models import StaffUser
 
 bp = Blueprint("task_reports", __name__, url_prefix="/tasks")
 
 DEFAULT_DAYS = 56  # eight weeks
-
-
-def _config() -> Config:
-    config: Config = current_app.config["KABINET"]
-    return config
-
-
-def _me() -> StaffUser:
-    user = current_user()
-    assert user is not None  # requires()
-    return user
 
 
 def _period() -> tuple[datetime, datetime, int]:
@@ -53,7 +39,7 @@ def _period() -> tuple[datetime, datetime, int]:
 def times() -> Any:
     since, until, days = _period()
     items = response_times.episodes(db.session(), since, until)
-    tz = _config().clinic.tz
+    tz = clinic_config().clinic.tz
     return render_template(
         "response_times.html",
         days=days,
@@ -69,7 +55,7 @@ def times() -> Any:
 def times_csv() -> Any:
     since, until, days = _period()
     items = response_times.episodes(db.session(), since, until)
-    body = response_times.to_csv(items, _config().clinic.tz)
+    body = response_times.to_csv(items, clinic_config().clinic.tz)
     return Response(
         "\ufeff" + body,  # a BOM: Excel then reads the Cyrillic names right
         mimetype="text/csv",
@@ -80,16 +66,16 @@ def times_csv() -> Any:
 @bp.route("/telegram")
 @requires("tasks.work")
 def telegram() -> Any:
-    link = staff_links.link_of(db.session(), _me())
+    link = staff_links.link_of(db.session(), signed_in())
     return render_template("staff_telegram.html", link=link, code=None)
 
 
 @bp.route("/telegram/code", methods=["POST"])
 @requires("tasks.work")
 def telegram_code() -> Any:
-    code = staff_links.new_code(db.session(), _me(), utcnow())
+    code = staff_links.new_code(db.session(), signed_in(), utcnow())
     db.session.commit()
-    link = staff_links.link_of(db.session(), _me())
+    link = staff_links.link_of(db.session(), signed_in())
     return render_template(
         "staff_telegram.html", link=link, code=code, minutes=staff_links.LINK_CODE_MINUTES
     )
@@ -98,7 +84,7 @@ def telegram_code() -> Any:
 @bp.route("/telegram/unlink", methods=["POST"])
 @requires("tasks.work")
 def telegram_unlink() -> Any:
-    staff_links.unlink(db.session(), _me())
+    staff_links.unlink(db.session(), signed_in())
     db.session.commit()
     flash("Telegram отвязан: из группы вы больше ничего не измените.", "info")
     return redirect(url_for("task_reports.telegram"))
