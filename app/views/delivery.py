@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from app.auth import current_user
+from app.context import signed_in
 from app.extensions import db
 from app.permissions import requires
 from core import outbox
@@ -115,11 +115,8 @@ def _anomalies(now: datetime) -> list[tuple[DomainEvent, datetime, Patient | Non
 @requires("delivery.resend")
 def resend(message_id: int) -> Any:
     """A person checked (e.g. asked the patient) and decided to send it (again)."""
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        abort(404)
-    user = current_user()
-    assert user is not None
+    db.get_or_404(OutboxMessage, message_id)
+    user = signed_in()
     if outbox.resend(db.session(), message_id, user.full_name or user.login):
         db.session.commit()
         flash("Сообщение снова в очереди.", "info")
