@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -175,6 +177,8 @@ class Subscriber(Base):
     # When the person last wrote or pressed here: a patient in two messengers gets each
     # message by the one used last (core.patients.one_chat_per_person).
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Notice kinds this chat turned off in «Настройки», comma-separated (core.notice_prefs).
+    notices_off: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
     links: Mapped[list[PatientLink]] = relationship(back_populates="subscriber")
 
@@ -190,8 +194,31 @@ class PatientLink(Base):
     patient_mis_id: Mapped[str] = mapped_column(String(64), index=True)
     phone: Mapped[str] = mapped_column(String(20))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # «Семья» in this chat: a muted member's notices do not come here; a member not shown
+    # is left out of «Мои визиты» and «Мои бонусы» (core.family).
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    shown: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="links")
+
+
+class FamilyInvite(Base):
+    """A one-time link a linked chat sends to a family member: opened, and the member's own
+    contact shared, the member's patient is shown in the inviting chat too (core.family)."""
+
+    __tablename__ = "family_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # open -> claimed (opened by someone) -> joined | staff (the family rule needs the staff)
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
 
 
 # --- loyalty ledger ------------------------------------------------------------------------
