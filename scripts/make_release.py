@@ -86,18 +86,20 @@ def closure(src: Path, pins: dict[str, tuple[str, set[str]]]) -> list[str]:
     lines = cfg["options"]["install_requires"].splitlines()
     for extra in EXTRAS:
         lines += cfg["options.extras_require"][extra].splitlines()
-    todo = [Requirement(line.strip()) for line in lines if line.strip()]
     env = {k: str(v) for k, v in default_environment().items()}
+    todo = [Requirement(line.strip()) for line in lines if line.strip()]
+    todo = [r for r in todo if r.marker is None or r.marker.evaluate({**env, "extra": ""})]
+    # A dependency's markers are judged once, against the extras of the package that
+    # requires it (fonttools[woff] -> brotli; extra == "woff"); a package reached again
+    # with other extras is walked again for what those extras add.
     seen: set[str] = set()
+    walked: set[tuple[str, frozenset[str]]] = set()
     while todo:
         req = todo.pop()
-        if req.marker is not None and not any(
-            req.marker.evaluate({**env, "extra": e}) for e in ("", *req.extras)
-        ):
-            continue
         name = canonicalize_name(req.name)
-        if name in seen:
+        if (name, frozenset(req.extras)) in walked:
             continue
+        walked.add((name, frozenset(req.extras)))
         if name not in pins:
             fail(f"{req} is not in requirements.lock: run `make lock`")
         seen.add(name)
