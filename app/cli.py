@@ -301,6 +301,37 @@ def ledger_verify() -> None:
     click.echo("✓ every balance equals the sum of its entries; debts and lots agree too")
 
 
+# --- documents ------------------------------------------------------------------------------
+
+
+@cli.group("documents")
+def documents_group() -> None:
+    """Documents signed in the bot: the evidence chain and signed copies."""
+
+
+@documents_group.command("verify")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, exists=True))
+@with_appcontext
+def documents_verify(path: str | None) -> None:
+    """Without FILE: check the evidence chain of every signature. With FILE: say whether
+    it is exactly a signed copy, by whom and when — or changed."""
+    from app.extensions import db
+    from core.documents import evidence, verify
+
+    if path is None:
+        problems = evidence.verify_chain(db.session())
+        for problem in problems:
+            click.echo(f"✗ {problem}")
+        if problems:
+            sys.exit(1)
+        click.echo("✓ every signature record is as it was signed; none is missing")
+        return
+    verdict = verify.check_file(db.session(), _appliance_config(), Path(path).read_bytes())
+    for line in verdict.lines:
+        click.echo(line)
+    sys.exit(0 if verdict.ok else 1)
+
+
 # --- backups --------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from bot_handlers import (
     chat,
     commands,
     delivery,
+    documents,
     loyalty,
     onboarding,
     phone_code,
@@ -31,6 +32,7 @@ from bot_handlers.context import BotContext
 # text or file is a message to the clinic, an unknown command gets /help) comes last;
 # ratings come before visits, whose reschedule buttons share their prefix.
 FLOWS = (
+    documents,  # a six-digit code while a document waits for one, before phone_code
     phone_code,
     onboarding,
     ratings,

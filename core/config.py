@@ -48,6 +48,7 @@ SECRET_KEYS = {
     "mis.dsn",
     "mis.password",
     "messaging.sms_api_id",
+    "documents.key_password",
 }
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -534,6 +535,23 @@ class ConversationsConfig:
 
 
 @dataclass(frozen=True)
+class DocumentsConfig:
+    """Documents signed in the bot with a simple electronic signature (core/documents/)."""
+
+    enabled: bool = True
+    # Days a document sent to sign waits for the patient; then the request expires.
+    request_days: int = field(default=7, metadata=_check(_between(1, 90)))
+    # Without SMS the one-time code can be shown in the bot's own message, to type back:
+    # it proves only that the linked chat answered, not the phone (README says so).
+    code_in_chat: bool = False
+    # The clinic's certificate and key (PEM) for the PAdES signature on signed copies;
+    # empty: a self-signed one generated under <data_dir>/documents/ at first use.
+    certificate_file: str = field(default="", metadata=_check(_readable_file_or_empty))
+    key_file: str = field(default="", metadata=_check(_readable_file_or_empty))
+    key_password: str = ""
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     patients: int = field(default=400, metadata=_check(_between(10, 100_000)))
     speed: float = field(default=60.0, metadata=_check(_between(0, 100_000)))
@@ -552,6 +570,7 @@ class Config:
     messaging: MessagingConfig = field(default_factory=MessagingConfig)
     loyalty: LoyaltyConfig = field(default_factory=LoyaltyConfig)
     conversations: ConversationsConfig = field(default_factory=ConversationsConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     source: str = "(defaults)"
 

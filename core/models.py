@@ -637,3 +637,4 @@ class CareSent(Base):
 # loaded (migrations, tests).
 from core.access.models import AuditEntry, StaffSession  # noqa: E402, F401
 from core.conversations.models import Conversation, ThreadMessage  # noqa: E402, F401
+from core.documents.models import DocumentRequest, DocumentSignature  # noqa: E402, F401

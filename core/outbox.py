@@ -35,8 +35,9 @@ PRIORITY_GREETING = 30  # birthdays
 PRIORITY_CAMPAIGN = 50  # broadcasts and holidays: never ahead of anything else
 
 # Kinds that may go by SMS: transactional only. Mailings never do (no consent for them).
-# phone_code: the one-time code that proves a phone for a messenger that cannot (MAX).
-SMS_KINDS = frozenset({"reminder", "phone_code"})
+# phone_code: the one-time code that proves a phone for a messenger that cannot (MAX);
+# document_code: the one-time code that signs a document (core/documents/signing.py).
+SMS_KINDS = frozenset({"reminder", "phone_code", "document_code"})
 # Edits are idempotent on Telegram's side (the same edit twice is "message is not modified"),
 # so an edit whose outcome is unknown may simply be tried again.
 IDEMPOTENT_KINDS = frozenset({"edit_markup", "edit_text"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from core.documents.texts import TEXTS as DOCUMENT_TEXTS
 from core.texts_account import TEXTS as ACCOUNT_TEXTS
 from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 
@@ -599,6 +600,7 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "че�
 # The patient's account (issue 11) keeps its texts apart; they are one catalogue here.
 CATALOGUE.update(ACCOUNT_TEXTS)
 CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_max.py)
+CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
 
 
 def render(

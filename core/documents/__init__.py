@@ -1,0 +1,1 @@
+"""Documents signed in the bot with a simple electronic signature (ПЭП): issue 14."""

