@@ -1,12 +1,85 @@
-"""Template filters: clinic-local times and roubles, written the way the staff read them."""
+"""Values written the way the staff read them: clinic-local times, roubles, numbers with a
+decimal comma and a narrow no-break space between thousands, dates as 08.03.2027.
+
+The functions are plain so the reports' charts and CSV use the very same rules as the
+templates' filters.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+
+THIN = "\u202f"  # groups digits: 3 450
+NBSP = "\u00a0"  # between a number and its unit: 3 450 ₽, 12,5 %
+MINUS = "\u2212"  # a typographic minus reads better than a hyphen beside digits
+
+
+def _quantized(value: Decimal | int | float, places: int) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def number(value: Decimal | int | float | None, places: int = 0) -> str:
+    """1234.5 -> '1 234,5' (places=1); None -> '—' (nothing to show)."""
+    if value is None:
+        return "—"
+    amount = _quantized(value, places)
+    text = f"{abs(amount):,.{places}f}".replace(",", THIN).replace(".", ",")
+    return (MINUS if amount < 0 else "") + text
+
+
+def percent(value: Decimal | int | float | None, places: int = 1) -> str:
+    """12.345 -> '12,3 %'; None (no base to divide by) -> '—'."""
+    return "—" if value is None else f"{number(value, places)}{NBSP}%"
+
+
+def rub(value: Decimal | int | float | None) -> str:
+    """3450.00 -> '3 450 ₽', 99.5 -> '99,50 ₽'."""
+    if value is None:
+        return ""
+    text = number(value, 2)
+    if text.endswith(",00"):
+        text = text[:-3]
+    return f"{text}{NBSP}₽"
+
+
+def day(value: date | datetime | None) -> str:
+    """A calendar date as 08.03.2027."""
+    return "" if value is None else value.strftime("%d.%m.%Y")
+
+
+def cell(value: Any, kind: str) -> str:
+    """A report's value on the page, by its column's kind (core.reports.model.Kind)."""
+    if value is None:
+        return "—"
+    if kind == "money":
+        return rub(value)
+    if kind == "percent":
+        return percent(value)
+    if kind == "decimal":
+        return number(value, 1)
+    if kind == "int":
+        return number(value)
+    if kind == "date":
+        return day(value)
+    return str(value)
+
+
+def csv_cell(value: Any, kind: str) -> str:
+    """The same value for a spreadsheet in Russian: a decimal comma and no grouping
+    space (Excel would take «1 234» for text), the unit in the column's header."""
+    if value is None:
+        return ""
+    if kind in ("money", "percent", "decimal"):
+        places = 2 if kind == "money" else 1
+        return str(_quantized(value, places)).replace(".", ",")
+    if kind == "date":
+        return day(value)
+    return str(value)
 
 
 def register(app: Flask, tz: ZoneInfo) -> None:
@@ -18,13 +91,8 @@ def register(app: Flask, tz: ZoneInfo) -> None:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.astimezone(tz).strftime(fmt)
 
-    @app.template_filter("rub")
-    def rub(value: Decimal | int | float | None) -> str:
-        """3450.00 -> '3 450 ₽', 99.5 -> '99,50 ₽' (a narrow no-break space groups digits)."""
-        if value is None:
-            return ""
-        amount = Decimal(str(value))
-        text = f"{amount:,.2f}".replace(",", "\u202f").replace(".", ",")
-        if text.endswith(",00"):
-            text = text[:-3]
-        return f"{text}\u00a0₽"
+    app.add_template_filter(rub, "rub")
+    app.add_template_filter(number, "number")
+    app.add_template_filter(percent, "percent")
+    app.add_template_filter(day, "day")
+    app.add_template_filter(cell, "cell")

@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str] | None] = {
     "bonus.spend": ALL_STAFF,  # spend at the desk, approve a pending spend, family links
     "care.edit": ALL_STAFF,  # «Рекомендации после лечения»
     "loyalty.economics": OWNER_MANAGER,  # Экономика
+    "reports.view": OWNER_MANAGER,  # «Отчёты»: charts and CSV, revenue among them
     "campaigns.manage": OWNER_MANAGER,
     "consent.edit": OWNER_MANAGER,  # the consent text the bot shows (a new version per save)
     "bonus.grant": OWNER,  # points out of nothing: the owner's decision

@@ -9,13 +9,14 @@ record of what each payment gave back.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from core.models import DomainEvent, Payment
+from core.models import DomainEvent, Payment, Referral
 
 
 def money_paid(session: Session, *where: ColumnElement[bool], join: Any = None) -> Decimal:
@@ -38,3 +39,21 @@ def money_paid(session: Session, *where: ColumnElement[bool], join: Any = None) 
         Decimal(0),
     )
     return paid - given_back
+
+
+def referred_money(
+    session: Session, start: datetime, end: datetime, *where: ColumnElement[bool]
+) -> Decimal:
+    """Money paid in [start, end) by patients who came by another patient's link, from
+    their coming on (a referral refused or reversed does not count): the revenue referred
+    patients brought, in Экономика and the referrals report alike."""
+    return money_paid(
+        session,
+        Payment.paid_at >= start,
+        Payment.paid_at < end,
+        Referral.referrer_kind == "patient",
+        Referral.state.in_(("pending", "rewarded")),
+        Payment.paid_at >= Referral.created_at,
+        *where,
+        join=(Referral, Referral.referred_patient_mis_id == Payment.patient_mis_id),
+    )

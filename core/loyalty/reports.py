@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.ledger import EARN_KINDS, SPEND_KINDS
-from core.loyalty.money import money_paid
+from core.loyalty.money import money_paid, referred_money
 from core.loyalty.settings import effective
 from core.models import LedgerEntry, LoyaltyAccount, Payment, Referral, StaffUser
 
@@ -136,14 +136,7 @@ def economics(
         )
         in_period = (Payment.paid_at >= start, Payment.paid_at < end)
         revenue = money_paid(session, *in_period)
-        referred = money_paid(
-            session,
-            *in_period,
-            Referral.referrer_kind == "patient",
-            Referral.state.in_(("pending", "rewarded")),
-            Payment.paid_at >= Referral.created_at,
-            join=(Referral, Referral.referred_patient_mis_id == Payment.patient_mis_id),
-        )
+        referred = referred_money(session, start, end)
         rows.append(
             MonthEconomics(
                 month=start.astimezone(config.clinic.tz).date(),

@@ -1,0 +1,139 @@
+"""Patients connected to the bot, over time and per administrator.
+
+What the store records: a patient is connected when a chat is first linked to them
+(PatientLink.linked_at, the earliest of the patient's links: a second chat of the same
+patient is not a new connection). Where they came from is the deep link the chat opened
+the bot with: a staff member's link («s…» — Referral with referrer_kind "staff", the
+staff member who gets the connection bonus), another patient's («r…»), a link with any
+other tag (a QR code on the desk, a website button: Subscriber.start_payload), or none.
+Linking is the bot's work (the patient shares their number); the panel has no step in
+which an administrator links a patient by hand, so "per administrator" means through
+whose link the patient came — the same count as the staff leaderboard.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.loyalty.referrals import parse_payload
+from core.loyalty.reports import leaderboard
+from core.models import PatientLink, Referral, StaffUser, Subscriber
+from core.reports.model import Chart, Column, Figure, Report, Series, Table
+from core.reports.period import Period
+
+SOURCES = {
+    "staff": "по ссылке сотрудника",
+    "patient": "по рекомендации пациента",
+    "tag": "по другой ссылке (метка)",
+    "none": "без ссылки",
+}
+
+
+def first_links(session: Session, period: Period) -> list[tuple[str, datetime, str]]:
+    """(patient, when, source) for each patient first connected within the period."""
+    rows = session.execute(
+        select(PatientLink.patient_mis_id, PatientLink.linked_at, Subscriber.start_payload)
+        .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
+        .where(PatientLink.linked_at < period.end)
+        .order_by(PatientLink.linked_at, PatientLink.id)
+    ).all()
+    seen: set[str] = set()
+    firsts: list[tuple[str, str, datetime]] = []
+    for mis_id, linked_at, payload in rows:
+        if mis_id in seen:
+            continue
+        seen.add(mis_id)
+        if linked_at >= period.start:
+            firsts.append((mis_id, payload, linked_at))
+    referred = dict(
+        session.execute(
+            select(Referral.referred_patient_mis_id, Referral.referrer_kind).where(
+                Referral.referred_patient_mis_id.in_([m for m, _, _ in firsts])
+            )
+        ).all()
+    )
+    out = []
+    for mis_id, payload, linked_at in firsts:
+        kind = referred.get(mis_id)
+        if kind is None:
+            # A referral not made (an unknown code) still shows the link was a coded one.
+            kind = "tag" if parse_payload(payload).kind != "none" else "none"
+        out.append((mis_id, linked_at, kind))
+    return out
+
+
+def report(session: Session, period: Period) -> Report:
+    buckets = period.buckets()
+    counts = {source: [0] * len(buckets) for source in SOURCES}
+    for _, linked_at, source in first_links(session, period):
+        index = period.locate(buckets, linked_at)
+        if index is not None:
+            counts[source][index] += 1
+    totals = [sum(counts[s][i] for s in SOURCES) for i in range(len(buckets))]
+    standings = leaderboard(session, period.start, period.end)
+    inactive = session.scalar(select(StaffUser.id).where(StaffUser.active.is_(False)))
+    labels = [b.short for b in buckets]
+    return Report(
+        slug="connections",
+        title="Подключение пациентов",
+        figures=[
+            Figure("connected", "Подключено пациентов", sum(totals)),
+            Figure("by-staff", "Из них по ссылкам сотрудников", sum(counts["staff"])),
+        ],
+        charts=[
+            Chart(
+                "connections-chart",
+                "Подключено пациентов",
+                "Столбцы: сколько пациентов впервые подключились к боту за каждый отрезок "
+                "периода, по тому, откуда они пришли.",
+                labels,
+                [Series(SOURCES[s], list(counts[s])) for s in SOURCES],
+                style="stacked",
+            ),
+            Chart(
+                "staff-chart",
+                "Подключено по ссылкам сотрудников",
+                "Столбцы: сколько пациентов подключилось по ссылке каждого сотрудника.",
+                [s.name for s in standings],
+                [Series("подключено", [s.connected for s in standings])],
+            ),
+        ],
+        tables=[
+            Table(
+                "connections",
+                "Подключено по отрезкам периода",
+                (
+                    Column("Отрезок", "text"),
+                    *(Column(title.capitalize()) for title in SOURCES.values()),
+                    Column("Всего"),
+                ),
+                [
+                    (b.label, *(counts[s][i] for s in SOURCES), totals[i])
+                    for i, b in enumerate(buckets)
+                ],
+            ),
+            Table(
+                "by-staff",
+                "По сотрудникам",
+                (
+                    Column("Сотрудник", "text"),
+                    Column("Подключено"),
+                    Column("Из них оплатили визит"),
+                    Column("Бонусов сотруднику"),
+                ),
+                [(s.name, s.connected, s.paying, s.points) for s in standings],
+            ),
+        ],
+        notes=[
+            "Подключён — когда к пациенту впервые привязали чат в мессенджере (второй чат "
+            "того же пациента — не новое подключение).",
+            "Откуда пришёл — по ссылке, с которой чат открыл бота. Привязку делает бот, "
+            "когда пациент делится номером: в панели администратор пациентов не "
+            "подключает, поэтому «по сотрудникам» — по чьей ссылке пришёл пациент "
+            "(как в таблице лидеров: засчитанные подключения, активные сотрудники).",
+        ]
+        + (["Уволенные (отключённые) сотрудники в таблице не показаны."] if inactive else []),
+    )
