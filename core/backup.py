@@ -2,13 +2,15 @@
 
 A backup is `kabinet-<UTC stamp>.tar.gz` holding
 
-- `kabinet.sqlite3`: the store, copied with SQLite's online backup API, so the copy is
-  consistent even while the runner writes;
+- the store: `kabinet.sqlite3`, copied with SQLite's online backup API, so the copy is
+  consistent even while the runner writes; or, when the store is PostgreSQL,
+  `kabinet.pgdump`, pg_dump's custom format (core.pg_store), equally consistent;
 - `config.toml`: the configuration file in use, as it was (it may hold secrets, hence the
   archive's mode 0600);
 - `secret_key`: <data_dir>/secret_key, which signs panel sessions, when it lives there;
-- `manifest.json`: versions (Kabinet, schema, SQLite, Python), and the size and SHA-256
-  of every other member. A restore checks them all before it touches anything.
+- `manifest.json`: the store's engine ("sqlite" or "postgresql"; none in the first
+  backups, which were SQLite's), versions (Kabinet, schema, SQLite or PostgreSQL,
+  Python), and the size and SHA-256 of every other member. A restore checks them all before it touches anything.
 
 Each archive is written under a temporary name and renamed into place, so a backup that
 is listed is complete. Restoring is core.restore's job; the runner lock around it is
@@ -37,9 +39,14 @@ from typing import Any
 from core import __version__
 from core.clock import utcnow
 from core.config import Config
+from core.pg_store import PgStoreError, engine_of, is_postgresql, where
+from core.pg_store import dump as pg_dump
+from core.pg_store import facts as pg_facts
 
 FORMAT = 1
 STORE = "kabinet.sqlite3"
+PG_STORE = "kabinet.pgdump"
+STORES = {"sqlite": STORE, "postgresql": PG_STORE}
 CONFIG = "config.toml"
 SECRET = "secret_key"
 MANIFEST = "manifest.json"
@@ -53,11 +60,12 @@ class BackupError(RuntimeError):
 
 
 def db_path(config: Config) -> Path:
+    """The SQLite store's file (a PostgreSQL store has none: see core.pg_store)."""
     url = config.storage.url
     if not url.startswith("sqlite:///"):
         raise BackupError(
-            f"storage.database_url {url!r}: these backups cover SQLite only; back up "
-            "PostgreSQL with pg_dump"
+            "storage.database_url is neither a SQLite file nor PostgreSQL: these backups "
+            "cover only those two"
         )
     return Path(url[len("sqlite:///") :])
 
@@ -182,8 +190,9 @@ def make_backup(
 def backup(
     config: Config, target_dir: Path | None = None, *, prune_old: bool = True, copy: bool = True
 ) -> BackupResult:
-    source = db_path(config)
-    if not source.exists():
+    url = config.storage.url
+    source = None if is_postgresql(url) else db_path(config)
+    if source is not None and not source.exists():
         raise BackupError(f"{source}: no database to back up yet")
     target_dir = target_dir or backup_dir(config)
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -193,9 +202,26 @@ def backup(
     target = target_dir / f"kabinet-{now.strftime('%Y%m%dT%H%M%S%f')}Z.tar.gz"
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=target_dir) as work:
         members: dict[str, Path] = {}
-        store = Path(work, STORE)
-        schema, counts = _copy_store(source, store)
-        members[STORE] = store
+        engine = engine_of(url)
+        store = Path(work, STORES[engine])
+        versions: dict[str, str]
+        if source is None:
+            try:
+                # Counted just before the dump: while the runner writes (a nightly backup)
+                # they may differ from it by what came in meanwhile; the drill stops it.
+                schema, counts, server = pg_facts(url)
+                pg_dump(url, store)
+            except PgStoreError as exc:
+                raise BackupError(str(exc)) from None
+            except Exception as exc:  # the database does not answer: say so, not a trace
+                raise BackupError(
+                    f"the PostgreSQL store {where(url)} cannot be read ({exc.__class__.__name__})"
+                ) from None
+            versions = {"postgresql_version": server}
+        else:
+            schema, counts = _copy_store(source, store)
+            versions = {"sqlite_version": sqlite3.sqlite_version}
+        members[store.name] = store
         if config.source and Path(config.source).is_file():
             members[CONFIG] = Path(config.source)
         if secret_key_path(config).is_file():
@@ -205,7 +231,8 @@ def backup(
             "created_at": now.isoformat(),
             "kabinet_version": __version__,
             "schema": schema,
-            "sqlite_version": sqlite3.sqlite_version,
+            "engine": engine,
+            **versions,
             "python": platform.python_version(),
             "host": socket.gethostname(),
             "clinic": config.clinic.name,

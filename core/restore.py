@@ -3,14 +3,16 @@
 The caller holds the runner lock (jobs.restore): nothing writes the store meanwhile.
 
 1. The archive is opened and every member checked against the manifest (size, SHA-256),
-   the store against SQLite's integrity check and against this release's migrations (a
-   store written by a newer release would be damaged by this one). Any failure stops here
-   with nothing touched.
+   the store against SQLite's integrity check (a PostgreSQL dump: pg_restore reads its
+   table of contents) and against this release's migrations (a store written by a newer
+   release would be damaged by this one); a SQLite backup is refused for a PostgreSQL
+   store and the reverse. Any failure stops here with nothing touched.
 2. A backup of the current store, config and secret key goes to backups/before-restore/.
 3. The store is checkpointed (its WAL folded in and emptied), its -wal and -shm removed,
    and the new file, already complete beside it, renamed over it; the secret key (and the
    configuration, if asked) likewise. A crash at any point leaves either the old file or
-   the new one, never a mixture.
+   the new one, never a mixture. A PostgreSQL store gets the same by pg_restore --clean
+   in a single transaction (core.pg_store.restore); its safety copy is a pg_dump.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 
+from core import pg_store
 from core.backup import (
     CONFIG,
     MANIFEST,
     SECRET,
     STORE,
+    STORES,
     BackupError,
     atomic_copy,
     backup,
@@ -56,6 +60,15 @@ class Checked:
     manifest: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def engine(self) -> str:
+        # The first whole backups named no engine: they were all SQLite's.
+        return str(self.manifest.get("engine") or "sqlite")
+
+    @property
+    def store(self) -> Path:
+        return self.files[STORES[self.engine]]
+
 
 def _known_revision(schema: str | None) -> bool:
     if not schema:
@@ -65,6 +78,15 @@ def _known_revision(schema: str | None) -> bool:
         return all(script.get_revision(rev) is not None for rev in schema.split("+"))
     except Exception:  # alembic raises several kinds for an unknown id
         return False
+
+
+def _check_dump(path: Path, name: str) -> str | None:
+    try:
+        if "alembic_version" not in pg_store.dump_tables(path):
+            raise BackupError(f"{name}: its dump holds no Kabinet store (no alembic_version)")
+        return pg_store.dump_schema(path)
+    except pg_store.PgStoreError as exc:
+        raise BackupError(f"{name}: {exc}") from None
 
 
 def _check_store(path: Path, name: str) -> str | None:
@@ -81,10 +103,25 @@ def _check_store(path: Path, name: str) -> str | None:
     return "+".join(sorted(r[0] for r in rows)) or None
 
 
+_ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def _same_engine(checked: Checked, name: str, engine: str | None) -> None:
+    if engine is None or checked.engine == engine:
+        return
+    have, want = _ENGINE_NAMES.get(checked.engine, checked.engine), _ENGINE_NAMES[engine]
+    raise BackupError(
+        f"{name} is a backup of a {have} store, and this Kabinet's store "
+        f"(storage.database_url) is {want}: a backup goes back only into the same kind of "
+        f"store. To move the data to {want}, restore it into a {have} installation first"
+    )
+
+
 @contextlib.contextmanager
-def unpacked(archive: Path, work_dir: Path) -> Iterator[Checked]:
+def unpacked(archive: Path, work_dir: Path, engine: str | None = None) -> Iterator[Checked]:
     """The backup, unpacked under work_dir (the data directory: same filesystem, so the
-    final renames are atomic) and checked against its manifest; removed afterwards."""
+    final renames are atomic) and checked against its manifest and, when given, the
+    engine of the store it is to go into; removed afterwards."""
     if not archive.is_file():
         raise BackupError(f"{archive}: no such backup file")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +134,11 @@ def unpacked(archive: Path, work_dir: Path) -> Iterator[Checked]:
             checked.manifest = {"format": 0, "files": {}}
         else:
             _unpack(archive, checked)
-        schema = _check_store(checked.files[STORE], archive.name)
+        _same_engine(checked, archive.name, engine)
+        if checked.engine == "postgresql":
+            schema = _check_dump(checked.store, archive.name)
+        else:
+            schema = _check_store(checked.store, archive.name)
         if not _known_revision(schema):
             raise BackupError(
                 f"{archive.name}: its store is at schema revision {schema!r}, which this "
@@ -124,13 +165,16 @@ def _unpack(archive: Path, checked: Checked) -> None:
         except (KeyError, AssertionError, ValueError, tarfile.TarError) as exc:
             raise BackupError(f"{archive.name}: no readable {MANIFEST} ({exc})") from None
         listed = manifest.get("files") or {}
-        if STORE not in listed:
-            raise BackupError(f"{archive.name}: the manifest lists no {STORE}")
+        store = STORES.get(str(manifest.get("engine") or "sqlite"))
+        if store is None:
+            raise BackupError(f"{archive.name}: unknown engine {manifest.get('engine')!r}")
+        if store not in listed:
+            raise BackupError(f"{archive.name}: the manifest lists no {store}")
         names = {m.name for m in tar.getmembers()} - {MANIFEST}
         if names - set(listed):
             raise BackupError(f"{archive.name}: files not in the manifest: {sorted(names)}")
         for name, expected in listed.items():
-            if name not in (STORE, CONFIG, SECRET):
+            if name not in (store, CONFIG, SECRET):
                 raise BackupError(f"{archive.name}: unexpected member {name!r}")
             try:
                 # filter="data": no links, devices or paths outside the directory.
@@ -150,7 +194,8 @@ def _unpack(archive: Path, checked: Checked) -> None:
 
 def verify(config: Config, archive: Path) -> dict[str, Any]:
     """Check a backup without restoring it; its manifest if whole, else BackupError."""
-    with unpacked(archive, Path(config.storage.data_dir)) as checked:
+    engine = pg_store.engine_of(config.storage.url)
+    with unpacked(archive, Path(config.storage.data_dir), engine) as checked:
         return checked.manifest
 
 
@@ -195,10 +240,43 @@ def _replace_store(new: Path, target: Path) -> None:
     atomic_copy(new, target, mode=0o640)
 
 
-def restore(config: Config, archive: Path, *, with_config: bool = False) -> RestoreReport:
+def _pg_safety_copy(config: Config) -> Path:
+    safety_dir = Path(config.storage.data_dir, "backups", SAFETY_DIR)
+    try:
+        path = backup(config, safety_dir, prune_old=False, copy=False).path
+    except BackupError as exc:
+        # No dump, no restore: pg_restore would fail on the same database anyway, and
+        # what it replaces must be kept first.
+        raise BackupError(
+            f"the current PostgreSQL data cannot be kept before it is replaced ({exc}); "
+            "nothing restored"
+        ) from None
+    for old in list_backups(safety_dir)[:-SAFETY_KEEP]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def _put_back_store(config: Config, checked: Checked) -> Path | None:
+    """The safety copy, then the store replaced; the safety copy's path."""
+    if checked.engine == "postgresql":
+        safety = _pg_safety_copy(config)
+        try:
+            pg_store.restore(config.storage.url, checked.store)
+        except pg_store.PgStoreError as exc:
+            raise BackupError(f"{exc}; the data is as before (kept in {safety})") from None
+        return safety
     target = db_path(config)
+    kept = _safety_copy(config, target) if target.exists() else None
+    _replace_store(checked.store, target)
+    return kept
+
+
+def restore(config: Config, archive: Path, *, with_config: bool = False) -> RestoreReport:
+    engine = pg_store.engine_of(config.storage.url)
+    if engine == "sqlite":
+        db_path(config)  # neither SQLite nor PostgreSQL: refused before anything is read
     data_dir = Path(config.storage.data_dir)
-    with unpacked(archive, data_dir) as checked:
+    with unpacked(archive, data_dir, engine) as checked:
         current = Path(config.source) if config.source else None
         writable = current is not None and os.access(current.parent, os.W_OK)
         # Found out now, not after the store was replaced: all or nothing.
@@ -207,9 +285,8 @@ def restore(config: Config, archive: Path, *, with_config: bool = False) -> Rest
                 f"cannot write the configuration {current or '(none in use)'}: run the "
                 "restore as root, or without --with-config"
             )
-        safety = _safety_copy(config, target) if target.exists() else None
-        restored = [STORE]
-        _replace_store(checked.files[STORE], target)
+        safety = _put_back_store(config, checked)
+        restored = [checked.store.name]
         if SECRET in checked.files:
             atomic_copy(checked.files[SECRET], secret_key_path(config))
             restored.append(SECRET)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.access import passwords
@@ -73,7 +74,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     instant = _test_instant()
     zone = os.environ.get("TZ", "(unset)")
-    return f"kabinet clock: {'frozen at ' + instant.isoformat() if instant else 'real'}, TZ={zone}"
+    store = "PostgreSQL" if pg_store_wanted() else "SQLite"
+    return (
+        f"kabinet clock: {'frozen at ' + instant.isoformat() if instant else 'real'}, "
+        f"TZ={zone}; store: {store}"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -141,8 +146,53 @@ def make_config(tmp_path: Path, **sections: dict) -> Config:
     return from_mapping(raw, source="(test)", environ={})
 
 
+# --- the store: SQLite, or PostgreSQL under KABINET_TEST_STORE=postgresql -----------------
+#
+# `make test-pg` reruns the store, ledger, outbox, lock and migration tests with
+# KABINET_TEST_STORE=postgresql: then `config` (and so `factory`, `app`) and `store_url`
+# point at a database of the test's own on the server at 127.0.0.1:5432 (trust auth, user
+# postgres, as scripts/services.sh sets it up), created for the test and dropped after.
+
+STORE_ENV = "KABINET_TEST_STORE"
+PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+
+
+def pg_store_wanted() -> bool:
+    value = os.environ.get(STORE_ENV, "sqlite").strip() or "sqlite"
+    if value not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"{STORE_ENV}={value!r}: expected sqlite or postgresql")
+    return value == "postgresql"
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test; dropped afterwards."""
+    name = f"kabinet_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server here: skipped (and failed in CI, see below)
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not available: {exc.__class__.__name__}")
+    yield f"{PG_SERVER}/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store for this test, of the engine the run is about."""
+    if pg_store_wanted():
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'k.sqlite3'}"
+
+
+@pytest.fixture
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
+    if pg_store_wanted():
+        return make_config(tmp_path, storage={"database_url": request.getfixturevalue("pg_url")})
     return make_config(tmp_path)
 
 

@@ -31,8 +31,8 @@ OLD_ENTRIES = [
 ]
 
 
-def test_upgrade_turns_old_entries_into_lots_and_debts(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite3'}")
+def test_upgrade_turns_old_entries_into_lots_and_debts(tmp_path: Path, store_url: str) -> None:
+    engine = make_engine(store_url)
     cfg = _alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -50,10 +50,18 @@ def test_upgrade_turns_old_entries_into_lots_and_debts(tmp_path: Path) -> None:
             c.execute(
                 text(
                     "INSERT INTO ledger_entries (account_id, amount, kind, cause, expires_at,"
-                    " note, created_by, created_at) VALUES (:a, :m, :k, :c,"
-                    " CASE WHEN :m > 0 THEN '2027-01-01 00:00:00.000000' END, :n, 'system', :t)"
+                    " note, created_by, created_at) VALUES (:a, :m, :k, :c, :e, :n, 'system', :t)"
                 ),
-                {"a": account_id, "m": amount, "k": kind, "c": cause, "n": note, "t": at},
+                {
+                    "a": account_id,
+                    "m": amount,
+                    "k": kind,
+                    "c": cause,
+                    # Credits expire; a plain parameter, so PostgreSQL types it by the column.
+                    "e": "2027-01-01 00:00:00.000000" if amount > 0 else None,
+                    "n": note,
+                    "t": at,
+                },
             )
             c.execute(
                 text("UPDATE loyalty_accounts SET balance = balance + :m WHERE id = :a"),

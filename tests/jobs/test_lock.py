@@ -1,14 +1,13 @@
 """The single-runner lock: a file lock for SQLite, an advisory lock for PostgreSQL.
 
 The PostgreSQL tests use the server at 127.0.0.1:5432 (trust auth, user postgres), each in
-a database of its own. Without a server they are skipped, which fails in CI (conftest).
+a database of its own (conftest's pg_url). Without a server they are skipped, which fails
+in CI (conftest).
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,23 +25,6 @@ from jobs.lock import PgAdvisoryLock, RunnerLock, runner_lock
 from tests.conftest import make_config
 
 pytestmark = pytest.mark.postgres
-
-SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    try:
-        admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            name = f"kabinet_test_{uuid.uuid4().hex[:10]}"
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server here: skipped (and failed in CI by conftest)
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not available: {exc.__class__.__name__}")
-    yield f"{SERVER}/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_the_lock_follows_the_store(tmp_path: Path, pg_url: str) -> None:
