@@ -24,6 +24,7 @@ WIDTH, HEIGHT = 760, 320
 LEFT, RIGHT, TOP, BOTTOM = 70, 16, 44, 70
 MOST_LABELS = 14  # x-axis labels shown at most (every k-th beyond that)
 LABEL_CHARS = 16
+BAR_MAX = 48
 
 
 def _nice_step(span: float) -> float:
@@ -61,7 +62,7 @@ def render(chart: Chart) -> Markup:
     parts: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{key}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{key}-title {key}-desc">',
+        f'aria-labelledby="{key}-title" aria-describedby="{key}-desc">',
         f'<title id="{key}-title">{escape(chart.title)}</title>',
         f'<desc id="{key}-desc">{escape(chart.description)}</desc>',
     ]
@@ -137,8 +138,9 @@ def _tip(label: str, series: str, value: int | Decimal, unit: str) -> str:
 
 def _bars(chart: Chart, band: float, to_y: Callable[[float], float]) -> list[str]:
     out = []
-    width = band * 0.7
     grouped = chart.style != "stacked"
+    # A few bars stay bars, not slabs: at most BAR_MAX wide each.
+    width = min(band * 0.7, BAR_MAX * (len(chart.series) if grouped else 1))
     each = width / len(chart.series) if grouped else width
     for i, label in enumerate(chart.labels):
         left = LEFT + band * i + (band - width) / 2

@@ -32,9 +32,15 @@ def number(value: Decimal | int | float | None, places: int = 0) -> str:
     return (MINUS if amount < 0 else "") + text
 
 
-def percent(value: Decimal | int | float | None, places: int = 1) -> str:
-    """12.345 -> '12,3 %'; None (no base to divide by) -> '—'."""
-    return "—" if value is None else f"{number(value, places)}{NBSP}%"
+def percent(value: Decimal | int | float | None, places: int | None = 1) -> str:
+    """12.345 -> '12,3 %'; places=None writes a setting as it was set (5.0 -> '5 %',
+    7.5 -> '7,5 %'); None (no base to divide by) -> '—'."""
+    if value is None:
+        return "—"
+    if places is None:
+        exponent = Decimal(str(value)).normalize().as_tuple().exponent
+        places = max(-exponent, 0) if isinstance(exponent, int) else 0
+    return f"{number(value, places)}{NBSP}%"
 
 
 def rub(value: Decimal | int | float | None) -> str:
@@ -50,6 +56,16 @@ def rub(value: Decimal | int | float | None) -> str:
 def day(value: date | datetime | None) -> str:
     """A calendar date as 08.03.2027."""
     return "" if value is None else value.strftime("%d.%m.%Y")
+
+
+def iso_week(label: str) -> str:
+    """An ISO week's label ('2027-W10', as reports keep it) as the staff say it: the week
+    from its Monday, 'неделя с 08.03.2027'. Anything else is shown as it is."""
+    try:
+        year, week = label.split("-W")
+        return f"неделя с {day(date.fromisocalendar(int(year), int(week), 1))}"
+    except ValueError:
+        return label
 
 
 def cell(value: Any, kind: str) -> str:
@@ -96,3 +112,4 @@ def register(app: Flask, tz: ZoneInfo) -> None:
     app.add_template_filter(percent, "percent")
     app.add_template_filter(day, "day")
     app.add_template_filter(cell, "cell")
+    app.add_template_filter(iso_week, "iso_week")

@@ -26,7 +26,7 @@ def report(session: Session, config: Config, period: Period) -> Report:
         title="Экономика бонусов",
         figures=[
             Figure("cost", "Программа стоила", cost, "money"),
-            Figure("flat", f"Прежняя скидка {percent} % стоила бы", flat, "money"),
+            Figure("flat", f"Прежняя скидка {percent}\u00a0% стоила бы", flat, "money"),
             Figure("saving", "Разница в пользу программы", flat - cost, "money"),
         ],
         charts=[
@@ -38,7 +38,7 @@ def report(session: Session, config: Config, period: Period) -> Report:
                 labels,
                 [
                     Series("стоимость программы, ₽", [m.cost_rub for m in rows]),
-                    Series(f"скидка {percent} %, ₽", [m.flat_discount_rub for m in rows]),
+                    Series(f"скидка {percent}\u00a0%, ₽", [m.flat_discount_rub for m in rows]),
                 ],
                 unit="money",
             ),
@@ -68,7 +68,7 @@ def report(session: Session, config: Config, period: Period) -> Report:
                     Column("Выручка", "money"),
                     Column("Фактическая скидка", "percent"),
                     Column("Стоимость программы", "money"),
-                    Column(f"Скидка {percent} % стоила бы", "money"),
+                    Column(f"Скидка {percent}\u00a0% стоила бы", "money"),
                     Column("Выручка от приглашённых", "money"),
                 ),
                 [

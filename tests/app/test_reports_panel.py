@@ -127,7 +127,10 @@ def test_ratings_page_draws_the_chart_and_the_csv_has_the_same_numbers(
     _fresh(owner)
     query = "from=2027-03-01&to=2027-03-11"
     page = owner.get(f"/reports/ratings?{query}").get_data(as_text=True)
-    assert re.search(r'<svg [^>]*role="img" aria-labelledby="nps-chart-title nps-chart-desc"', page)
+    assert re.search(
+        r'<svg [^>]*role="img" aria-labelledby="nps-chart-title" aria-describedby="nps-chart-desc"',
+        page,
+    )
     assert '<title id="nps-chart-title">NPS по отрезкам периода</title>' in page
     assert "<title>10.03: NPS — 20,0</title>" in page  # the point's tooltip: (3 − 2) of 5
     assert 'id="figure-nps">20,0<' in page and 'id="figure-average">4,0<' in page
@@ -170,3 +173,12 @@ def test_economics_report_in_russian_format(at_now, owner: Persona) -> None:  # 
     ).get_data(as_text=True)
     assert "январь 2027" in page and "март 2027" in page
     assert "True" not in page and "None" not in page
+
+
+def test_the_economics_screen_writes_its_numbers_in_russian_and_links_the_chart(
+    owner: Persona,
+) -> None:
+    page = owner.get("/loyalty/economics").get_data(as_text=True)
+    assert "прежней скидкой 5\u00a0% на все оплаты" in page
+    assert 'href="/reports/economics"' in page
+    assert not re.search(r"\d\.\d %", page)  # no «0.0 %»
