@@ -13,6 +13,7 @@ from bot_handlers.channels.base import Command, Press, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core.clock import utcnow
+from core.documents import mine as my_documents
 from core.documents import signing
 from core.documents.requests import COPY_PREFIX, QUESTION_PREFIX, SIGN_PREFIX
 from core.models import Subscriber
@@ -43,9 +44,9 @@ def register(router: Router, ctx: BotContext) -> None:
             if act == "sign":
                 answer = signing.press_sign(session, ctx.config, sub, number, now)
             elif act == "question":
-                answer = signing.question(session, ctx.config, sub, number, now)
+                answer = my_documents.question(session, ctx.config, sub, number, now)
             else:
-                answer = signing.copy(session, ctx.config, sub, number)
+                answer = my_documents.copy(session, ctx.config, sub, number)
             say(session, event, sub, answer)
         ctx.answer(event, answer.notice)
 
@@ -82,4 +83,4 @@ def register(router: Router, ctx: BotContext) -> None:
     def mine(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)
-            say(session, event, sub, signing.mine(session, ctx.config, sub, utcnow()))
+            say(session, event, sub, my_documents.listing(session, ctx.config, sub, utcnow()))

@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.documents import agreement, evidence, render
 from core.documents.models import DocumentRequest, DocumentSignature
 from core.documents.requests import (
-    COPY_PREFIX,
     OPEN_STATES,
     code_method,
     expire_due,
@@ -68,7 +67,7 @@ def _digest(config: Config, request_id: int, code: str) -> str:
     return hmac.new(key, f"document:{request_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def _when(config: Config, moment: datetime) -> str:
+def when(config: Config, moment: datetime) -> str:
     return moment.astimezone(config.clinic.tz).strftime("%d.%m.%Y %H:%M")
 
 
@@ -94,13 +93,13 @@ def refusal(
     expire_due(session, now)
     session.refresh(request)
     if request.state != "waiting":
-        when = request.closed_at or request.expires_at
-        return text(f"doc_state_{request.state}", lang, when=_when(config, when))
+        closed = request.closed_at or request.expires_at
+        return text(f"doc_state_{request.state}", lang, when=when(config, closed))
     if _link(session, sub, request.patient_mis_id) is None:
         return text("doc_unlinked", lang)
     if request.locked_until is not None and request.locked_until > now:
         return text(
-            "doc_still_locked", lang, title=request.title, until=_when(config, request.locked_until)
+            "doc_still_locked", lang, title=request.title, until=when(config, request.locked_until)
         )
     return ""
 
@@ -180,13 +179,14 @@ def _phone(session: Session, sub: Subscriber, request: DocumentRequest) -> str:
 
 
 def awaiting_code(session: Session, sub: Subscriber, now: datetime) -> DocumentRequest | None:
-    """The request this chat was last given a code for, still waiting."""
+    """The request this chat was last given a code for, still waiting (or locked)."""
     return session.scalar(
         select(DocumentRequest)
         .where(
             DocumentRequest.subscriber_id == sub.id,
             DocumentRequest.state.in_(OPEN_STATES),
-            DocumentRequest.code_hash != "",
+            # A locked one too: its code is gone, but a code typed now must hear why.
+            or_(DocumentRequest.code_hash != "", DocumentRequest.locked_until > now),
         )
         .order_by(DocumentRequest.code_expires_at.desc())
         .limit(1)
@@ -231,13 +231,13 @@ def _wrong(
             kind="document_locked",
             key=f"document-locked:{request.id}:{int(now.timestamp())}",
             text=f"Пять неверных кодов для «{request.title}»: подпись заблокирована до "
-            f"{_when(config, request.locked_until)}. Если это не пациент — позвоните ему.",
+            f"{when(config, request.locked_until)}. Если это не пациент — позвоните ему.",
             subscriber_id=sub.id,
             patient_mis_id=request.patient_mis_id,
             acknowledged=True,
         )
         return Answer().say(
-            text("doc_locked", lang, title=request.title, until=_when(config, request.locked_until))
+            text("doc_locked", lang, title=request.title, until=when(config, request.locked_until))
         )
     left = ATTEMPTS - request.wrong_codes
     for other in session.scalars(
@@ -349,7 +349,7 @@ def _sign(
         phone=row.phone,
         account=f"{sub.channel}, аккаунт {row.account_id}"
         + (f" (@{sub.username})" if sub.username else ""),
-        linked=f"{row.linked_how}; {_when(config, datetime.fromisoformat(row.linked_at))}"
+        linked=f"{row.linked_how}; {when(config, datetime.fromisoformat(row.linked_at))}"
         if row.linked_at
         else row.linked_how,
         signed_at_clinic=row.signed_at_clinic,
@@ -367,7 +367,7 @@ def _sign(
     target = pdf_path(config, request.signed_pdf_path)
     target.write_bytes(signed)
     answer = Answer(signed=request)
-    answer.say(text("doc_signed", lang, title=request.title, when=_when(config, now)))
+    answer.say(text("doc_signed", lang, title=request.title, when=when(config, now)))
     answer.then.append(
         lambda: send_file_line(
             session,
@@ -382,77 +382,3 @@ def _sign(
         )
     )
     return answer
-
-
-def question(
-    session: Session, config: Config, sub: Subscriber, request_id: int, now: datetime
-) -> Answer:
-    request = session.get(DocumentRequest, request_id)
-    if request is None or request.subscriber_id != sub.id:
-        return Answer().say(text("doc_not_yours", sub.language))
-    create_task(
-        session,
-        config,
-        kind="document_question",
-        key=f"document-question:{request.id}:{int(now.timestamp()) // 3600}",
-        text=f"Вопрос по документу «{request.title}» (отправлен {_when(config, request.created_at)}).",
-        subscriber_id=sub.id,
-        patient_mis_id=request.patient_mis_id,
-        acknowledged=True,
-    )
-    return Answer().say(text("doc_question_opened", sub.language, title=request.title))
-
-
-def mine(session: Session, config: Config, sub: Subscriber, now: datetime) -> Answer:
-    """«Мои документы»: what this chat signed, and what waits; a button for each copy."""
-    expire_due(session, now)
-    rows = session.scalars(
-        select(DocumentRequest)
-        .where(
-            DocumentRequest.subscriber_id == sub.id,
-            DocumentRequest.state.in_(("signed", "waiting")),
-        )
-        .order_by(DocumentRequest.id.desc())
-        .limit(20)
-    ).all()
-    lang = sub.language
-    if not rows:
-        return Answer().say(text("doc_mine_none", lang))
-    lines = [text("doc_mine_head", lang)]
-    buttons = []
-    for row in rows:
-        if row.state == "signed":
-            lines.append(
-                text(
-                    "doc_mine_signed",
-                    lang,
-                    title=row.title,
-                    when=_when(config, row.closed_at or now),
-                )
-            )
-            label = text("btn_doc_copy", lang, title=row.title[:40])
-            buttons.append([{"text": label, "callback_data": f"{COPY_PREFIX}:{row.id}"}])
-        else:
-            lines.append(
-                text("doc_mine_waiting", lang, title=row.title, when=_when(config, row.expires_at))
-            )
-    return Answer().say("\n".join(lines), {"inline_keyboard": buttons} if buttons else None)
-
-
-def copy(session: Session, config: Config, sub: Subscriber, request_id: int) -> Answer:
-    request = session.get(DocumentRequest, request_id)
-    if request is None or request.subscriber_id != sub.id or request.state != "signed":
-        return Answer().say(text("doc_not_yours", sub.language))
-    data = pdf_path(config, request.signed_pdf_path).read_bytes()
-    send_file_line(
-        session,
-        config,
-        sub,
-        data=data,
-        file_name=f"{request.title[:70]} (подписан).pdf",
-        caption=text("doc_copy_caption", sub.language, title=request.title),
-        author="",
-        keyboard=None,
-        patient_mis_id=request.patient_mis_id,
-    )
-    return Answer()

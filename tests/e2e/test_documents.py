@@ -11,6 +11,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -20,13 +21,14 @@ from click.testing import CliRunner
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.clock import utcnow
 from core.db import make_engine, session_factory, transaction
 from core.documents import pades, requests, templates
 from core.documents.models import DocumentRequest, DocumentSignature
 from core.migrate import upgrade
+from core.models import PatientLink, Task
 from jobs.runner import Appliance
 from sandbox.demo_clinic import persona
 from sandbox.sms import SmsRuEmulator
@@ -210,3 +212,154 @@ def _cli(wired: Wired, args: list[str]):  # type: ignore[no-untyped-def]
             f'[web]\nsecret_key = "documents-e2e-secret"\n'
         )
     return CliRunner().invoke(cli, ["--config", str(config_path), *args])
+
+
+def shown_code(message: dict) -> str:
+    found = CODE.search(message["text"])
+    assert found, message["text"]
+    return found.group(1)
+
+
+def press_and_read(
+    wired: Wired, chat: int, message_id: int, data: str, replies: int = 1
+) -> list[dict]:
+    seen = len(wired.emulator.messages(chat))
+    wired.emulator.press(chat, message_id, data)
+    return wired.wait_messages(chat, seen + replies)[seen:]
+
+
+def type_and_read(wired: Wired, chat: int, typed: str, replies: int = 1) -> list[dict]:
+    seen = len(wired.emulator.messages(chat))
+    wired.emulator.send_text(chat, typed)
+    return wired.wait_messages(chat, seen + replies)[seen:]
+
+
+def test_five_wrong_codes_lock_the_document_for_fifteen_minutes_and_tell_the_staff(
+    chat_wired: Wired, clock
+) -> None:  # type: ignore[no-untyped-def]
+    wired, emu = chat_wired, chat_wired.emulator
+    anna = persona("anna")
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", anna.name, anna.surname)
+    seen = len(emu.messages(chat))
+    request_id = send_contract(wired)
+    message = offer(wired, chat, seen)
+    assert "бот покажет код" in message["caption"]  # the weaker way, said so
+
+    agreement_text, asked = press_and_read(
+        wired, chat, message["message_id"], f"ds:{request_id}", 2
+    )
+    assert "Соглашение об использовании простой электронной подписи" in agreement_text["text"]
+    code = shown_code(asked)
+    wrong = f"{(int(code) + 7) % 1_000_000:06d}"
+    for left in (4, 3, 2, 1):
+        assert (
+            type_and_read(wired, chat, wrong)[0]["text"]
+            == f"Код не подошёл. Осталось попыток: {left}."
+        )
+    locked = type_and_read(wired, chat, wrong)[0]["text"]
+    assert locked.startswith(
+        "Пять неверных кодов: подпись «Договор на платные услуги» заблокирована до "
+    )
+    with wired.appliance.factory() as s:
+        task = s.scalar(select(Task).where(Task.kind == "document_locked"))
+        assert task is not None and "Пять неверных кодов" in task.text
+        assert s.get(DocumentRequest, request_id).state == "waiting"
+    wired.pump(
+        lambda: any(
+            "Пять неверных кодов" in (m.get("text") or "")
+            for m in emu.messages(wired.staff_chat_id)
+        )
+    )
+    # Even the right code does nothing now: the code is gone, and the chat is told why.
+    assert "заблокирована до" in type_and_read(wired, chat, code)[0]["text"]
+    still = press_and_read(wired, chat, message["message_id"], f"ds:{request_id}")[0]["text"]
+    assert still.startswith("Подпись «Договор на платные услуги» заблокирована до ")
+
+    # Fifteen minutes on, a new code signs it.
+    clock.advance(timedelta(minutes=16))
+    agreement_again, asked = press_and_read(
+        wired, chat, message["message_id"], f"ds:{request_id}", 2
+    )
+    done = type_and_read(wired, chat, shown_code(asked), 2)
+    assert done[0]["text"].startswith("Документ «Договор на платные услуги» подписан")
+    assert done[1]["document"]["file_name"].endswith("(подписан).pdf")
+    with wired.appliance.factory() as s:
+        assert s.get(DocumentRequest, request_id).state == "signed"
+        assert [r.code_method for r in s.scalars(select(DocumentSignature))] == ["chat", "chat"]
+
+
+def test_nothing_is_signed_by_a_foreign_stale_expired_or_unlinked_press_or_another_documents_code(
+    chat_wired: Wired, clock
+) -> None:  # type: ignore[no-untyped-def]
+    wired, emu = chat_wired, chat_wired.emulator
+    anna = persona("anna")
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", anna.name, anna.surname)
+    seen = len(emu.messages(chat))
+    first = send_contract(wired, "Договор")
+    contract = offer(wired, chat, seen)
+    second = send_contract(wired, "План лечения")
+    plan = offer(wired, chat, seen + 1)
+
+    # A code for another document: the plan's press ends the contract's code.
+    _, asked_contract = press_and_read(wired, chat, contract["message_id"], f"ds:{first}", 2)
+    code_contract = shown_code(asked_contract)
+    _, asked_plan = press_and_read(wired, chat, plan["message_id"], f"ds:{second}", 2)
+    other = type_and_read(wired, chat, code_contract)[0]["text"]
+    assert other.startswith("Это код для другого документа («Договор»), он больше не действует.")
+
+    # A press in another chat, with data that chat never got, is refused by the router.
+    boris = emu.create_user(first_name="Борис")
+    emu.send_text(boris["id"], "/start")
+    his = wired.wait_messages(boris["id"], 1)[-1]
+    emu.press(boris["id"], his["message_id"], f"ds:{first}", force=True)
+    wired.pump(lambda: any(a.get("text") == "Эта кнопка не для вас." for a in emu.callback_answers))
+
+    # The plan is signed; its button pressed again says so.
+    type_and_read(wired, chat, shown_code(asked_plan), 2)
+    again = press_and_read(wired, chat, plan["message_id"], f"ds:{second}")[0]["text"]
+    assert again.startswith("Документ уже подписан ")
+
+    # Unlinked since: nothing is signed.
+    with transaction(wired.appliance.factory) as s:
+        link = s.scalar(
+            select(PatientLink).where(PatientLink.patient_mis_id == str(anna.patient_id))
+        )
+        saved = (link.subscriber_id, link.phone)
+        s.execute(delete(PatientLink).where(PatientLink.id == link.id))
+    unlinked = press_and_read(wired, chat, contract["message_id"], f"ds:{first}")[0]["text"]
+    assert unlinked.startswith("Этот чат больше не связан с картой пациента")
+    with transaction(wired.appliance.factory) as s:
+        s.add(
+            PatientLink(subscriber_id=saved[0], patient_mis_id=str(anna.patient_id), phone=saved[1])
+        )
+
+    # Seven days on the contract's request has expired.
+    clock.advance(timedelta(days=7, minutes=1))
+    expired = press_and_read(wired, chat, contract["message_id"], f"ds:{first}")[0]["text"]
+    assert expired.startswith("Срок подписи истёк ")
+    with wired.appliance.factory() as s:
+        states = {r.id: r.state for r in s.scalars(select(DocumentRequest))}
+        kinds = [
+            r.title
+            for r in s.scalars(
+                select(DocumentSignature).where(DocumentSignature.kind == "document")
+            )
+        ]
+    assert states == {first: "expired", second: "signed"} and kinds == ["План лечения"]
+
+    # «Мои документы» lists the signed plan with a button for its copy.
+    listing = type_and_read(wired, chat, "/documents")[0]
+    assert "✅ «План лечения» — подписан" in listing["text"]
+    copy = press_and_read(wired, chat, listing["message_id"], f"dc:{second}")[0]
+    assert copy["caption"] == "«План лечения»: подписанная копия"
+
+    # «Есть вопросы» opens an episode of the thread.
+    assert (
+        "Напишите ваш вопрос"
+        in press_and_read(wired, chat, contract["message_id"], f"dq:{first}")[0]["text"]
+    )
+    with wired.appliance.factory() as s:
+        task = s.scalar(select(Task).where(Task.kind == "document_question"))
+        assert task is not None and task.conversation_id is not None
