@@ -69,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
         consent,
         dashboard,
         delivery,
+        documents,
         health,
         loyalty,
         patients,
@@ -94,6 +95,7 @@ def create_app(config: Config | None = None) -> Flask:
         loyalty,
         care,
         consent,
+        documents,
         staff,
         audit_log,
     ):

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str] | None] = {
     "reports.view": OWNER_MANAGER,  # «Отчёты»: charts and CSV, revenue among them
     "campaigns.manage": OWNER_MANAGER,
     "consent.edit": OWNER_MANAGER,  # the consent text the bot shows (a new version per save)
+    "documents.send": ALL_STAFF,  # send a document to sign, withdraw it, download the PDFs
+    "documents.templates": OWNER_MANAGER,  # document templates and the ПЭП agreement
     "bonus.grant": OWNER,  # points out of nothing: the owner's decision
     "bonus.settings": OWNER,  # the programme's rules: money
     "staff.manage": OWNER,  # staff users: add, deactivate, reset a password

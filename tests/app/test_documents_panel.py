@@ -1,0 +1,233 @@
+"""«Документы» in the panel: templates (unknown placeholders refused with the reason),
+sending from the patient card (a template or an uploaded PDF), withdrawing, a template
+edited after sending voiding the request, the ПЭП agreement's versions, and checking a PDF;
+signed documents cannot be withdrawn or changed."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.config import Config
+from core.db import transaction
+from core.documents import render, signing
+from core.documents.models import DocumentRequest, DocumentTemplate, PepAgreement
+from core.models import OutboxMessage, Patient, PatientLink, Subscriber
+from tests.conftest import Persona, make_config
+
+BODY = "<h1>Согласие на обработку данных</h1><p>Я, {{ФИО}}, {{дата_рождения}} г. р., согласна.</p>"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path, documents={"code_in_chat": True}, web={"secret_key": "panel-docs"})
+
+
+@pytest.fixture
+def vera(factory) -> int:  # type: ignore[no-untyped-def]
+    """A patient with a linked chat; returns the chat's subscriber id."""
+    with transaction(factory) as s:
+        s.add(
+            Patient(
+                mis_id="p-7",
+                last_name="Орлова",
+                first_name="Вера",
+                middle_name="Игоревна",
+                birth_date=date(1990, 5, 17),
+                phones=["+79155557788"],
+            )
+        )
+        sub = Subscriber(telegram_user_id=501, chat_id=501, first_name="Вера")
+        s.add(sub)
+        s.flush()
+        s.add(PatientLink(subscriber_id=sub.id, patient_mis_id="p-7", phone="+79155557788"))
+        return sub.id
+
+
+def make_template(
+    persona: Persona, body: str = BODY, title: str = "Согласие на обработку ПД"
+) -> None:
+    response = persona.post(
+        "/documents/templates/new", {"title": title, "body": body, "pep_allowed": "1"}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def template_id(factory, title: str) -> int:  # type: ignore[no-untyped-def]
+    with factory() as s:
+        return int(s.scalar(select(DocumentTemplate.id).where(DocumentTemplate.title == title)))
+
+
+def test_unknown_placeholders_and_outside_links_are_refused_with_the_reason(
+    manager: Persona, administrator: Persona, factory
+) -> None:  # type: ignore[no-untyped-def]
+    bad = manager.post(
+        "/documents/templates/new",
+        {"title": "Договор", "body": "<p>{{ФИО}} {{Фамилия_пациента}}</p>"},
+    )
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert "Неизвестные поля: {{Фамилия_пациента}}. Доступны: {{ФИО}}" in page
+    outside = manager.post(
+        "/documents/templates/new", {"title": "Договор", "body": "<img src='file:///etc/passwd'>"}
+    )
+    assert outside.status_code == 400 and "ссылка на внешний файл" in outside.get_data(as_text=True)
+    assert (
+        administrator.post(
+            "/documents/templates/new", {"title": "Договор", "body": BODY}
+        ).status_code
+        == 403
+    )
+    with factory() as s:
+        assert s.scalars(select(DocumentTemplate)).all() == []
+
+
+def test_sent_from_the_card_then_voided_by_an_edit_then_withdrawn(
+    manager: Persona, administrator: Persona, factory, vera: int
+) -> None:  # type: ignore[no-untyped-def]
+    make_template(manager)
+    tid = template_id(factory, "Согласие на обработку ПД")
+    card = administrator.get("/patients/p-7").get_data(as_text=True)
+    assert 'id="patient-documents"' in card and "Согласие на обработку ПД" in card
+    assert "слабее, чем SMS" in card
+
+    assert (
+        administrator.post("/documents/send", {"patient": "p-7", "template": str(tid)}).status_code
+        == 302
+    )
+    with factory() as s:
+        request = s.scalar(select(DocumentRequest))
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "file"))
+        assert request.state == "waiting" and request.created_by == "Ольга Админова"
+        assert row.chat_id == 501 and [
+            b["callback_data"] for b in row.reply_markup["inline_keyboard"][0]
+        ] == [f"ds:{request.id}", f"dq:{request.id}"]
+    listing = administrator.get("/documents/").get_data(as_text=True)
+    assert "Ждут подписи (1)" in listing and "Орлова Вера Игоревна" in listing
+    pdf = administrator.get(f"/documents/requests/{request.id}/original.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+
+    # The template is edited: what was sent from the old version is void, and Vera is told.
+    edited = manager.post(
+        f"/documents/templates/{tid}",
+        {
+            "title": "Согласие на обработку ПД",
+            "body": BODY + "<p>Дополнение.</p>",
+            "pep_allowed": "1",
+        },
+    )
+    assert edited.status_code == 302
+    with factory() as s:
+        assert s.get(DocumentRequest, request.id).state == "void"
+        notices = [
+            m.text for m in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reply"))
+        ]
+    assert notices == [
+        "Документ «Согласие на обработку ПД» изменён в клинике: отправленный вариант больше не подписывается."
+    ]
+
+    # Sent again, then withdrawn before it is signed.
+    administrator.post("/documents/send", {"patient": "p-7", "template": str(tid)})
+    with factory() as s:
+        second = s.scalar(select(DocumentRequest).where(DocumentRequest.state == "waiting"))
+    assert administrator.post(f"/documents/requests/{second.id}/withdraw").status_code == 302
+    with factory() as s:
+        assert s.get(DocumentRequest, second.id).state == "withdrawn"
+
+
+def test_an_uploaded_pdf_for_one_patient_and_a_file_that_is_not_one(
+    administrator: Persona, factory, vera: int
+) -> None:  # type: ignore[no-untyped-def]
+    client = administrator.client
+    junk = client.post(
+        "/documents/send",
+        data={
+            "patient": "p-7",
+            "csrf_token": administrator.csrf(),
+            "pdf": (BytesIO(b"hello"), "plan.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert junk.status_code == 302
+    assert "Это не PDF" in client.get("/patients/p-7").get_data(as_text=True)
+    plan = render.html_to_pdf("<h1>План лечения</h1><p>Имплантация 46: 55 000 ₽</p>", "План")
+    sent = client.post(
+        "/documents/send",
+        data={
+            "patient": "p-7",
+            "csrf_token": administrator.csrf(),
+            "title": "План лечения и смета",
+            "pdf": (BytesIO(plan), "plan.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    with factory() as s:
+        request = s.scalar(select(DocumentRequest))
+    assert (request.source, request.title) == ("upload", "План лечения и смета")
+
+
+def test_a_signed_document_is_verified_and_cannot_be_withdrawn(
+    manager: Persona, administrator: Persona, factory, config: Config, vera: int
+) -> None:  # type: ignore[no-untyped-def]
+    make_template(manager)
+    administrator.post(
+        "/documents/send",
+        {"patient": "p-7", "template": str(template_id(factory, "Согласие на обработку ПД"))},
+    )
+    with transaction(factory) as s:
+        request = s.scalar(select(DocumentRequest))
+        sub = s.get(Subscriber, vera)
+        asked = signing.press_sign(s, config, sub, request.id, utcnow())
+        code = re.search(r"\b(\d{6})\b", asked.replies[-1][0]).group(1)  # type: ignore[union-attr]
+        done = signing.enter_code(s, config, sub, code, utcnow())
+        assert done.signed is not None
+        for then in done.then:
+            then()
+    refused = administrator.post(f"/documents/requests/{request.id}/withdraw")
+    assert refused.status_code == 302
+    with factory() as s:
+        assert s.get(DocumentRequest, request.id).state == "signed"
+    assert "уже не ждёт подписи (подписан)" in administrator.get("/documents/").get_data(
+        as_text=True
+    )
+
+    signed = administrator.get(f"/documents/requests/{request.id}/signed.pdf").data
+    client = administrator.client
+    ok = client.post(
+        "/documents/verify",
+        data={"csrf_token": administrator.csrf(), "pdf": (BytesIO(signed), "a.pdf")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert 'data-ok="yes"' in ok and "Орлова Вера Игоревна" in ok
+    changed = (
+        signed.replace(b"/Type /Page", b"/Type /Page ", 1)
+        if b"/Type /Page" in signed
+        else signed + b"x"
+    )
+    bad = client.post(
+        "/documents/verify",
+        data={
+            "csrf_token": administrator.csrf(),
+            "pdf": (BytesIO(changed[:-10] + b"0000000000"), "a.pdf"),
+        },
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert 'data-ok="no"' in bad
+
+
+def test_the_agreement_is_versioned(manager: Persona, administrator: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    page = manager.get("/documents/").get_data(as_text=True)
+    assert "текст по умолчанию (версия 1)" in page and "никому не сообщать код" in page
+    assert (
+        manager.post("/documents/agreement", {"text": "Новое соглашение о ПЭП."}).status_code == 302
+    )
+    assert administrator.post("/documents/agreement", {"text": "Иное."}).status_code == 403
+    with factory() as s:
+        assert [a.version for a in s.scalars(select(PepAgreement))] == ["2"]
