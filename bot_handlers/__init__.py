@@ -16,11 +16,15 @@ from bot_handlers import (
     commands,
     delivery,
     documents,
+    family,
+    friend,
     loyalty,
+    my_visits,
     onboarding,
     phone_code,
     rating_comment,
     ratings,
+    settings,
     staff,
     visits,
 )
@@ -34,11 +38,15 @@ from bot_handlers.context import BotContext
 FLOWS = (
     documents,  # a six-digit code while a document waits for one, before phone_code
     phone_code,
+    family,  # a family invite is a /start with its own payload: before onboarding's
     onboarding,
     ratings,
     visits,
+    my_visits,
     care,
     loyalty,
+    friend,
+    settings,
     commands,
     rating_comment,
     delivery,

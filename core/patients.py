@@ -165,13 +165,16 @@ def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:
 
 
 def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscriber]:
-    """Telegram chats that may receive messages about this patient."""
+    """Chats that may receive messages about this patient: reachable, and not having muted
+    this patient in «Семья» (core.family)."""
     return list(
         session.scalars(
             select(Subscriber)
             .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
             .where(
-                PatientLink.patient_mis_id == patient_mis_id, Subscriber.unreachable_at.is_(None)
+                PatientLink.patient_mis_id == patient_mis_id,
+                PatientLink.muted.is_(False),
+                Subscriber.unreachable_at.is_(None),
             )
         )
     )

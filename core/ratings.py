@@ -22,6 +22,7 @@ from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
+from core.notice_prefs import wants_clause
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.rating_followup import followup_keyboard
 from core.rating_scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
@@ -80,6 +81,9 @@ def plan_rating_requests(
                 Patient.messaging_allowed.is_(True),
                 Patient.status != "deleted",
                 Subscriber.unreachable_at.is_(None),
+                # The chat's «Настройки» and «Семья» (core.notice_prefs, core.family).
+                wants_clause("ratings"),
+                PatientLink.muted.is_(False),
                 ~exists().where(
                     VisitRating.appointment_mis_id == Appointment.mis_id,
                     VisitRating.subscriber_id == Subscriber.id,

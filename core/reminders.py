@@ -229,7 +229,8 @@ def _plan_batch(session: Session, config: Config, now: datetime, step: Step, ids
         resume = quiet.next_allowed(due) or due
         if resume > starts_at - LEAST_AHEAD:
             continue  # held by the quiet hours until too late: this step is skipped
-        subs = chats.get(patient_mis_id, [])
+        every_chat = chats.get(patient_mis_id, [])
+        subs = [chat for chat in every_chat if not chat.muted]
         if confirmation == "confirmed":
             # Confirmed: only one same-day «ждём вас», from the first step on the visit's day.
             if resume.astimezone(tz).date() != starts_at.astimezone(tz).date():
@@ -244,7 +245,7 @@ def _plan_batch(session: Session, config: Config, now: datetime, step: Step, ids
         )
         for chat in subs:
             wanted.append((f"{stem}{chat.id}", row, chat, due))
-        if not subs and with_sms and row.phones:
+        if not every_chat and with_sms and row.phones:
             # No working bot chat: the reminder (never a mailing) goes by SMS instead.
             wanted.append((f"{stem}sms", row, None, due))
     existing = _existing_keys(session, [key for key, _, _, _ in wanted])
@@ -330,6 +331,7 @@ class _Chat:
     chat_id: int
     language: str
     channel: str = "telegram"  # the messenger the chat is in
+    muted: bool = False  # the patient is muted in this chat's «Семья»: nothing goes there
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
@@ -343,7 +345,17 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
 def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]]:
     """Reachable chats of many patients in one query (a reminder run covers thousands)."""
     seen: dict[str, list[tuple[str, datetime | None, int, _Chat]]] = defaultdict(list)
-    for patient_mis_id, sub_id, chat_id, language, channel, phone, last_seen in session.execute(
+    held: dict[str, list[_Chat]] = defaultdict(list)
+    for (
+        patient_mis_id,
+        sub_id,
+        chat_id,
+        language,
+        channel,
+        phone,
+        last_seen,
+        muted,
+    ) in session.execute(
         select(
             PatientLink.patient_mis_id,
             Subscriber.id,
@@ -352,6 +364,7 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
             Subscriber.channel,
             Subscriber.phone,
             Subscriber.last_seen_at,
+            PatientLink.muted,
         )
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
         .where(
@@ -360,6 +373,11 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
         )
         .order_by(Subscriber.id)
     ):
+        if muted:
+            # Muted in that chat's «Семья»: no message there, yet the patient is not
+            # "without a chat" either, so no SMS goes instead.
+            held[patient_mis_id].append(_Chat(sub_id, chat_id, language, channel, muted=True))
+            continue
         seen[patient_mis_id].append(
             (phone, last_seen, sub_id, _Chat(sub_id, chat_id, language, channel))
         )
@@ -368,4 +386,6 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
     found: dict[str, list[_Chat]] = defaultdict(list)
     for patient_mis_id, chats in seen.items():
         found[patient_mis_id] = one_chat_per_person(chats)
+    for patient_mis_id, muted_chats in held.items():
+        found[patient_mis_id] += muted_chats
     return found

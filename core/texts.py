@@ -12,6 +12,7 @@ from typing import Any
 from core.documents.texts import TEXTS as DOCUMENT_TEXTS
 from core.texts_account import TEXTS as ACCOUNT_TEXTS
 from core.texts_max import TEXTS as PHONE_CODE_TEXTS
+from core.texts_menu import TEXTS as MENU_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
@@ -166,38 +167,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cmd_settings": {"ru": "Настройки", "en": "Settings"},
     "cmd_language": {"ru": "Язык: русский / English", "en": "Language: English / русский"},
     "cmd_help": {"ru": "Что умеет бот", "en": "What the bot can do"},
-    "help": {
-        "ru": "Это бот клиники «{clinic}».\n\n"
-        "🗓 Мои визиты — /visits\n🎁 Мои бонусы — /balance\n📋 Рекомендации — /care\n"
-        "👨‍👩‍👧 Семья — /family\n⚙️ Настройки — /settings\n🌐 Язык — /language\n\n"
-        "Вопрос клинике — просто напишите его сюда, администратор ответит в этом чате.",
-        "en": "This is the bot of {clinic}.\n\n"
-        "🗓 My visits — /visits\n🎁 My bonuses — /balance\n📋 Care instructions — /care\n"
-        "👨‍👩‍👧 Family — /family\n⚙️ Settings — /settings\n🌐 Language — /language\n\n"
-        "To ask the clinic something, just write it here; the front desk answers in this "
-        "chat.",
-    },
+    # "help" is in core/texts_menu.py, beside the menu it lists.
     "unknown_command": {"ru": "Такой команды я не знаю.", "en": "I do not know that command."},
-    "settings": {
-        "ru": "⚙️ Настройки\n\n🌐 Язык: русский — сменить: /language\n"
-        "📣 Рассылки и поздравления: {mailings} — {mailings_how}\n"
-        "🎁 Уведомления о бонусах включаются и выключаются в «🎁 Мои бонусы».\n"
-        "Напоминания о визитах приходят всегда.",
-        "en": "⚙️ Settings\n\n🌐 Language: English — change: /language\n"
-        "📣 Mailings and greetings: {mailings} — {mailings_how}\n"
-        "🎁 Bonus notices are turned on and off in “🎁 My bonuses”.\n"
-        "Visit reminders always come.",
-    },
+    # "settings_screen": core/texts_menu.py.
     "settings_mailings_on": {"ru": "включены", "en": "on"},
     "settings_mailings_off": {"ru": "выключены", "en": "off"},
     "settings_mailings_stop": {"ru": "отписаться: /stop", "en": "unsubscribe: /stop"},
     "settings_mailings_start": {"ru": "включить: /subscribe", "en": "turn on: /subscribe"},
-    "family": {
-        "ru": "👨‍👩‍👧 К этому чату привязаны: {names}.\n\nЗдесь видны их визиты и бонусы. "
-        "Добавить или убрать члена семьи поможет администратор — напишите в этот чат.",
-        "en": "👨‍👩‍👧 Linked to this chat: {names}.\n\nTheir visits and bonuses are shown "
-        "here. To add or remove a family member, write to the front desk in this chat.",
-    },
     "language_set": {
         "ru": "Готово: бот говорит по-русски. For English: /language en",
         "en": "Done: the bot speaks English now. По-русски: /language ru",
@@ -600,6 +576,7 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "че�
 # The patient's account (issue 11) keeps its texts apart; they are one catalogue here.
 CATALOGUE.update(ACCOUNT_TEXTS)
 CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_max.py)
+CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (core/texts_menu.py)
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
 
 
@@ -623,7 +600,9 @@ def menu_keyboard(lang: str = "ru") -> dict[str, Any]:
     return {
         "keyboard": [
             [{"text": render("menu_visits", lang)}, {"text": render("menu_balance", lang)}],
+            [{"text": render("menu_family", lang)}, {"text": render("menu_friend", lang)}],
             [{"text": render("menu_ask", lang)}, {"text": render("menu_care", lang)}],
+            [{"text": render("menu_settings", lang)}],
         ],
         "resize_keyboard": True,
         "is_persistent": True,
