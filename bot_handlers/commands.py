@@ -1,8 +1,9 @@
-"""/help, /settings, /family, /language, and the command menu the messenger shows.
+"""/help, /language, and the command menu the messenger shows.
 
-Short, real answers: the full settings and family screens are later parts of issue 11.
-/language switches the subscriber between the catalogue's languages (core/texts.py) and
-sends the menu again in the new one, since its labels are what the patient presses.
+The screens themselves live with their flows (visits, loyalty, family, friend, settings);
+an unknown command gets /help (chat.py). /language switches the subscriber between the
+catalogue's languages (core/texts.py) and sends the menu again in the new one, since its
+labels are what the patient presses.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from core.texts import render
 
 LANGUAGES = ("ru", "en")
 # The menu shown by the messenger's «/» button, in this order.
-MENU = ("start", "visits", "balance", "care", "family", "settings", "language", "help")
+MENU = (
+    "start",
+    "visits",
+    "balance",
+    "family",
+    "friend",
+    "care",
+    "settings",
+    "language",
+    "help",
+)
 
 
 def command_menu() -> dict[str, list[tuple[str, str]]]:
@@ -30,33 +41,6 @@ def register(router: Router, ctx: BotContext) -> None:
             sub = ctx.subscriber(session, event)
             key = f"help:{event.chat.id}:{event.message_id}"
             ctx.reply(session, sub, key, ctx.text("help", sub))
-
-    @router.command("settings")
-    def settings_command(event: Command) -> None:
-        with ctx.session() as session:
-            sub = ctx.subscriber(session, event)
-            off = sub.marketing_opt_out_at is not None
-            text = ctx.text(
-                "settings",
-                sub,
-                mailings=ctx.text("settings_mailings_off" if off else "settings_mailings_on", sub),
-                mailings_how=ctx.text(
-                    "settings_mailings_start" if off else "settings_mailings_stop", sub
-                ),
-            )
-            ctx.reply(session, sub, f"settings:{event.chat.id}:{event.message_id}", text)
-
-    @router.command("family")
-    def family_command(event: Command) -> None:
-        with ctx.session() as session:
-            sub = ctx.subscriber(session, event)
-            key = f"family:{event.chat.id}:{event.message_id}"
-            patients = linked_patients(session, sub)
-            if not patients:
-                ctx.need_link(session, sub, key)
-                return
-            names = ", ".join(p.address_name for p in patients)
-            ctx.reply(session, sub, key, ctx.text("family", sub, names=names))
 
     @router.command("language")
     def language_command(event: Command) -> None:

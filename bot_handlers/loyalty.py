@@ -13,11 +13,12 @@ from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core import ledger
 from core.clock import utcnow
+from core.family import shown_patients
 from core.loyalty.accounts import family_members, member_row, owner_of
 from core.loyalty.notices import day
 from core.loyalty.referrals import deep_link, payload_for
 from core.loyalty.settings import effective
-from core.models import LoyaltyLot, LoyaltyMember, Patient, Subscriber
+from core.models import LedgerEntry, LoyaltyLot, LoyaltyMember, Patient, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
 from core.patients import linked_patients
 from core.texts import CATALOGUE
@@ -47,9 +48,9 @@ def mute_keyboard(ctx: BotContext, sub: Subscriber, muted: bool) -> dict[str, An
 
 def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | None:
     """The text of the bonuses screen, or None if the subscriber is not linked yet."""
-    patients = linked_patients(session, sub)
-    if not patients:
+    if not linked_patients(session, sub):
         return None
+    patients = shown_patients(session, sub)  # whose bonuses «Семья» shows here
     config = ctx.config
     settings = effective(session, config)
     value = f"{settings.point_value_rub:g}"
@@ -108,6 +109,7 @@ def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | 
             )
         if account.tier:
             lines.append(ctx.text("balance_tier", sub, tier=account.tier))
+        lines.extend(history_lines(ctx, session, sub, account.id))
     if settings.enabled and settings.referrer_points:
         link = deep_link(config, payload_for(session, "patient", patients[0].mis_id))
         lines.append("")
@@ -121,6 +123,35 @@ def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | 
             )
         )
     return "\n".join(lines)
+
+
+HISTORY_LIMIT = 10
+
+
+def history_lines(ctx: BotContext, session: Session, sub: Subscriber, account_id: int) -> list[str]:
+    """The account's latest ledger entries, newest first: date, points and what for."""
+    entries = session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.account_id == account_id, LedgerEntry.amount != 0)
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    if not entries:
+        return [ctx.text("bonus_history_none", sub)]
+    tz = ctx.config.clinic.tz
+    lines = [ctx.text("bonus_history", sub)]
+    for entry in entries:
+        what = f"ledger_{entry.kind}" if f"ledger_{entry.kind}" in CATALOGUE else "ledger_other"
+        lines.append(
+            ctx.text(
+                "bonus_history_item",
+                sub,
+                date=day(entry.created_at.astimezone(tz).date(), sub.language),
+                amount=f"{entry.amount:+d}",
+                what=ctx.text(what, sub),
+            )
+        )
+    return lines
 
 
 def register(router: Router, ctx: BotContext) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot_handlers import phone_code
+from bot_handlers import family, phone_code
 from bot_handlers.channels.base import Contact, Press, Start, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
@@ -105,6 +105,7 @@ def register(router: Router, ctx: BotContext) -> None:
             names = ", ".join(p.address_name for p in others)
             text = ctx.text("greeting_family", sub, name=main.address_name, others=names)
         ctx.reply(session, sub, key, text, menu_keyboard(ctx, sub))
+        family.after_link(ctx, session, sub)  # an invite this chat opened before linking
 
     @router.on(Start)
     def start(event: Start) -> None:

@@ -1,7 +1,7 @@
-"""Visits: the menu; the reminder's Confirm / Reschedule / Cancel, where Reschedule asks which
-days and part of the day suit and Cancel asks why (buttons, or the patient's own words), each
-then a task for the staff; «Записаться снова» after a no-show; the arrival offer's choice
-(bonuses: loyalty.py)."""
+"""Visits: the reminder's Confirm / Reschedule / Cancel (also on «Мои визиты», my_visits.py),
+where Reschedule asks which days and part of the day suit and Cancel asks why (buttons, or
+the patient's own words), each then a task for the staff; «Записаться снова» after a
+no-show; the arrival offer's choice (bonuses: loyalty.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot_handlers.channels.base import Command, Press, Text
+from bot_handlers.channels.base import Press, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
 from bot_handlers.context import BotContext
@@ -18,7 +18,7 @@ from core.clock import utcnow
 from core.conversations.lines import record_event
 from core.models import Appointment, OutboxMessage, Patient, Subscriber, Task
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import is_linked, linked_patients
+from core.patients import is_linked
 from core.reminders import cancel_asks, cancel_queued
 from core.rules import doctor_label
 from core.tasks import create_task
@@ -111,42 +111,6 @@ def _last_question(session: Session, event: Text) -> tuple[str, int, OutboxMessa
 
 def register(router: Router, ctx: BotContext) -> None:
     tz = ctx.config.clinic.tz
-
-    @router.command("visits")
-    @router.on(Text, when=lambda e: e.text in _menu_texts("menu_visits"))
-    def my_visits(event: Text | Command) -> None:
-        with ctx.session() as session:
-            sub = ctx.subscriber(session, event)
-            key = f"visits:{event.chat.id}:{event.message_id}"
-            patients = linked_patients(session, sub)
-            if not patients:
-                ctx.need_link(session, sub, key)
-                return
-            names = {p.mis_id: p.address_name for p in patients}
-            upcoming = session.scalars(
-                select(Appointment)
-                .where(
-                    Appointment.patient_mis_id.in_(names),
-                    Appointment.starts_at > utcnow(),
-                    Appointment.status == "scheduled",
-                    Appointment.deleted.is_(False),
-                )
-                .order_by(Appointment.starts_at)
-                .limit(10)
-            ).all()
-            if not upcoming:
-                ctx.reply(session, sub, key, ctx.text("no_visits", sub))
-                return
-            today = utcnow().astimezone(tz).date()
-            lines = [ctx.text("visits_header", sub)]
-            for appt in upcoming:
-                mark = " ✅" if appt.confirmation == "confirmed" else ""
-                who = f"{names[appt.patient_mis_id]}: " if len(names) > 1 else ""
-                lines.append(
-                    f"• {who}{when(appt.starts_at.astimezone(tz), today, sub.language)}, "
-                    f"{doctor_label(session, appt.doctor_mis_id)}{mark}"
-                )
-            ctx.reply(session, sub, key, "\n".join(lines))
 
     def pressed_visit(session: Session, press: Press) -> tuple[Subscriber, Appointment | None]:
         """Who pressed, and the visit the button names if they may act on it (else None).

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.models import Appointment, CareInstruction, CareSent, Doctor, Patient
+from core.notice_prefs import wants
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import reachable_subscribers
 from core.texts import render, when
@@ -179,7 +180,8 @@ def on_completed(
     specialty = doctor.specialty if doctor is not None else ""
     start = completed_at or now
     tz = config.clinic.tz
-    subscribers = list(reachable_subscribers(session, patient.mis_id))
+    # Care instructions are optional in the chat's «Настройки» (core.notice_prefs).
+    subscribers = [s for s in reachable_subscribers(session, patient.mis_id) if wants(s, "care")]
     queued = 0
     for instruction in instructions:
         if not matches(instruction, list(appt.services or []), specialty):

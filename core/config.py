@@ -96,6 +96,27 @@ def _region(value: Any) -> str | None:
     return None if re.fullmatch(r"[A-Z]{2}", value) else "a two-letter country code, e.g. 'RU'"
 
 
+def parse_branches(text: str) -> dict[str, str]:
+    """'1 = ул. Ленина, 5; 2 = пр. Мира, 10' -> {"1": "ул. Ленина, 5", "2": "пр. Мира, 10"}."""
+    found: dict[str, str] = {}
+    for part in text.split(";"):
+        branch, sep, address = part.partition("=")
+        if not part.strip():
+            continue
+        if not sep or not branch.strip() or not address.strip():
+            raise ValueError(f"{part.strip()!r} is not '<branch id> = <address>'")
+        found[branch.strip()] = address.strip()
+    return found
+
+
+def _branches(value: Any) -> str | None:
+    try:
+        parse_branches(value)
+    except ValueError as exc:
+        return f"'<branch id> = <address>; ...' ({exc})"
+    return None
+
+
 def _bot_username(value: Any) -> str | None:
     ok = value == "" or re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{3,31}", value)
     return None if ok else "a Telegram bot username without '@', e.g. 'clinic_smile_bot'"
@@ -127,10 +148,16 @@ class ClinicConfig:
     phone: str = ""
     address: str = ""
     language: str = field(default="ru", metadata=_check(_one_of("ru", "en")))
+    # Each branch's address, by the MIS's branch id: "1 = ул. Ленина, 5; 2 = пр. Мира, 10".
+    # «Мои визиты» shows it with a map link; a branch not listed gets `address`.
+    branches: str = field(default="", metadata=_check(_branches))
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def branch_address(self, branch_id: str) -> str:
+        return parse_branches(self.branches).get(str(branch_id), "") or self.address
 
 
 @dataclass(frozen=True)

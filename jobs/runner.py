@@ -37,6 +37,7 @@ from core.health import check_stale, mis_retry_due, record_mis_failure, record_m
 from core.loyalty import nightly
 from core.loyalty.nightly import NightlyReport
 from core.ratings import plan_rating_requests
+from core.referral_qr import outgoing_qr
 from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
 from core.tasks import escalate_stale
@@ -84,13 +85,19 @@ class Appliance:
         if config.max.enabled:
             self.max_channel = open_max(config, factory)
             others["max"] = ChannelTransport(
-                self.max_channel, files=lambda message: outgoing_file(factory, config, message)
+                self.max_channel,
+                files=lambda message: (
+                    outgoing_qr(config, message) or outgoing_file(factory, config, message)
+                ),
             )
         self.dispatcher = Dispatcher(
             factory,
             transport
             or TelegramTransport(
-                self.bot, files=lambda message: outgoing_file(factory, config, message)
+                self.bot,
+                files=lambda message: (
+                    outgoing_qr(config, message) or outgoing_file(factory, config, message)
+                ),
             ),
             config,
             sms=sms_transport,

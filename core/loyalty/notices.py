@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.loyalty.accounts import account_patients
 from core.models import LoyaltyAccount, LoyaltyMember, Patient
+from core.notice_prefs import wants
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import reachable_subscribers
 from core.texts import _MONTHS_RU, render
@@ -76,7 +77,8 @@ def notify_account(
             continue
         patient = patients[pid]
         for sub in reachable_subscribers(session, pid):
-            if sub.id in seen:
+            # Bonus notices are optional in the chat's «Настройки» (core.notice_prefs).
+            if sub.id in seen or not wants(sub, "loyalty"):
                 continue
             seen.add(sub.id)
             chosen = template

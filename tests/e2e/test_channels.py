@@ -170,7 +170,7 @@ def test_help_settings_family_and_language_answer(wired: Wired) -> None:
     settings = say("/settings")["text"]
     assert "Язык: русский" in settings and "Рассылки и поздравления: включены" in settings
     family = say("/family")["text"]
-    assert family.startswith("👨‍👩‍👧 К этому чату привязаны: Олег Викторович, ")
+    assert family.startswith("👨‍👩‍👧 Семья в этом чате:\n• Олег Викторович\n• ")
     unknown = say("/nonsense")["text"]  # an unknown command gets /help
     assert unknown.startswith("Такой команды я не знаю.\n\nЭто бот клиники")
 
