@@ -315,9 +315,13 @@ def documents_group() -> None:
 def documents_verify(path: str | None) -> None:
     """Without FILE: check the evidence chain of every signature. With FILE: say whether
     it is exactly a signed copy, by whom and when — or changed."""
+    from sqlalchemy import inspect
+
     from app.extensions import db
     from core.documents import evidence, verify
 
+    if not inspect(db.engine).has_table("document_signatures"):
+        raise click.ClickException("the store has no documents yet: run `kabinet db upgrade`")
     if path is None:
         problems = evidence.verify_chain(db.session())
         for problem in problems:
