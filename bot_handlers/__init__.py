@@ -19,6 +19,7 @@ from bot_handlers import (
     family,
     friend,
     loyalty,
+    messengers,
     my_visits,
     onboarding,
     phone_code,
@@ -45,6 +46,7 @@ FLOWS = (
     my_visits,
     care,
     loyalty,
+    messengers,  # «Мессенджер для сообщений», reached from «Настройки»
     friend,
     settings,
     commands,

@@ -7,6 +7,7 @@ from sqlalchemy import update
 from bot_handlers.channels.base import Command, Membership, Press
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
+from core import messengers
 from core.campaigns import UNSUBSCRIBE, opt_in, opt_out
 from core.clock import utcnow
 from core.models import Subscriber
@@ -60,6 +61,16 @@ def register(router: Router, ctx: BotContext) -> None:
         # (core.patients.get_or_create_subscriber).
         with ctx.session() as session:
             if event.blocked:
+                # What was queued for this chat goes by the person's other messenger, if
+                # they have one, and the thread says so (core.messengers).
+                messengers.reroute_blocked(
+                    session,
+                    channel=event.channel,
+                    chat_id=event.chat.id,
+                    failed_id=0,
+                    reason="blocked the bot",
+                    lang=ctx.config.clinic.language,
+                )
                 mark_unreachable(
                     session, event.chat.id, "blocked the bot", utcnow(), channel=event.channel
                 )

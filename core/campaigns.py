@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
+from core.messengers import chosen_ids
 from core.models import Appointment, Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import (
     PRIORITY_CAMPAIGN,
@@ -235,10 +236,14 @@ def _expand_chunk(
     campaign.state = "expanding"
     chats = marketing_chats(session, campaign.segment, now, after=campaign.cursor, limit=chunk)
     kind = "holiday" if campaign.kind == "holiday" else "campaign"
+    # A person in Telegram and MAX gets a mailing once, in the messenger they chose or
+    # used last (core.messengers); the cursor still moves past their other chat.
+    mine = chosen_ids(session, [sub for sub, _ in chats])
     rows = [
         {
             "key": f"campaign:{campaign.id}:{sub.id}",
             "chat_id": sub.chat_id,
+            "channel": sub.channel,
             "patient_mis_id": patient.mis_id,
             "campaign_id": campaign.id,
             "text": personalise(campaign.text, patient.address_name),
@@ -248,6 +253,7 @@ def _expand_chunk(
             "due_at": max(campaign.send_at, now),
         }
         for sub, patient in chats
+        if sub.id in mine
     ]
     added = enqueue_many(session, rows)
     campaign.recipients += added

@@ -20,6 +20,7 @@ from core.campaigns import create_campaign, unsubscribe_keyboard
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
+from core.messengers import chosen_ids
 from core.models import Campaign, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_GREETING, enqueue_many
 from core.texts import render
@@ -79,6 +80,7 @@ def plan_birthdays(
         # The loyalty engine's birthday bonus notice ("с днём рождения! Дарим ...", keyed
         # birthday:<patient>:<year>:<chat>) already congratulates: one greeting is enough.
         bonus_keys = {f"birthday:{p.mis_id}:{today.year}:{s.id}" for p, s in rows}
+        mine = chosen_ids(session, [sub for _, sub in rows])
         congratulated = set(
             session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(bonus_keys)))
         )
@@ -86,6 +88,7 @@ def plan_birthdays(
             {
                 "key": f"greeting:birthday:{patient.mis_id}:{today.year}:{sub.id}",
                 "chat_id": sub.chat_id,
+                "channel": sub.channel,
                 "patient_mis_id": patient.mis_id,
                 "text": render(
                     "birthday", sub.language, name=patient.address_name, clinic=config.clinic.name
@@ -96,6 +99,8 @@ def plan_birthdays(
             }
             for patient, sub in rows
             if f"birthday:{patient.mis_id}:{today.year}:{sub.id}" not in congratulated
+            # A person in Telegram and MAX is congratulated once (core.messengers).
+            and sub.id in mine
         ]
         return enqueue_many(session, out)
 

@@ -177,6 +177,9 @@ class Subscriber(Base):
     # When the person last wrote or pressed here: a patient in two messengers gets each
     # message by the one used last (core.patients.one_chat_per_person).
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the person chose this chat's messenger in the bot's settings (bot_handlers/
+    # messengers.py); the newest choice among a person's chats wins over the one used last.
+    preferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Notice kinds this chat turned off in «Настройки», comma-separated (core.notice_prefs).
     notices_off: Mapped[str] = mapped_column(String(100), default="", server_default="")
 

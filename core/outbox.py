@@ -205,6 +205,7 @@ def claim(
     token: str,
     *,
     skip_chats: Iterable[int] = (),
+    skip_lanes: Iterable[tuple[str, int]] = (),
     more_urgent_than: int | None = None,
 ) -> list[OutboxMessage]:
     """Atomically take up to `limit` due messages, most urgent first: pending -> claimed.
@@ -212,7 +213,9 @@ def claim(
     One UPDATE marks them with `token`, unique to this claim ("<dispatcher>:<batch>"); only
     rows still pending are taken, so two claimers can never hold the same row, and the rows
     returned are exactly this claim's. `skip_chats` are chats the caller already
-    holds enough of (a chat takes one message a second; more would only sit in memory).
+    holds enough of (a chat takes one message a second; more would only sit in memory);
+    Telegram's by chat id, other messengers' as (channel, chat id) in `skip_lanes` (a chat
+    id means nothing outside its messenger).
     `more_urgent_than` limits the claim to priorities below it: with its lookahead full of
     a campaign, the dispatcher still takes a patient's reply, and nothing else.
     """
@@ -228,6 +231,13 @@ def claim(
     if skip:
         candidates = candidates.where(
             or_(OutboxMessage.channel != "telegram", OutboxMessage.chat_id.not_in(skip))
+        )
+    by_channel: dict[str, set[int]] = {}
+    for channel, chat_id in skip_lanes:
+        by_channel.setdefault(channel, set()).add(chat_id)
+    for channel, chats in sorted(by_channel.items()):
+        candidates = candidates.where(
+            or_(OutboxMessage.channel != channel, OutboxMessage.chat_id.not_in(sorted(chats)))
         )
     session.execute(
         update(OutboxMessage)

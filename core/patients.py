@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -54,16 +54,26 @@ def get_or_create_subscriber(
 
 
 T = TypeVar("T")
+# A chat's claim to be its person's messenger (chat_rank); compared, the greater wins.
+Rank = tuple[datetime, datetime]
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def one_chat_per_person(chats: Sequence[tuple[str, datetime | None, int, T]]) -> list[T]:
-    """(phone, last seen, subscriber id, item) of one patient's chats -> the items to use.
+def chat_rank(preferred_at: datetime | None, last_seen_at: datetime | None) -> Rank:
+    """The messenger the person chose in the bot's settings (the newest choice) comes
+    first; without a choice, the one they used last."""
+    return (preferred_at or _NEVER, last_seen_at or _NEVER)
+
+
+def one_chat_per_person(chats: Sequence[tuple[str, Rank | None, int, T]]) -> list[T]:
+    """(phone, chat_rank, subscriber id, item) of one patient's chats -> the items to use.
 
     One person in two messengers (the same proven number linked in Telegram and in MAX) is
-    written to once, in the one used last (ties and never-seen: the one linked first).
-    Chats of different numbers (a parent's and the patient's own) each get theirs.
+    written to once: in the one they chose, else the one used last (ties and never-seen:
+    the one linked first). Chats of different numbers (a parent's and the patient's own)
+    each get theirs.
     """
-    chosen: dict[str, tuple[datetime | None, int, T]] = {}
+    chosen: dict[str, tuple[Rank | None, int, T]] = {}
     kept: list[tuple[int, T]] = []
     for phone, seen, sub_id, item in chats:
         if not phone:
@@ -124,7 +134,13 @@ def link_patients(
         for other in session.scalars(
             select(Subscriber)
             .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
-            .where(PatientLink.patient_mis_id == patient.mis_id, Subscriber.id != sub.id)
+            .where(
+                PatientLink.patient_mis_id == patient.mis_id,
+                Subscriber.id != sub.id,
+                # The same number in another messenger is the same person's second chat
+                # (Telegram and MAX), not someone else's account to tell the staff about.
+                or_(Subscriber.phone != phone, Subscriber.channel == sub.channel),
+            )
         ):
             others.append((patient, other))
         session.add(PatientLink(subscriber_id=sub.id, patient_mis_id=patient.mis_id, phone=phone))
@@ -164,10 +180,27 @@ def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:
     )
 
 
+def person_chats(session: Session, sub: Subscriber) -> list[Subscriber]:
+    """The person's chats in every messenger: this one and the linked chats proven on the
+    same number (a number is one person's: Telegram and MAX each give it one account)."""
+    if not sub.phone:
+        return [sub]
+    others = session.scalars(
+        select(Subscriber)
+        .where(
+            Subscriber.phone == sub.phone,
+            Subscriber.id != sub.id,
+            exists().where(PatientLink.subscriber_id == Subscriber.id),
+        )
+        .order_by(Subscriber.id)
+    )
+    return sorted([sub, *others], key=lambda s: s.id)
+
+
 def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscriber]:
     """Chats that may receive messages about this patient: reachable, and not having muted
     this patient in «Семья» (core.family)."""
-    return list(
+    found = list(
         session.scalars(
             select(Subscriber)
             .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
@@ -177,6 +210,11 @@ def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscri
                 Subscriber.unreachable_at.is_(None),
             )
         )
+    )
+    # A person linked in Telegram and in MAX is written to in one of them
+    # (core.messengers: the one chosen in settings, else the one used last).
+    return one_chat_per_person(
+        [(s.phone, chat_rank(s.preferred_at, s.last_seen_at), s.id, s) for s in found]
     )
 
 

@@ -10,7 +10,7 @@ back; it never decides who is asked for a review, and points never depend on a r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
 from core.notice_prefs import wants_clause
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
+from core.patients import chat_rank, one_chat_per_person
 from core.rating_followup import followup_keyboard
 from core.rating_scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
 from core.tasks import create_task
@@ -55,6 +56,41 @@ def rating_keyboard(rating_id: int, review_url: str, lang: str, scale: str = "5"
     if review_url:
         rows.append([{"text": render("btn_review", lang), "url": review_url}])
     return {"inline_keyboard": rows}
+
+
+def _one_chat_per_visit(session: Session, rows: Sequence[Any]) -> list[Any]:
+    """(appointment, patient, chat, doctor) rows -> one chat per person and visit.
+
+    A person in Telegram and in MAX is asked once, in the messenger they chose or used
+    last; asked already in the other (before they switched, or handed over after a 403),
+    they are not asked again.
+    """
+    ids = sorted({row[0].mis_id for row in rows})
+    asked = set(
+        session.execute(
+            select(VisitRating.appointment_mis_id, Subscriber.phone)
+            .join(Subscriber, Subscriber.id == VisitRating.subscriber_id)
+            .where(VisitRating.appointment_mis_id.in_(ids), Subscriber.phone != "")
+        ).all()
+    )
+    by_visit: dict[str, list[tuple[int, Any]]] = {}
+    for order, row in enumerate(rows):
+        if (row[0].mis_id, row[2].phone) not in asked:
+            by_visit.setdefault(row[0].mis_id, []).append((order, row))
+    kept: list[tuple[int, Any]] = []
+    for group in by_visit.values():
+        kept += one_chat_per_person(
+            [
+                (
+                    row[2].phone,
+                    chat_rank(row[2].preferred_at, row[2].last_seen_at),
+                    row[2].id,
+                    (order, row),
+                )
+                for order, row in group
+            ]
+        )
+    return [row for _, row in sorted(kept, key=lambda item: item[0])]
 
 
 def plan_rating_requests(
@@ -91,6 +127,7 @@ def plan_rating_requests(
             )
             .order_by(Appointment.ends_at)
         ).all()
+        rows = _one_chat_per_visit(session, rows)
         asked = 0
         offered_now: set[str] = set()
         for appt, patient, sub, doctor in rows:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_REMINDER, QuietHours, enqueue_many, inline_keyboard
-from core.patients import one_chat_per_person
+from core.patients import Rank, chat_rank, one_chat_per_person
 from core.texts import render, when
 
 BATCH = 500
@@ -249,6 +249,15 @@ def _plan_batch(session: Session, config: Config, now: datetime, step: Step, ids
             # No working bot chat: the reminder (never a mailing) goes by SMS instead.
             wanted.append((f"{stem}sms", row, None, due))
     existing = _existing_keys(session, [key for key, _, _, _ in wanted])
+    # A person in two messengers: sent already by their other chat (before they chose or
+    # used this one, or handed over after a 403), it is not sent again by this one.
+    elsewhere = {
+        f"{key.rpartition(':')[0]}:{other}": key
+        for key, _, chat, _ in wanted
+        if chat is not None
+        for other in chat.others
+    }
+    existing |= {elsewhere[k] for k in _existing_keys(session, list(elsewhere))}
     out = [
         _message(config, key, row, chat, due, today)
         for key, row, chat, due in wanted
@@ -332,6 +341,7 @@ class _Chat:
     language: str
     channel: str = "telegram"  # the messenger the chat is in
     muted: bool = False  # the patient is muted in this chat's «Семья»: nothing goes there
+    others: tuple[int, ...] = ()  # the person's chats in other messengers (any state)
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
@@ -342,9 +352,23 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
+def _person_chats(session: Session, phones: set[str]) -> dict[str, list[int]]:
+    """Every chat proven on these numbers, blocked ones too (their keys count)."""
+    found: dict[str, list[int]] = defaultdict(list)
+    wanted = sorted(p for p in phones if p)
+    for start in range(0, len(wanted), 500):
+        for phone, sub_id in session.execute(
+            select(Subscriber.phone, Subscriber.id).where(
+                Subscriber.phone.in_(wanted[start : start + 500])
+            )
+        ):
+            found[phone].append(sub_id)
+    return found
+
+
 def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]]:
     """Reachable chats of many patients in one query (a reminder run covers thousands)."""
-    seen: dict[str, list[tuple[str, datetime | None, int, _Chat]]] = defaultdict(list)
+    seen: dict[str, list[tuple[str, Rank, int, _Chat]]] = defaultdict(list)
     held: dict[str, list[_Chat]] = defaultdict(list)
     for (
         patient_mis_id,
@@ -354,6 +378,7 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
         channel,
         phone,
         last_seen,
+        preferred,
         muted,
     ) in session.execute(
         select(
@@ -364,6 +389,7 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
             Subscriber.channel,
             Subscriber.phone,
             Subscriber.last_seen_at,
+            Subscriber.preferred_at,
             PatientLink.muted,
         )
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
@@ -379,13 +405,26 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
             held[patient_mis_id].append(_Chat(sub_id, chat_id, language, channel, muted=True))
             continue
         seen[patient_mis_id].append(
-            (phone, last_seen, sub_id, _Chat(sub_id, chat_id, language, channel))
+            (
+                phone,
+                chat_rank(preferred, last_seen),
+                sub_id,
+                _Chat(sub_id, chat_id, language, channel),
+            )
         )
     # A patient in Telegram and in MAX on the same number gets one reminder, by the
-    # messenger used last (core.patients.one_chat_per_person).
+    # messenger chosen in settings, else the one used last (core.patients.one_chat_per_person);
+    # each chosen chat knows the person's others, whose keys say it was sent already.
+    others = _person_chats(session, {phone for chats in seen.values() for phone, *_ in chats})
     found: dict[str, list[_Chat]] = defaultdict(list)
     for patient_mis_id, chats in seen.items():
-        found[patient_mis_id] = one_chat_per_person(chats)
+        phone_of = {chat.id: phone for phone, _, _, chat in chats}
+        found[patient_mis_id] = [
+            replace(
+                chat, others=tuple(i for i in others.get(phone_of[chat.id], ()) if i != chat.id)
+            )
+            for chat in one_chat_per_person(chats)
+        ]
     for patient_mis_id, muted_chats in held.items():
         found[patient_mis_id] += muted_chats
     return found

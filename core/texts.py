@@ -13,6 +13,7 @@ from core.documents.texts import TEXTS as DOCUMENT_TEXTS
 from core.texts_account import TEXTS as ACCOUNT_TEXTS
 from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 from core.texts_menu import TEXTS as MENU_TEXTS
+from core.texts_messengers import TEXTS as MESSENGER_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
@@ -577,6 +578,7 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "че�
 CATALOGUE.update(ACCOUNT_TEXTS)
 CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_max.py)
 CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (core/texts_menu.py)
+CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts_messengers.py)
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
 
 

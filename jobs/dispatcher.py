@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import outbox
+from core import messengers, outbox
 from core.clock import utcnow
 from core.config import Config, redact
 from core.db import transaction
@@ -72,6 +72,7 @@ class DispatchStats:
     rate_limited: int = 0
     transient: int = 0
     unreachable: int = 0
+    rerouted: int = 0  # handed to the person's other messenger after a 403
     failed: int = 0
     dropped: int = 0
     last_error: str = ""
@@ -230,11 +231,14 @@ class Dispatcher:
         now = self.clock()
         with self._lock:
             queued = sum(len(items) for items in self._lanes.values())
-            full_lanes = [
-                lane[1]
+            full = [
+                lane
                 for lane, items in self._lanes.items()
-                if lane[0] == "telegram" and len(items) + (lane in self._busy) >= PER_LANE_LOOKAHEAD
+                if lane[0] != "sms" and len(items) + (lane in self._busy) >= PER_LANE_LOOKAHEAD
             ]
+            full_lanes = [chat for channel, chat in full if channel == "telegram"]
+            # MAX's chats are paced per chat too (their lanes): not claimed for when full.
+            other_lanes = [(channel, chat) for channel, chat in full if channel != "telegram"]
             worst = max(
                 (items[-1].order[0] for items in self._lanes.values() if items), default=None
             )
@@ -246,11 +250,19 @@ class Dispatcher:
             if resume is not None:
                 outbox.defer_for_quiet_hours(session, now, resume)
             if room > 0:
-                rows = outbox.claim(session, now, room, batch, skip_chats=full_lanes)
+                rows = outbox.claim(
+                    session, now, room, batch, skip_chats=full_lanes, skip_lanes=other_lanes
+                )
             elif worst is not None and worst > outbox.PRIORITY_REPLY:
                 # Full of less urgent messages: take only what should overtake them.
                 rows = outbox.claim(
-                    session, now, 10, batch, skip_chats=full_lanes, more_urgent_than=worst
+                    session,
+                    now,
+                    10,
+                    batch,
+                    skip_chats=full_lanes,
+                    skip_lanes=other_lanes,
+                    more_urgent_than=worst,
                 )
             else:
                 rows = []
@@ -454,9 +466,22 @@ class Dispatcher:
         elif err.kind == "forbidden":
             self.stats.unreachable += 1
             with transaction(self.factory) as session:
+                # A person in two messengers: what this chat cannot take goes by the other,
+                # and the thread says so (core.messengers); then this chat's queue stops.
+                rerouted = messengers.reroute_blocked(
+                    session,
+                    channel=message.channel,
+                    chat_id=message.chat_id,
+                    failed_id=message.id,
+                    reason=err.detail,
+                    lang=self.config.clinic.language,
+                )
                 outbox.mark_unreachable(
                     session, message.chat_id, err.detail, now, channel=message.channel
                 )
+            if rerouted:
+                self.stats.rerouted += len(rerouted)
+                self.wake_event.set()
             values.update(state="unreachable", claim_token="")
             with self._lock:
                 dropped = self._lanes.pop(item.lane, [])

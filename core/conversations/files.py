@@ -159,7 +159,9 @@ def outgoing_file(
 ) -> tuple[bytes, str, bool] | None:
     """For the transport: the bytes, name and photo-or-document of an outbox row of kind
     "file" (its key names the thread line that holds the file), or None if it is gone."""
-    kind, _, raw = message.key.partition(":")
+    kind, _, rest = message.key.partition(":")
+    # "staff-reply:<line>", or "staff-reply:<line>:via:max" once sent by the other messenger.
+    raw = rest.split(":", 1)[0]
     if kind != "staff-reply" or not raw.isdigit():
         return None
     with factory() as session:

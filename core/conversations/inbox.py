@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.conversations.models import Conversation, ThreadMessage
+from core.messengers import channel_name, thread_chats
 from core.models import Appointment, OutboxMessage, Patient, PatientLink, Subscriber, Task
 from core.patients import linked_patients
 from core.tasks import OPEN_STATES
@@ -45,10 +46,15 @@ class Line:
     author: str = ""
     delivery: str = ""  # outbox state, for outgoing lines
     line: ThreadMessage | None = None  # None for a bot message known only to the outbox
+    channel: str = ""  # the messenger it came or went by ("telegram", "max")
 
     @property
     def delivery_label(self) -> str:
         return DELIVERY_LABELS.get(self.delivery, self.delivery)
+
+    @property
+    def channel_label(self) -> str:
+        return channel_name(self.channel) if self.channel else ""
 
 
 def episodes(
@@ -119,6 +125,16 @@ def thread(session: Session, conversation_id: int, limit: int = 500) -> list[Lin
             select(OutboxMessage.id, OutboxMessage.state).where(OutboxMessage.id.in_(outbox_ids))
         ).all()
     )
+    # A person in Telegram and MAX has one thread: each line says which messenger it
+    # came by (a line from before lines named their chat is the thread's own chat's).
+    chats = thread_chats(session, conv)
+    own = chats.get(conv.subscriber_id)
+    own_channel = own.channel if own is not None else ""
+
+    def channel_of(line: ThreadMessage) -> str:
+        chat = chats.get(line.subscriber_id) if line.subscriber_id else None
+        return chat.channel if chat is not None else own_channel
+
     lines = [
         Line(
             line.direction,
@@ -128,20 +144,29 @@ def thread(session: Session, conversation_id: int, limit: int = 500) -> list[Lin
             author=line.author,
             delivery=states.get(line.outbox_id, "") if line.outbox_id else "",
             line=line,
+            channel=channel_of(line),
         )
         for line in recorded
     ]
     since = recorded[0].created_at if len(recorded) >= limit else None
+    if not chats:
+        return lines
     others = select(OutboxMessage).where(
-        OutboxMessage.channel == "telegram",
-        OutboxMessage.chat_id == conv.chat_id,
+        or_(
+            *(
+                and_(OutboxMessage.channel == chat.channel, OutboxMessage.chat_id == chat.chat_id)
+                for chat in chats.values()
+            )
+        ),
         OutboxMessage.kind.not_in(_EDIT_KINDS),
         OutboxMessage.id.not_in(outbox_ids),
     )
     if since is not None:
         others = others.where(OutboxMessage.created_at >= since)
     for row in session.scalars(others.order_by(OutboxMessage.id).limit(limit)):
-        lines.append(Line("out", "notice", row.text, row.created_at, delivery=row.state))
+        lines.append(
+            Line("out", "notice", row.text, row.created_at, delivery=row.state, channel=row.channel)
+        )
     lines.sort(key=lambda item: item.at)
     return lines
 

@@ -47,6 +47,9 @@ class ThreadMessage(Base):
     # For events: reschedule, service_recovery, unknown_patient, no_show, confirmed, ...
     event: Mapped[str] = mapped_column(String(40), default="")
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The chat the line came by or went to: a person in Telegram and MAX has one thread,
+    # each line in its messenger. None on lines made before that: the thread's own chat.
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
     author: Mapped[str] = mapped_column(String(100), default="")
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     outbox_id: Mapped[int | None] = mapped_column(Integer)

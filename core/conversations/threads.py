@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core import messengers
 from core.clock import utcnow
 from core.config import Config
 from core.conversations import files, hours, staff_group
@@ -102,6 +103,7 @@ def receive(session: Session, config: Config, sub: Subscriber, incoming: Incomin
         file_size=incoming.file_size,
         file_state=file_state,
         file_error=render("line_file_too_big", "ru", limit=limit_mb) if too_big else "",
+        subscriber_id=sub.id,
     )
     task = open_episode(session, conv)
     opened = task is None
@@ -117,7 +119,7 @@ def receive(session: Session, config: Config, sub: Subscriber, incoming: Incomin
             session,
             config,
             kind="message",
-            key=f"message:{sub.chat_id}:{incoming.telegram_message_id}",
+            key=f"message:{_chat_key(sub)}:{incoming.telegram_message_id}",
             text=render(
                 "task_message",
                 lang,
@@ -145,12 +147,17 @@ def receive(session: Session, config: Config, sub: Subscriber, incoming: Incomin
         notice(
             session,
             sub,
-            f"file-too-big:{sub.chat_id}:{incoming.telegram_message_id}",
+            f"file-too-big:{_chat_key(sub)}:{incoming.telegram_message_id}",
             render("file_too_big", sub.language, limit=limit_mb),
         )
     session.flush()
     staff_group.refresh(session, config, task, now=now)
     return Received(line, task, opened)
+
+
+def _chat_key(sub: Subscriber) -> str:
+    # Chat ids are only unique within a messenger; Telegram's keys keep their first shape.
+    return str(sub.chat_id) if sub.channel == "telegram" else f"{sub.channel}:{sub.chat_id}"
 
 
 def notice(session: Session, sub: Subscriber, key: str, text: str) -> ThreadMessage | None:
@@ -168,7 +175,15 @@ def notice(session: Session, sub: Subscriber, key: str, text: str) -> ThreadMess
     if row is None:
         return None
     conv = conversation_for(session, sub)
-    return add_line(session, conv, direction="out", kind="notice", text=text, outbox_id=row.id)
+    return add_line(
+        session,
+        conv,
+        direction="out",
+        kind="notice",
+        text=text,
+        outbox_id=row.id,
+        subscriber_id=sub.id,
+    )
 
 
 def reply(
@@ -201,12 +216,14 @@ def reply(
                 "Уменьшите его или отправьте ссылкой."
             )
     if task.conversation_id is None:
-        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в Telegram.")
+        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в мессенджере.")
     conv = session.get(Conversation, task.conversation_id)
-    sub = session.get(Subscriber, conv.subscriber_id) if conv is not None else None
-    if conv is None or sub is None:
-        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в Telegram.")
-    if sub.unreachable_at is not None:
+    # By the messenger of the patient's message it answers (core.messengers.reply_chat).
+    route = messengers.reply_chat(session, task, conv) if conv is not None else None
+    if conv is None or route is None or route.answered is None:
+        raise ReplyError(f"У задачи #{task.id} нет переписки с пациентом в мессенджере.")
+    sub = route.chat
+    if sub is None:
         raise ReplyError(
             "Пациент заблокировал бота или удалил аккаунт: сообщение не дойдёт. "
             "Свяжитесь с ним по телефону."
@@ -216,6 +233,17 @@ def reply(
         with contextlib.suppress(TaskStateError):
             transition(session, task, "take", author)
     now = utcnow()
+    if route.note:
+        add_line(
+            session,
+            conv,
+            direction="event",
+            kind="event",
+            event="rerouted",
+            text=route.note,
+            task_id=task.id,
+            subscriber_id=sub.id,
+        )
     lines = []
     caption = ""
     if upload is not None and len(text) <= CAPTION_LIMIT:
@@ -230,11 +258,13 @@ def reply(
             task_id=task.id,
             author=author[:100],
             author_user_id=author_user_id,
+            subscriber_id=sub.id,
         )
         row = enqueue(
             session,
             key=f"staff-reply:{line.id}",
-            chat_id=conv.chat_id,
+            chat_id=sub.chat_id,
+            channel=sub.channel,
             text=part,
             kind="reply",
             priority=PRIORITY_REPLY,
@@ -246,7 +276,7 @@ def reply(
     if upload is not None:
         assert config is not None
         lines.append(
-            _file_line(session, config, conv, task, upload, caption, author, author_user_id)
+            _file_line(session, config, conv, sub, task, upload, caption, author, author_user_id)
         )
     # The first answer counts once, whoever gave it (a conditional update: two replying at
     # once both go out, the first is the one measured).
@@ -276,6 +306,7 @@ def _file_line(
     session: Session,
     config: Config,
     conv: Conversation,
+    sub: Subscriber,
     task: Task,
     upload: Upload,
     caption: str,
@@ -298,12 +329,14 @@ def _file_line(
         mime_type=upload.mime_type[:100],
         file_size=len(upload.data),
         file_state="stored",
+        subscriber_id=sub.id,
     )
     line.file_path = files.save_outgoing(config, conv.id, line.id, upload)
     row = enqueue(
         session,
         key=f"staff-reply:{line.id}",
-        chat_id=conv.chat_id,
+        chat_id=sub.chat_id,
+        channel=sub.channel,
         text=caption,
         kind="file",
         priority=PRIORITY_REPLY,

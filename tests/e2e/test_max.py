@@ -176,16 +176,29 @@ def test_a_button_from_another_chat_is_refused(max_wired: MaxWired) -> None:
     assert emu.schema_errors == []
 
 
-def test_one_chat_per_person_is_the_one_used_last() -> None:
+def test_one_chat_per_person_is_the_one_chosen_else_the_one_used_last() -> None:
     from datetime import UTC, datetime
 
-    from core.patients import one_chat_per_person
+    from core.patients import chat_rank, one_chat_per_person
 
     early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    chats = [("+7916", early, 1, "tg"), ("+7916", late, 2, "max"), ("+7903", None, 3, "mum")]
+    chats = [
+        ("+7916", chat_rank(None, early), 1, "tg"),
+        ("+7916", chat_rank(None, late), 2, "max"),
+        ("+7903", chat_rank(None, None), 3, "mum"),
+    ]
     assert one_chat_per_person(chats) == ["max", "mum"]
-    assert one_chat_per_person([("+7916", None, 1, "tg"), ("+7916", None, 2, "max")]) == ["tg"]
-    assert one_chat_per_person([("", None, 1, "a"), ("", None, 2, "b")]) == ["a", "b"]
+    never = chat_rank(None, None)
+    assert one_chat_per_person([("+7916", never, 1, "tg"), ("+7916", never, 2, "max")]) == ["tg"]
+    assert one_chat_per_person([("", never, 1, "a"), ("", never, 2, "b")]) == ["a", "b"]
+    # Chosen in settings, Telegram wins though MAX was used later; the newest choice counts.
+    chosen = [
+        ("+7916", chat_rank(early, early), 1, "tg"),
+        ("+7916", chat_rank(None, late), 2, "max"),
+    ]
+    assert one_chat_per_person(chosen) == ["tg"]
+    both = [("+7916", chat_rank(early, late), 1, "tg"), ("+7916", chat_rank(late, early), 2, "max")]
+    assert one_chat_per_person(both) == ["max"]
 
 
 def test_a_patient_in_both_messengers_gets_the_reminder_once(max_wired: MaxWired) -> None:
