@@ -8,7 +8,8 @@
 #   /opt/kabinet/current -> releases/<version>
 #   /opt/kabinet/previous -> releases/<version>  the release before the last good update
 #   /opt/kabinet/releases/failed/<version>-<time> releases that failed their update
-#   /etc/kabinet/config.toml                 mode 0640, group kabinet
+#   /etc/kabinet/config.toml                 mode 0600, user kabinet (from the answers)
+#   /etc/logrotate.d/kabinet                 without systemd only (a log file to rotate)
 #   /var/lib/kabinet/                        data (SQLite store), backups/
 #   /etc/systemd/system/kabinet.service
 #
@@ -51,6 +52,13 @@ warn() { echo "kabinet: warning: $*" >&2; }
 die() {
     echo "kabinet: error: $*" >&2
     exit 1
+}
+# die_code CODE MESSAGE: the install's own exit codes (install.sh --help lists them).
+die_code() {
+    local code=$1
+    shift
+    echo "kabinet: error: $*" >&2
+    exit "$code"
 }
 
 require_root() {
@@ -290,6 +298,100 @@ prune_releases() {
     [[ -d "$FAILED_DIR" ]] || return 0
     find "$FAILED_DIR" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn \
         | tail -n +"$((KEEP_RELEASES + 1))" | cut -d' ' -f2- | while IFS= read -r dir; do rm -rf "$dir"; done
+}
+
+# ------------------------------------------------------ checks and answers ----
+
+MIN_FREE_MB="${KABINET_MIN_FREE_MB:-1024}"
+LOGROTATE_FILE="$PREFIX/etc/logrotate.d/kabinet"
+
+# Linux, and systemd to supervise the service unless told to run without it.
+check_system() {
+    local os
+    os="$(uname -s)"
+    [[ "$os" == Linux ]] || die_code 3 "Kabinet installs on Linux (Debian 12, Ubuntu 24.04), not on $os; on Windows see the README's \"Windows\""
+    if ((USE_SYSTEMD)) && [[ ! -d "${KABINET_SYSTEMD_RUN:-/run/systemd/system}" ]]; then
+        die_code 3 "this machine does not run systemd (a container? WSL 1?); install on a systemd host, or set KABINET_NO_SYSTEMD=1 to run Kabinet as a plain background process (no restart after a crash or a reboot)"
+    fi
+    if [[ -r /etc/os-release ]] && ! grep -qE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; then
+        warn "not Debian or Ubuntu: install unixODBC, FreeTDS and libfbclient2 with this system's tools"
+    fi
+}
+
+# Room for a release (~300 MB each, three kept) and the store with its backups, on the
+# disks of /opt/kabinet and /var/lib/kabinet (the nearest existing folder of each).
+check_disk() {
+    local dir free
+    for dir in "$OPT_DIR" "$DATA_DIR"; do
+        while [[ ! -d "$dir" ]]; do dir="$(dirname "$dir")"; done
+        free=$(($(df -Pk "$dir" | awk 'NR == 2 {print $4}') / 1024))
+        if ((free < MIN_FREE_MB)); then
+            die_code 4 "only $free MB free on the disk of $dir; Kabinet needs at least $MIN_FREE_MB MB (KABINET_MIN_FREE_MB). Free some space or mount a bigger disk there"
+        fi
+    done
+}
+
+# answers.py with any Python >= 3.11 (before a release exists) or with a release's own.
+run_answers() {
+    local python
+    python="$(find_python)" || python=python3
+    "$python" "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
+}
+run_answers_with() {
+    local rel=$1
+    shift
+    "$rel/venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
+}
+
+# The panel's port must be free, unless it is this installation's own running service.
+check_port() {
+    local answers=$1 address host port
+    if [[ -e "$CURRENT_LINK" ]] && service_running 2>/dev/null; then
+        log "Kabinet is running already: its port is not checked"
+        return 0
+    fi
+    address="$(run_answers port --answers "$answers" --config "$CONFIG_FILE")" || exit $?
+    read -r host port <<<"$address"
+    run_answers port-free "$host" "$port" || exit $?
+}
+
+# The MIS profiles a release knows: its connectors/profiles/*.toml.
+release_profiles() {
+    local rel=$1 f names=()
+    for f in "$rel"/venv/lib/python3*/site-packages/connectors/profiles/*.toml; do
+        [[ -e "$f" ]] && names+=("$(basename "$f" .toml)")
+    done
+    local IFS=,
+    echo "${names[*]}"
+}
+
+# Without systemd the service appends to $LOG_DIR/kabinet.log, which logrotate keeps in
+# bounds; under systemd it logs to the journal, which journald rotates by itself.
+install_log_rotation() {
+    local template=$1
+    if ((USE_SYSTEMD)); then
+        log "logs go to the journal (journalctl -u kabinet); journald rotates them"
+        return 0
+    fi
+    mkdir -p "$(dirname "$LOGROTATE_FILE")" "$LOG_DIR"
+    sed -e "s#/var/log/kabinet#$LOG_DIR#g" "$template" >"$LOGROTATE_FILE.tmp"
+    chmod 0644 "$LOGROTATE_FILE.tmp"
+    mv -f "$LOGROTATE_FILE.tmp" "$LOGROTATE_FILE"
+    command -v logrotate >/dev/null 2>&1 \
+        || warn "logrotate is not installed: $LOG_DIR/kabinet.log will grow (apt-get install logrotate)"
+    log "log rotation for $LOG_DIR/kabinet.log: $LOGROTATE_FILE (weekly or at 50 MB, 8 kept)"
+}
+
+# A secret for the person at the terminal: written to /dev/tty when there is one, so a
+# piped or tee'd installer output (a log) never gets it; else to standard output.
+show_once() {
+    local text=$1 line
+    line="$(printf '%*s' 72 '' | tr ' ' '=')"
+    if { : >/dev/tty; } 2>/dev/null; then
+        printf '\n%s\n%s\n%s\n\n' "$line" "$text" "$line" >/dev/tty
+    else
+        printf '\n%s\n%s\n%s\n\n' "$line" "$text" "$line"
+    fi
 }
 
 # --------------------------------------------------------------- the CLI ----

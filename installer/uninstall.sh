@@ -3,7 +3,8 @@
 #
 #   sudo /opt/kabinet/current/share/installer/uninstall.sh [--purge]
 #
-# Stops and disables kabinet.service and removes /opt/kabinet and the unit.
+# Stops and disables kabinet.service and removes /opt/kabinet, the unit and the
+# logrotate snippet.
 # The clinic's data is kept: /etc/kabinet (config), /var/lib/kabinet (the
 # store and its backups), /var/log/kabinet and the kabinet user, so that a
 # later install.sh picks up where this one left off.
@@ -19,7 +20,7 @@ main() {
     for arg in "$@"; do
         case "$arg" in
             --purge) purge=1 ;;
-            -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
             *) die "unknown argument: $arg (usage: $0 [--purge])" ;;
         esac
     done
@@ -34,7 +35,7 @@ main() {
     else
         service_stop
     fi
-    rm -f "$UNIT_FILE"
+    rm -f "$UNIT_FILE" "$LOGROTATE_FILE"
     if ((USE_SYSTEMD)); then systemctl daemon-reload || true; fi
 
     log "removing $OPT_DIR"

@@ -28,6 +28,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sandbox.demo_clinic import build_demo_clinic
 from tests.infra.test_installer_sandbox import Sandbox, free_port, out
 
 REPO = Path(__file__).resolve().parents[2]
@@ -243,7 +244,11 @@ def test_bundle_install_update_failures_and_rollback(
 ) -> None:
     box = appliance
     # --- a first install from the bundle, offline ------------------------------------------
-    result = box.run("install.sh", bundles["1.0"])
+    clinic = box.prefix.parent / "demo-clinic.sqlite3"
+    build_demo_clinic(clinic, patients=20, seed=5)
+    answers = box.prefix.parent / "answers.env"  # install.sh checks the MIS it is given
+    answers.write_text(f"CLINIC_NAME=Тест\nMIS_PROFILE=demo\nMIS_DSN={clinic}\n")
+    result = box.run("install.sh", "--answers", answers, bundles["1.0"])
     assert result.returncode == 0, out(result)
     assert "from the bundle's wheels (offline" in result.stdout
     assert box.current() == "releases/1.0"
