@@ -12,12 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Client libraries the MIS connectors load at run time: unixODBC with the
 # FreeTDS (MS SQL), PostgreSQL and MariaDB drivers for pyodbc, and Firebird's
-# libfbclient for fdb. Not version-pinned: bookworm only ships security fixes
-# for them, and those should be picked up on rebuild.
+# libfbclient for fdb; pg_dump/pg_restore for backups of a PostgreSQL store.
+# Not version-pinned: bookworm only ships security fixes for them, and those
+# should be picked up on rebuild.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        unixodbc tdsodbc odbc-postgresql odbc-mariadb libfbclient2 \
+        unixodbc tdsodbc odbc-postgresql odbc-mariadb libfbclient2 postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 # Non-root service user with a fixed uid/gid, so a bind-mounted data directory
@@ -34,7 +35,7 @@ COPY . .
 # The project itself, from this source tree; its dependencies' version ranges
 # live in setup.cfg (DL3013 is about pinning named PyPI packages).
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir '.[firebird,mssql,mysql]'
+RUN pip install --no-cache-dir '.[firebird,mssql,mysql,postgresql]'
 
 USER 10001:10001
 WORKDIR /var/lib/kabinet

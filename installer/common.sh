@@ -167,6 +167,7 @@ install_system_packages() {
     [[ "${KABINET_SKIP_APT:-0}" == 1 ]] && return 0
     command -v apt-get >/dev/null 2>&1 || { warn "no apt-get: install unixODBC, FreeTDS and libfbclient2 yourself"; return 0; }
     local wanted=(python3-venv unixodbc tdsodbc odbc-postgresql odbc-mariadb libfbclient2) missing=() pkg
+    store_is_postgresql && wanted+=(postgresql-client) # pg_dump/pg_restore for its backups
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii' || missing+=("$pkg")
     done
@@ -196,7 +197,7 @@ build_release() {
     if ! {
         "$python" -m venv "$dest/venv" \
             && "$dest/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-                --no-cache-dir "${pip_args[@]}" "${REL_SRC}[firebird,mssql,mysql]" \
+                --no-cache-dir "${pip_args[@]}" "${REL_SRC}[firebird,mssql,mysql,postgresql]" \
             && [[ -x "$dest/venv/bin/kabinet" ]]
     }; then
         rm -rf "$dest"
@@ -558,4 +559,17 @@ service_enable_and_start() {
     else
         service_start
     fi
+}
+
+# ------------------------------------------------------- a PostgreSQL store ----
+
+# True when storage.database_url (in the config file, or KABINET_DATABASE_URL) names
+# PostgreSQL. Its backups, and so every update, need pg_dump and pg_restore: Debian's
+# postgresql-client, whose major version must be at least the server's (a newer server:
+# postgresql-client-<major> from apt.postgresql.org). The driver, psycopg2, is in every
+# release already.
+store_is_postgresql() {
+    [[ "${KABINET_DATABASE_URL:-}" == postgres* ]] && return 0
+    [[ -r "$CONFIG_FILE" ]] || return 1
+    grep -Eq "^[[:space:]]*database_url[[:space:]]*=[[:space:]]*[\"']postgres" "$CONFIG_FILE"
 }

@@ -38,7 +38,9 @@ sys.path.insert(0, str(REPO))
 from core.clock import utcnow  # noqa: E402
 from core.release.bundle import FORMAT, MANIFEST, SIGNATURE, load_private_key, sign  # noqa: E402
 
-EXTRAS = ("firebird", "mssql", "mysql")
+# The MIS drivers and the store's PostgreSQL driver: every bundle carries them all, so a
+# clinic that moves its store to PostgreSQL (or talks to another MIS) needs no network.
+EXTRAS = ("firebird", "mssql", "mysql", "postgresql")
 
 
 def fail(message: str) -> None:

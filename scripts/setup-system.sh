@@ -32,6 +32,10 @@ done
 #   libpango-1.0-0, libpangoft2 WeasyPrint renders the documents patients sign (PDF)
 #   fonts-dejavu-core           Cyrillic glyphs in those PDFs
 #   make                        so `make test` can run on a bare machine
+#   postgresql-client-15        pg_dump/pg_restore: backups of a PostgreSQL store
+#                               (tests/jobs/test_backup_restore_pg.py); the major of
+#                               the server scripts/services.sh installs (Debian 12's),
+#                               as pg_dump must be at least the server's version
 wanted=(
     make
     sqlite3
@@ -46,6 +50,7 @@ wanted=(
     libpango-1.0-0
     libpangoft2-1.0-0
     fonts-dejavu-core
+    postgresql-client-15
 )
 
 # The venv is made with the python3.11 found on PATH (pyenv on the dev image,
