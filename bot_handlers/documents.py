@@ -15,7 +15,7 @@ from bot_handlers.context import BotContext
 from core.clock import utcnow
 from core.documents import mine as my_documents
 from core.documents import signing
-from core.documents.requests import COPY_PREFIX, QUESTION_PREFIX, SIGN_PREFIX
+from core.documents.requests import COPY_PREFIX, DECLINE_PREFIX, QUESTION_PREFIX, SIGN_PREFIX
 from core.models import Subscriber
 from core.texts import CATALOGUE
 
@@ -43,6 +43,8 @@ def register(router: Router, ctx: BotContext) -> None:
             number = _request_id(event.data)
             if act == "sign":
                 answer = signing.press_sign(session, ctx.config, sub, number, now)
+            elif act == "decline":
+                answer = my_documents.decline(session, ctx.config, sub, number, now)
             elif act == "question":
                 answer = my_documents.question(session, ctx.config, sub, number, now)
             else:
@@ -57,6 +59,10 @@ def register(router: Router, ctx: BotContext) -> None:
     @router.press(QUESTION_PREFIX)
     def question(event: Press) -> None:
         pressed(event, "question")
+
+    @router.press(DECLINE_PREFIX)
+    def decline(event: Press) -> None:
+        pressed(event, "decline")
 
     @router.press(COPY_PREFIX)
     def copy(event: Press) -> None:

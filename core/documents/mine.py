@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.documents.models import DocumentRequest
-from core.documents.requests import COPY_PREFIX, expire_due, pdf_path, send_file_line
-from core.documents.signing import Answer, when
+from core.documents.requests import COPY_PREFIX, close, expire_due, pdf_path, send_file_line
+from core.documents.signing import Answer, refusal, when
 from core.models import Subscriber
 from core.tasks import create_task
 from core.texts import render as text
@@ -34,6 +34,20 @@ def question(
         acknowledged=True,
     )
     return Answer().say(text("doc_question_opened", sub.language, title=request.title))
+
+
+def decline(
+    session: Session, config: Config, sub: Subscriber, request_id: int, now: datetime
+) -> Answer:
+    """«Не подписывать»: the request ends as declined (a locked one may be declined too)."""
+    request = session.get(DocumentRequest, request_id)
+    why = refusal(session, config, sub, request, now)
+    locked = request is not None and request.state == "waiting" and request.locked_until
+    if why and not locked:
+        return Answer(notice=why[:200]).say(why)
+    assert request is not None
+    close(session, request, "declined", "пациент отказался в боте", now)
+    return Answer().say(text("doc_declined", sub.language, title=request.title))
 
 
 def listing(session: Session, config: Config, sub: Subscriber, now: datetime) -> Answer:

@@ -28,6 +28,7 @@ from core.texts import render as text
 
 SIGN_PREFIX = "ds"  # ds:<request>: «Подписать»
 QUESTION_PREFIX = "dq"  # dq:<request>: «Есть вопросы»
+DECLINE_PREFIX = "dn"  # dn:<request>: «Не подписывать»
 COPY_PREFIX = "dc"  # dc:<request>: a copy of the signed document («Мои документы»)
 OPEN_STATES = ("waiting",)
 STATE_LABELS = {
@@ -181,7 +182,13 @@ def send(
                     "text": text("btn_doc_question", lang),
                     "callback_data": f"{QUESTION_PREFIX}:{request.id}",
                 },
-            ]
+            ],
+            [
+                {
+                    "text": text("btn_doc_decline", lang),
+                    "callback_data": f"{DECLINE_PREFIX}:{request.id}",
+                }
+            ],
         ]
     }
     send_file_line(
@@ -237,9 +244,7 @@ def send_template(
     )
 
 
-def _close(
-    session: Session, request: DocumentRequest, state: str, note: str, now: datetime
-) -> bool:
+def close(session: Session, request: DocumentRequest, state: str, note: str, now: datetime) -> bool:
     """Move a waiting request to `state`; False if it was no longer waiting (a conditional
     update, so a signature and a withdrawal at the same moment cannot both win)."""
     done = session.execute(
@@ -279,7 +284,7 @@ def _tell(session: Session, request: DocumentRequest, key: str, message: str) ->
 
 
 def withdraw(session: Session, request: DocumentRequest, who: str, now: datetime) -> bool:
-    if not _close(session, request, "withdrawn", f"отозван: {who}", now):
+    if not close(session, request, "withdrawn", f"отозван: {who}", now):
         return False
     _tell(session, request, "document-withdrawn", "doc_withdrawn_notice")
     return True
@@ -296,7 +301,7 @@ def void_stale(session: Session, template: DocumentTemplate, now: datetime) -> i
     ).all()
     count = 0
     for request in stale:
-        if _close(session, request, "void", f"шаблон изменён (версия {template.version})", now):
+        if close(session, request, "void", f"шаблон изменён (версия {template.version})", now):
             _tell(session, request, "document-void", "doc_voided_notice")
             count += 1
     return count

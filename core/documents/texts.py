@@ -21,6 +21,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "btn_doc_sign": {"ru": "✍️ Подписать", "en": "✍️ Sign"},
     "btn_doc_question": {"ru": "Есть вопросы", "en": "I have questions"},
+    "btn_doc_decline": {"ru": "Не подписывать", "en": "Do not sign"},
+    "doc_declined": {
+        "ru": "Вы отказались подписывать «{title}»: ничего не подписано, клиника это увидит. "
+        "Передумаете — попросите прислать документ снова.",
+        "en": "You declined to sign “{title}”: nothing is signed, and the clinic will see "
+        "it. If you change your mind, ask the clinic to send it again.",
+    },
     "doc_agreement": {
         "ru": "Перед первой подписью — соглашение об использовании простой электронной "
         "подписи (версия {version}):\n\n{text}\n\nВводя код, вы принимаете это соглашение и "

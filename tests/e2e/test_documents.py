@@ -120,7 +120,7 @@ def test_anna_signs_the_contract_with_a_code_by_sms(sms_wired: Wired, smsru: Sms
     message = offer(wired, chat, seen)
     assert message["caption"].startswith("Документ на подпись: «Договор на платные услуги».")
     assert "придёт SMS с кодом" in message["caption"]
-    assert [t for t, _ in buttons(message)] == ["✍️ Подписать", "Есть вопросы"]
+    assert [t for t, _ in buttons(message)] == ["✍️ Подписать", "Есть вопросы", "Не подписывать"]
     original, _ = emu.file_bytes(message["document"]["file_id"])
     text = pypdf.PdfReader(BytesIO(original)).pages[0].extract_text()
     assert "Иванова Анна Сергеевна" in text and "Договор на оказание платных" in text
@@ -287,6 +287,18 @@ def test_five_wrong_codes_lock_the_document_for_fifteen_minutes_and_tell_the_sta
     with wired.appliance.factory() as s:
         assert s.get(DocumentRequest, request_id).state == "signed"
         assert [r.code_method for r in s.scalars(select(DocumentSignature))] == ["chat", "chat"]
+
+    # Another document, declined: nothing signed, the panel's «Отклонены» shows it.
+    seen = len(emu.messages(chat))
+    declined_id = send_contract(wired, "Согласие на рассылку")
+    second = offer(wired, chat, seen)
+    no = press_and_read(wired, chat, second["message_id"], f"dn:{declined_id}")[0]["text"]
+    assert no.startswith("Вы отказались подписывать «Согласие на рассылку»: ничего не подписано")
+    late = press_and_read(wired, chat, second["message_id"], f"ds:{declined_id}")[0]["text"]
+    assert late == "Документ отклонён: ничего не подписано."
+    with wired.appliance.factory() as s:
+        assert s.get(DocumentRequest, declined_id).state == "declined"
+        assert s.query(DocumentSignature).count() == 2
 
 
 def test_nothing_is_signed_by_a_foreign_stale_expired_or_unlinked_press_or_another_documents_code(
