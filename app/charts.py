@@ -21,7 +21,8 @@ from core.reports.model import Chart
 
 PALETTE = ("#2a6df4", "#f29900", "#1e8e3e", "#9aa0a6", "#c5221f", "#8e24aa")
 WIDTH, HEIGHT = 760, 320
-LEFT, RIGHT, TOP, BOTTOM = 70, 16, 44, 70
+LEFT, RIGHT, BOTTOM = 70, 16, 70
+LEGEND_ROW = 20  # the legend wraps onto as many rows as its names need
 MOST_LABELS = 14  # x-axis labels shown at most (every k-th beyond that)
 LABEL_CHARS = 16
 BAR_MAX = 48
@@ -66,7 +67,8 @@ def render(chart: Chart) -> Markup:
         f'<title id="{key}-title">{escape(chart.title)}</title>',
         f'<desc id="{key}-desc">{escape(chart.description)}</desc>',
     ]
-    parts += _legend(chart)
+    legend, top = _legend(chart)
+    parts += legend
     has_values = any(v is not None for s in chart.series for v in s.values)
     if not chart.labels or not has_values:
         parts.append(
@@ -77,10 +79,10 @@ def render(chart: Chart) -> Markup:
     lo, hi = _bounds(chart)
     step = _nice_step(hi - lo)
     lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - top - BOTTOM
 
     def y(value: float) -> float:
-        return TOP + (hi - value) / (hi - lo) * plot_h
+        return top + (hi - value) / (hi - lo) * plot_h
 
     places = 0 if step >= 1 else 1
     tick = lo
@@ -103,17 +105,22 @@ def render(chart: Chart) -> Markup:
     return Markup("".join(parts))
 
 
-def _legend(chart: Chart) -> list[str]:
-    out, x = [], float(LEFT)
+def _legend(chart: Chart) -> tuple[list[str], float]:
+    """The series' swatches and names, wrapped; and where the plot may begin below them."""
+    out: list[str] = []
+    x, y = float(LEFT), 14.0
     for i, series in enumerate(chart.series):
+        width = 28 + 7.5 * len(series.name)  # an estimate: no fonts are measured here
+        if x > LEFT and x + width > WIDTH - RIGHT:
+            x, y = float(LEFT), y + LEGEND_ROW
         colour = PALETTE[i % len(PALETTE)]
         out.append(
-            f'<rect x="{x:.1f}" y="14" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{x + 16:.1f}" y="24" font-size="13" fill="#1d2433">'
+            f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{x + 16:.1f}" y="{y + 10}" font-size="13" fill="#1d2433">'
             f"{escape(series.name)}</text>"
         )
-        x += 28 + 7.5 * len(series.name)
-    return out
+        x += width
+    return out, y + LEGEND_ROW + 10
 
 
 def _x_labels(labels: list[str], band: float, base: float) -> list[str]:
