@@ -166,6 +166,9 @@ def send() -> Any:
     """From the patient card: a template, or a PDF uploaded for this one patient."""
     mis_id = request.form.get("patient", "").strip()
     back = url_for("patients.detail", mis_id=mis_id) if mis_id else url_for("documents.index")
+    asked = request.form.get("back", "")
+    if asked.startswith("/") and not asked.startswith("//"):  # the thread it was sent from
+        back = asked
     config, now = clinic_config(), utcnow()
     upload = request.files.get("pdf")
     try:
@@ -217,7 +220,9 @@ def withdraw(request_id: int) -> Any:
             f"«{row.title}» уже не ждёт подписи ({requests.STATE_LABELS.get(row.state, row.state)}): отзывать нечего.",
             "error",
         )
-    return redirect(request.form.get("back") or url_for("documents.index"))
+    back = request.form.get("back", "")
+    safe = back.startswith("/") and not back.startswith("//")
+    return redirect(back if safe else url_for("documents.index"))
 
 
 @bp.route("/requests/<int:request_id>/original.pdf")

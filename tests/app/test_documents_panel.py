@@ -231,3 +231,39 @@ def test_the_agreement_is_versioned(manager: Persona, administrator: Persona, fa
     assert administrator.post("/documents/agreement", {"text": "Иное."}).status_code == 403
     with factory() as s:
         assert [a.version for a in s.scalars(select(PepAgreement))] == ["2"]
+
+
+def test_sent_from_the_thread(
+    manager: Persona, administrator: Persona, factory, config: Config, vera: int
+) -> None:  # type: ignore[no-untyped-def]
+    from core.tasks import create_task
+
+    make_template(manager)
+    with transaction(factory) as s:
+        task = create_task(
+            s,
+            config,
+            kind="message",
+            key="m:1",
+            text="Вопрос про договор",
+            subscriber_id=vera,
+            patient_mis_id="p-7",
+        )
+        task_id = task.id
+    page = administrator.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "Документ на подпись" in page and "Согласие на обработку ПД" in page
+    sent = administrator.post(
+        "/documents/send",
+        {
+            "patient": "p-7",
+            "back": f"/tasks/{task_id}",
+            "template": str(template_id(factory, "Согласие на обработку ПД")),
+        },
+    )
+    assert sent.status_code == 302 and sent.headers["Location"].endswith(f"/tasks/{task_id}")
+    elsewhere = administrator.post(
+        "/documents/send", {"patient": "p-7", "back": "//evil.example/x", "template": "0"}
+    )
+    assert elsewhere.headers["Location"].endswith("/patients/p-7")
+    with factory() as s:
+        assert s.scalar(select(DocumentRequest.state)) == "waiting"
