@@ -23,6 +23,9 @@ from sandbox.demo_clinic import DemoClinic, persona
 from sandbox.telegram.emulator import TelegramEmulator
 from tests.conftest import TOKEN, Wired, clinic_now, make_config
 from tests.e2e.flows import buttons, confirmed_and_paid_visit, connect, start_and_consent
+from tests.e2e.max_wired import MaxWired, any_wired, max_emu, max_wired, smsru
+
+__all__ = ["any_wired", "max_emu", "max_wired", "smsru"]  # fixtures
 
 pytestmark = pytest.mark.clock
 
@@ -337,3 +340,32 @@ def test_write_to_the_clinic_help_and_unknown_commands(menu: Wired) -> None:
     for command in ("/visits", "/balance", "/family", "/friend", "/care", "/settings", "/language"):
         assert command in help_text
     assert say(wired, chat, "/whatever")["text"] == "Такой команды я не знаю.\n\n" + help_text
+
+
+def test_the_qr_photo_and_a_settings_press_in_either_messenger(
+    any_wired: Wired, demo_clinic: DemoClinic
+) -> None:
+    """The same flows in MAX: the QR code goes through MAX's upload as an image."""
+    wired, emu = any_wired, any_wired.emulator
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", "Анна")
+    seen = len(emu.messages(chat))
+    emu.send_text(chat, "/friend")
+    screen, photo = wired.wait_messages(chat, seen + 2)[seen : seen + 2]
+    assert "Ваша личная ссылка:\n" in screen["text"]
+    if isinstance(wired, MaxWired):
+        kinds = [a["type"] for a in photo["max"]["body"].get("attachments") or []]
+        assert kinds == ["image"] and photo["text"].startswith("QR-код вашей ссылки")
+    else:
+        assert "photo" in photo and photo["caption"].startswith("QR-код вашей ссылки")
+
+    settings = say(wired, chat, "/settings")
+    emu.press(chat, settings["message_id"], dict(buttons(settings))["✅ Уведомления о бонусах"])
+
+    def turned_off() -> bool:
+        with wired.appliance.factory() as s:
+            sub = s.scalar(select(Subscriber).where(Subscriber.chat_id == chat))
+            return sub is not None and sub.notices_off == "loyalty"
+
+    wired.pump(turned_off)
+    wired.pump(lambda: "🔕 Уведомления о бонусах" in current(wired, chat, settings)["text"])
