@@ -333,15 +333,16 @@ check_disk() {
 }
 
 # answers.py with any Python >= 3.11 (before a release exists) or with a release's own.
+# -B: no __pycache__ beside it, which would be an unlisted file in an unpacked bundle.
 run_answers() {
     local python
     python="$(find_python)" || python=python3
-    "$python" "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
+    "$python" -B "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
 }
 run_answers_with() {
     local rel=$1
     shift
-    "$rel/venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
+    "$rel/venv/bin/python" -B "$(dirname "${BASH_SOURCE[0]}")/answers.py" "$@"
 }
 
 # The panel's port must be free, unless it is this installation's own running service.

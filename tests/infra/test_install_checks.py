@@ -30,6 +30,9 @@ KABINET = str(Path(sys.executable).with_name("kabinet"))
 
 
 def load_answers_module() -> ModuleType:
+    # As install.sh runs it: a script beside its helper module (answers_config.py).
+    if str(INSTALLER) not in sys.path:
+        sys.path.insert(0, str(INSTALLER))
     spec = importlib.util.spec_from_file_location("installer_answers", INSTALLER / "answers.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
