@@ -47,6 +47,9 @@ def settings_rows(ctx: BotContext, sub: Subscriber) -> list[list[tuple[str, str]
             ),
         ]
     )
+    # Which messenger the clinic writes to, for a patient in Telegram and MAX (bot_handlers/
+    # messengers.py opens its own screen on "msgr").
+    rows.append([(ctx.text("settings_messenger_button", sub), "msgr")])
     return rows
 
 

@@ -243,3 +243,34 @@ def test_a_reply_to_a_blocked_messenger_goes_by_the_other(max_wired: MaxWired) -
         assert note.text == (
             "MAX недоступен (бот заблокирован или чат удалён): ответ уходит в Telegram."
         )
+
+
+def test_settings_lead_to_the_messenger_choice(max_wired: MaxWired) -> None:
+    tg, tg_chat, _ = _anna_in_both(max_wired, last="max")
+    emu = tg.emulator
+    seen = len(emu.messages(tg_chat))
+    emu.send_text(tg_chat, "/settings")
+    settings = tg.wait_messages(tg_chat, seen + 1)[-1]
+    button = dict(buttons(settings))["📨 Мессенджер для сообщений"]
+    emu.press(tg_chat, settings["message_id"], button)
+    screen = tg.wait_messages(tg_chat, seen + 2)[-1]
+    # Telegram was just used, so it is where messages go now.
+    assert "Telegram — где вы писали последним" in screen["text"]
+    emu.press(tg_chat, screen["message_id"], "msgr:max")
+    tg.pump(lambda: "MAX (ваш выбор)" in emu.messages(tg_chat)[-1]["text"])
+    with max_wired.appliance.factory() as s:
+        chosen = {sub.channel: sub.preferred_at for sub in s.scalars(select(Subscriber))}
+    assert chosen["max"] is not None and chosen["telegram"] is None
+
+
+def test_a_patient_in_one_messenger_is_told_there_is_nothing_to_choose(
+    max_wired: MaxWired,
+) -> None:
+    who = persona("anna")
+    max_wired.appliance.sync_job()
+    chat = connect(max_wired, "anna", who.name, who.surname)
+    seen = len(max_wired.emulator.messages(chat))
+    max_wired.emulator.send_text(chat, "/messenger")
+    answer = max_wired.wait_messages(chat, seen + 1)[-1]
+    assert answer["text"].startswith("Вы подключены к клинике только в MAX")
+    assert buttons(answer) == []
