@@ -188,8 +188,6 @@ def check_outbox(session: Session, now: datetime) -> Check:
 
 
 def check_backup(session: Session, config: Config, now: datetime) -> Check:
-    if not config.storage.url.startswith("sqlite"):
-        return Check("backup", None, "PostgreSQL store: back it up with pg_dump", {})
     row = session.get(KeyValue, BACKUP_KEY)
     last = dict(row.value) if row is not None else {}
     newest = newest_backup(config)

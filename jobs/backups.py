@@ -36,9 +36,6 @@ def _record(appliance: Appliance, value: dict[str, Any]) -> None:
 
 def nightly(appliance: Appliance) -> str:
     config = appliance.config
-    if not config.storage.url.startswith("sqlite"):
-        log.info("nightly backup skipped: PostgreSQL is backed up with pg_dump")
-        return ""
     now = appliance.clock()
     try:
         result = backup(config)
@@ -67,8 +64,6 @@ def nightly(appliance: Appliance) -> str:
 
 def catch_up(appliance: Appliance) -> str:
     """Back up now if the newest backup is too old (or there is none yet)."""
-    if not appliance.config.storage.url.startswith("sqlite"):
-        return ""
     newest = newest_backup(appliance.config)
     taken = stamp_of(newest) if newest is not None else None
     if taken is not None and appliance.clock() - taken < CATCH_UP_AFTER:

@@ -188,3 +188,28 @@ def test_the_password_reaches_libpq_in_a_passfile_that_is_removed_after(
     monkeypatch.setenv("PGPASSWORD", "elsewhere")  # one left in the caller's environment…
     with libpq_env("postgresql://u@h/db") as env:
         assert "PGPASSWORD" not in env and env["PGPASSFILE"] == os.devnull  # …is not used
+
+
+def test_the_runner_backs_up_a_postgresql_store_and_health_sees_it(
+    pg_cfg: Path, pg_url: str
+) -> None:
+    from types import SimpleNamespace
+
+    from core.clock import utcnow
+    from core.db import make_engine, session_factory
+    from jobs import backups
+
+    engine = make_engine(pg_url)
+    # What jobs.backups uses of the runner: its configuration, clock and store.
+    runner = SimpleNamespace(
+        config=load(pg_cfg, environ={}), clock=utcnow, factory=session_factory(engine)
+    )
+    taken = backups.catch_up(runner)  # type: ignore[arg-type]
+    engine.dispose()
+    assert taken, "no backup at the first start"
+    with tarfile.open(taken) as tar:
+        assert "kabinet.pgdump" in tar.getnames()
+    status = run(pg_cfg, "status", "--json")
+    report = json.loads(status.output)
+    assert report["checks"]["backup"]["ok"] is True, report["checks"]["backup"]
+    assert report["checks"]["backup"]["newest"] == taken
