@@ -73,7 +73,20 @@ def start_link(config: Config, channel: str, payload: str) -> str:
 
 
 def create_invite(session: Session, sub: Subscriber, now: datetime) -> FamilyInvite:
-    """A fresh one-time invite of this chat (earlier open ones stay valid until used)."""
+    """The chat's open invite, or a fresh one: pressing «Пригласить» again (or an old copy
+    of the button) gives the same link rather than one more that could be opened."""
+    open_one = session.scalar(
+        select(FamilyInvite)
+        .where(
+            FamilyInvite.subscriber_id == sub.id,
+            FamilyInvite.state == "open",
+            FamilyInvite.expires_at > now,
+        )
+        .order_by(FamilyInvite.id.desc())
+        .limit(1)
+    )
+    if open_one is not None:
+        return open_one
     invite = FamilyInvite(
         token=secrets.token_urlsafe(12),
         subscriber_id=sub.id,

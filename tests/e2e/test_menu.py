@@ -229,11 +229,16 @@ def test_family_invite_confirmed_by_the_members_own_contact(
     chat = connect(wired, "anna", "Анна")
     screen = say(wired, chat, "/family")
     invite_data = dict(buttons(screen))["➕ Пригласить члена семьи"]
+    seen = len(emu.messages(chat))
     press(wired, chat, screen, invite_data)
-    invite = wired.wait_messages(chat, len(emu.messages(chat)))[-1]["text"]
+    invite = wired.wait_messages(chat, seen + 1)[-1]["text"]
     link = next(line for line in invite.splitlines() if line.startswith("https://"))
     payload = link.split("start=")[1]
     assert payload.startswith("fam-")
+    # Pressed again: the same link, not a second one that could be opened.
+    seen = len(emu.messages(chat))
+    press(wired, chat, screen, invite_data, force=True)
+    assert link in wired.wait_messages(chat, seen + 1)[-1]["text"]
 
     # The husband opens it: told what it is, then the consent and his own contact.
     igor = emu.create_user(first_name="Игорь")["id"]
@@ -265,8 +270,9 @@ def test_family_invite_confirmed_by_the_members_own_contact(
 
     # A fresh invite opened by someone outside the MIS family: the staff confirm first.
     screen = say(wired, chat, "/family")
+    seen = len(emu.messages(chat))
     press(wired, chat, screen, dict(buttons(screen))["➕ Пригласить члена семьи"])
-    invite = wired.wait_messages(chat, len(emu.messages(chat)))[-1]["text"]
+    invite = wired.wait_messages(chat, seen + 1)[-1]["text"]
     payload = next(w for w in invite.split() if "start=fam-" in w).split("start=")[1]
     # Вера's chat has the «used» answer and the consent request so far.
     emu.send_text(other, f"/start {payload}")
