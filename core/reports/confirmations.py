@@ -56,23 +56,23 @@ def report(session: Session, period: Period, kept_since: datetime) -> Report:
     answers = {a: [0] * n for a in ANSWERS}
     sms_only = [0] * n
     visits = reminded_visits(session, period)
-    ids = list(visits)
-    for chunk in range(0, len(ids), 500):
-        for mis_id, starts_at, confirmation in session.execute(
-            select(Appointment.mis_id, Appointment.starts_at, Appointment.confirmation).where(
-                Appointment.mis_id.in_(ids[chunk : chunk + 500]),
-                Appointment.deleted.is_(False),
-            )
-        ):
-            index = period.locate(buckets, starts_at)
-            if index is None:
-                continue
-            if not visits[mis_id]:
-                sms_only[index] += 1
-                continue
-            reached[index] += 1
-            if confirmation in answers:
-                answers[confirmation][index] += 1
+    for mis_id, starts_at, confirmation in session.execute(
+        select(Appointment.mis_id, Appointment.starts_at, Appointment.confirmation).where(
+            Appointment.starts_at >= period.start,
+            Appointment.starts_at < period.end,
+            Appointment.deleted.is_(False),
+        )
+    ):
+        messenger = visits.get(mis_id)
+        index = period.locate(buckets, starts_at)
+        if messenger is None or index is None:
+            continue  # no reminder reached this visit
+        if not messenger:
+            sms_only[index] += 1
+            continue
+        reached[index] += 1
+        if confirmation in answers:
+            answers[confirmation][index] += 1
     silent = [reached[i] - sum(answers[a][i] for a in ANSWERS) for i in range(n)]
     rates = [share(answers["confirmed"][i], reached[i]) for i in range(n)]
     notes = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core.loyalty.referrals import parse_payload
@@ -34,33 +34,41 @@ SOURCES = {
 
 def first_links(session: Session, period: Period) -> list[tuple[str, datetime, str]]:
     """(patient, when, source) for each patient first connected within the period."""
+    first = (
+        select(
+            PatientLink.patient_mis_id.label("mis_id"),
+            func.min(PatientLink.linked_at).label("at"),
+        )
+        .group_by(PatientLink.patient_mis_id)
+        .having(
+            func.min(PatientLink.linked_at) >= period.start,
+            func.min(PatientLink.linked_at) < period.end,
+        )
+        .subquery()
+    )
     rows = session.execute(
-        select(PatientLink.patient_mis_id, PatientLink.linked_at, Subscriber.start_payload)
+        select(
+            PatientLink.patient_mis_id,
+            PatientLink.linked_at,
+            Subscriber.start_payload,
+            Referral.referrer_kind,
+        )
+        .join(
+            first,
+            and_(first.c.mis_id == PatientLink.patient_mis_id, first.c.at == PatientLink.linked_at),
+        )
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
-        .where(PatientLink.linked_at < period.end)
+        .outerjoin(Referral, Referral.referred_patient_mis_id == PatientLink.patient_mis_id)
         .order_by(PatientLink.linked_at, PatientLink.id)
     ).all()
+    out: list[tuple[str, datetime, str]] = []
     seen: set[str] = set()
-    firsts: list[tuple[str, str, datetime]] = []
-    for mis_id, linked_at, payload in rows:
+    for mis_id, linked_at, payload, referrer_kind in rows:
         if mis_id in seen:
-            continue
+            continue  # two chats linked in the same instant: the first one's link counts
         seen.add(mis_id)
-        if linked_at >= period.start:
-            firsts.append((mis_id, payload, linked_at))
-    referred = dict(
-        session.execute(
-            select(Referral.referred_patient_mis_id, Referral.referrer_kind).where(
-                Referral.referred_patient_mis_id.in_([m for m, _, _ in firsts])
-            )
-        ).all()
-    )
-    out = []
-    for mis_id, payload, linked_at in firsts:
-        kind = referred.get(mis_id)
-        if kind is None:
-            # A referral not made (an unknown code) still shows the link was a coded one.
-            kind = "tag" if parse_payload(payload).kind != "none" else "none"
+        # A referral not made (an unknown code) still shows the link was a coded one.
+        kind = referrer_kind or ("tag" if parse_payload(payload).kind != "none" else "none")
         out.append((mis_id, linked_at, kind))
     return out
 

@@ -84,9 +84,10 @@ class Period:
 
     def locate(self, buckets: list[Bucket], moment: datetime | None) -> int | None:
         """The index of the bucket holding `moment`, None outside the period."""
-        if moment is None or not self.start <= moment < self.end:
+        # Called once per row (tens of thousands): bounds from the buckets, no list built.
+        if moment is None or not buckets or not buckets[0].start <= moment < buckets[-1].end:
             return None
-        return bisect.bisect_right([b.start for b in buckets], moment) - 1
+        return bisect.bisect_right(buckets, moment, key=lambda b: b.start) - 1
 
 
 def _next_start(day: date, grain: Grain) -> date:

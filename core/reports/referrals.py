@@ -4,7 +4,7 @@ A referral is made when the referred patient first connects by a patient's «r�
 (core.loyalty.referrals): it waits for the first paid visit (pending), is rewarded, or is
 not counted (ineligible: the referrer's own family, a patient who had paid before) or
 taken back (reversed: that payment refunded). The revenue referred patients brought is
-core.loyalty.money.referred_money — the same figure as in Экономика: their money payments,
+core.loyalty.money.referred_money (summed payment by payment: referred_payments) — the same figure as in Экономика: their money payments,
 net of refunds, from the day they came, for referrals neither refused nor reversed.
 Staff links are in «Подключение пациентов».
 """
@@ -12,11 +12,12 @@ Staff links are in «Подключение пациентов».
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.loyalty.money import referred_money
+from core.loyalty.money import referred_payments
 from core.models import Patient, Referral
 from core.reports.model import Chart, Column, Figure, Report, Series, Table
 from core.reports.period import Period
@@ -46,7 +47,13 @@ def report(session: Session, period: Period) -> Report:
             continue
         made[state][index] += 1
         by_referrer[referrer][state] += 1
-    revenue = [referred_money(session, b.start, b.end) for b in buckets]
+    revenue = [Decimal(0)] * n
+    brought: dict[str, Decimal] = defaultdict(Decimal)
+    for payment in referred_payments(session, period.start, period.end):
+        index = period.locate(buckets, payment.paid_at)
+        if index is not None:
+            revenue[index] += payment.net
+            brought[payment.referrer_id] += payment.net
     names = dict(
         session.execute(
             select(Patient.mis_id, Patient.last_name + " " + Patient.first_name).where(
@@ -59,12 +66,12 @@ def report(session: Session, period: Period) -> Report:
             names.get(mis_id, f"пациент {mis_id}").strip(),
             sum(states.values()),
             states["rewarded"],
-            referred_money(session, period.start, period.end, Referral.referrer_id == mis_id),
+            brought.get(mis_id, Decimal(0)),
         )
         for mis_id, states in by_referrer.items()
     ]
     referrers.sort(key=lambda r: (-r[3], -r[1], r[0]))
-    total = sum(revenue)
+    total = sum(revenue, Decimal(0))
     return Report(
         slug="referrals",
         title="Рекомендации",
