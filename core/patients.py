@@ -146,6 +146,12 @@ def link_patients(
         session.add(PatientLink(subscriber_id=sub.id, patient_mis_id=patient.mis_id, phone=phone))
     session.flush()
     session.expire(sub, ["links"])
+    if len(person_chats(session, sub)) > 1:
+        # The person's chat in another messenger: one thread from now on, the two joined
+        # here rather than at the next line (imported here: the thread module needs this one).
+        from core.conversations.lines import conversation_for
+
+        conversation_for(session, sub)
     return others
 
 

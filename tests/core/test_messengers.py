@@ -15,11 +15,12 @@ from core.clock import utcnow
 from core.config import Config
 from core.conversations.inbox import thread
 from core.conversations.lines import conversation_for
-from core.conversations.models import Conversation
+from core.conversations.models import Conversation, ThreadMessage
 from core.conversations.threads import Incoming, receive
 from core.db import transaction
 from core.models import OutboxMessage, Patient, PatientLink, Subscriber, Task
 from core.outbox import claim, enqueue
+from core.patients import link_patients
 from tests.core.people import patient
 
 PHONE = "+79161234567"
@@ -104,3 +105,21 @@ def test_a_full_max_lane_is_skipped_and_telegrams_same_chat_id_is_not(
         assert [(r.channel, r.chat_id) for r in rows] == [("telegram", 77)]
         left = s.scalars(select(OutboxMessage).where(OutboxMessage.state == "pending")).all()
         assert [r.channel for r in left] == ["max"]
+
+
+def test_linking_the_second_messenger_joins_the_threads_at_once(
+    factory: sessionmaker[Session], config: Config
+) -> None:
+    with transaction(factory) as s:
+        anna = patient(s, "p-4")
+        tg = _chat(s, anna, "telegram", 401)
+        receive(s, config, tg, Incoming(telegram_message_id=1, text="из Telegram"))
+        max_chat = Subscriber(channel="max", telegram_user_id=401, chat_id=401)
+        s.add(max_chat)
+        s.flush()
+        receive(s, config, max_chat, Incoming(telegram_message_id=1, text="до привязки"))
+        link_patients(s, max_chat, [anna], PHONE)
+        (conv,) = s.scalars(select(Conversation)).all()
+        assert conv.subscriber_id == tg.id
+        assert len(s.scalars(select(ThreadMessage)).all()) >= 2
+        assert {m.conversation_id for m in s.scalars(select(ThreadMessage))} == {conv.id}
