@@ -57,9 +57,10 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app, config.web)
     audit.init_app()
 
-    from app import formatting
+    from app import formatting, labels
 
     formatting.register(app, config.clinic.tz)
+    labels.register(app, config.clinic.tz)
 
     from app import auth, permissions
     from app.views import (

@@ -36,15 +36,6 @@ from core.tasks import TaskStateError, announce_state, transition
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 STATE_LABELS = {"open": "новая", "taken": "в работе", "done": "готово", "dismissed": "отклонена"}
-KIND_LABELS = {
-    "message": "сообщение",
-    "reschedule": "перенос визита",
-    "unknown_patient": "неизвестный пациент",
-    "service_recovery": "низкая оценка",
-    "no_show": "не пришёл(ла)",
-    "cancel_visit": "отмена визита",
-    "arrival_offer": "пациент в холле",
-}
 ACTION_LABELS = {"take": "взять её", "done": "закрыть её", "dismiss": "отклонить её"}
 
 
@@ -138,7 +129,6 @@ def _index(page: str) -> Any:
                 {*inbox.kinds(db.session(), open_only=show == "open"), *[kind] * bool(kind)}
             )
         ),
-        kind_labels=KIND_LABELS,
         state_labels=STATE_LABELS,
         waited=waited,
     )
@@ -207,7 +197,6 @@ def _thread(task_id: int, page: str, draft: str = "") -> Any:
         task=task,
         lines=lines,
         card=inbox.card(db.session(), task, now),
-        kind_labels=KIND_LABELS,
         state_labels=STATE_LABELS,
         quick_replies=quick_replies(_config()),
         draft=draft,
