@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.documents.models import DocumentRequest
-from core.documents.requests import COPY_PREFIX, close, expire_due, pdf_path, send_file_line
+from core.documents.requests import (
+    COPY_PREFIX,
+    close,
+    expire_due,
+    pdf_name,
+    pdf_path,
+    send_file_line,
+)
 from core.documents.signing import Answer, refusal, when
 from core.models import Subscriber
 from core.tasks import create_task
@@ -96,7 +103,7 @@ def copy(session: Session, config: Config, sub: Subscriber, request_id: int) -> 
         config,
         sub,
         data=data,
-        file_name=f"{request.title[:70]} (подписан).pdf",
+        file_name=pdf_name(request.title, "подписан"),
         caption=text("doc_copy_caption", sub.language, title=request.title),
         author="",
         keyboard=None,

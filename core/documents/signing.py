@@ -33,6 +33,7 @@ from core.documents.requests import (
     OPEN_STATES,
     code_method,
     expire_due,
+    pdf_name,
     pdf_path,
     send_file_line,
 )
@@ -374,7 +375,7 @@ def _sign(
             config,
             sub,
             data=signed,
-            file_name=f"{request.title[:70]} (подписан).pdf",
+            file_name=pdf_name(request.title, "подписан"),
             caption=text("doc_signed_caption", lang, title=request.title),
             author="",
             keyboard=None,

@@ -35,6 +35,9 @@ from sandbox.sms import SmsRuEmulator
 from sandbox.telegram import TelegramEmulator
 from tests.conftest import TOKEN, Wired, make_config
 from tests.e2e.flows import buttons, connect
+from tests.e2e.max_wired import MaxWired, max_emu, max_wired, smsru
+
+__all__ = ["max_emu", "max_wired", "smsru"]  # fixtures
 
 pytestmark = pytest.mark.clock
 
@@ -48,7 +51,7 @@ CONTRACT = (
 
 
 @pytest.fixture
-def smsru() -> Iterator[SmsRuEmulator]:
+def sms_gateway() -> Iterator[SmsRuEmulator]:
     with SmsRuEmulator([SMS_API_ID]) as emu:
         yield emu
 
@@ -76,18 +79,18 @@ def _wire(tmp_path: Path, emulator: TelegramEmulator, sms: SmsRuEmulator, *, sms
 
 @pytest.fixture
 def sms_wired(
-    tmp_path: Path, emulator: TelegramEmulator, smsru: SmsRuEmulator, demo_clinic
+    tmp_path: Path, emulator: TelegramEmulator, sms_gateway: SmsRuEmulator, demo_clinic
 ) -> Iterator[Wired]:  # type: ignore[no-untyped-def]
-    wired = _wire(tmp_path, emulator, smsru, sms_on=True)
+    wired = _wire(tmp_path, emulator, sms_gateway, sms_on=True)
     yield wired
     wired.appliance.stop()
 
 
 @pytest.fixture
 def chat_wired(
-    tmp_path: Path, emulator: TelegramEmulator, smsru: SmsRuEmulator, demo_clinic
+    tmp_path: Path, emulator: TelegramEmulator, sms_gateway: SmsRuEmulator, demo_clinic
 ) -> Iterator[Wired]:  # type: ignore[no-untyped-def]
-    wired = _wire(tmp_path, emulator, smsru, sms_on=False)
+    wired = _wire(tmp_path, emulator, sms_gateway, sms_on=False)
     yield wired
     wired.appliance.stop()
 
@@ -109,7 +112,10 @@ def offer(wired: Wired, chat: int, seen: int) -> dict:
     return wired.wait_messages(chat, seen + 1)[-1]
 
 
-def test_anna_signs_the_contract_with_a_code_by_sms(sms_wired: Wired, smsru: SmsRuEmulator) -> None:
+def test_anna_signs_the_contract_with_a_code_by_sms(
+    sms_wired: Wired, sms_gateway: SmsRuEmulator
+) -> None:
+    smsru = sms_gateway
     wired, emu = sms_wired, sms_wired.emulator
     anna = persona("anna")
     wired.appliance.sync_job()
@@ -283,7 +289,7 @@ def test_five_wrong_codes_lock_the_document_for_fifteen_minutes_and_tell_the_sta
     )
     done = type_and_read(wired, chat, shown_code(asked), 2)
     assert done[0]["text"].startswith("Документ «Договор на платные услуги» подписан")
-    assert done[1]["document"]["file_name"].endswith("(подписан).pdf")
+    assert done[1]["document"]["file_name"] == "Договор_на_платные_услуги_подписан.pdf"
     with wired.appliance.factory() as s:
         assert s.get(DocumentRequest, request_id).state == "signed"
         assert [r.code_method for r in s.scalars(select(DocumentSignature))] == ["chat", "chat"]
@@ -375,3 +381,35 @@ def test_nothing_is_signed_by_a_foreign_stale_expired_or_unlinked_press_or_anoth
     with wired.appliance.factory() as s:
         task = s.scalar(select(Task).where(Task.kind == "document_question"))
         assert task is not None and task.conversation_id is not None
+
+
+def test_the_same_signature_in_max(max_wired: MaxWired) -> None:
+    """MAX: the PDF goes through /uploads with the buttons, the code by SMS to the MIS number,
+    the signed copy back as a file; the chain names MAX and how its chat was linked."""
+    wired, phone = max_wired, max_wired.emulator
+    assert wired.max_emulator is not None and wired.sms is not None
+    anna = persona("anna")
+    wired.appliance.sync_job()
+    chat = connect(wired, "anna", anna.name, anna.surname)
+    seen = len(phone.messages(chat))
+    request_id = send_contract(wired)
+    message = offer(wired, chat, seen)
+    assert message["text"].startswith("Документ на подпись: «Договор на платные услуги».")
+    files = [a for a in message["max"]["body"]["attachments"] if a["type"] == "file"]
+    original = wired.max_emulator.uploads[files[0]["payload"]["token"]]
+    assert original.startswith(b"%PDF-")
+    sent_before = len(wired.sms.sent)
+    phone.press(chat, message["message_id"], f"ds:{request_id}")
+    wired.wait_messages(chat, seen + 3)
+    wired.pump(lambda: len(wired.sms.sent) > sent_before)
+    code = CODE.search(wired.sms.sent[-1].msg).group(1)  # type: ignore[union-attr, arg-type]
+    phone.send_text(chat, code)
+    done = wired.wait_messages(chat, seen + 5)
+    assert done[-2]["text"].startswith("Документ «Договор на платные услуги» подписан ")
+    signed_files = [a for a in done[-1]["max"]["body"]["attachments"] if a["type"] == "file"]
+    signed = wired.max_emulator.uploads[signed_files[0]["payload"]["token"]]
+    assert signed[: len(original)] == original
+    assert pades.check(wired.config, signed).ok
+    with wired.appliance.factory() as s:
+        row = s.scalar(select(DocumentSignature).where(DocumentSignature.kind == "document"))
+    assert row is not None and row.channel == "max" and "код из SMS" in row.linked_how
