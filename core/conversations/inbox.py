@@ -3,16 +3,16 @@ lines' delivery states and the bot's other messages in the chat."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.conversations.models import Conversation, ThreadMessage
-from core.messengers import channel_name, thread_chats
+from core.messengers import best_chat, channel_name, thread_chats
 from core.models import Appointment, OutboxMessage, Patient, PatientLink, Subscriber, Task
-from core.patients import linked_patients
+from core.patients import linked_patients, person_chats
 from core.tasks import OPEN_STATES
 
 # What a staff member reads under an outgoing line, from its outbox row's state.
@@ -176,6 +176,9 @@ class Card:
     subscriber: Subscriber | None
     patients: list[Patient]
     upcoming: list[Appointment]
+    # The person's chats in every messenger, and the one their messages go to now.
+    chats: list[Subscriber] = field(default_factory=list)
+    current_chat_id: int | None = None
 
 
 def card(session: Session, task: Task, now: datetime) -> Card:
@@ -199,7 +202,9 @@ def card(session: Session, task: Task, now: datetime) -> Card:
             .limit(5)
         )
     )
-    return Card(sub, patients, upcoming)
+    chats = person_chats(session, sub) if sub is not None else []
+    current = best_chat(chats)
+    return Card(sub, patients, upcoming, chats, current.id if current is not None else None)
 
 
 def last_line_id(session: Session, conversation_id: int | None) -> int:

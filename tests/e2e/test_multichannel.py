@@ -195,6 +195,11 @@ def test_one_thread_shows_each_messenger_and_replies_go_back_by_the_last(
     staff.login("olga", "секретный-пароль")
     page = staff.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert 'data-channel="telegram"' in page and 'data-channel="max"' in page
+    # The card names both chats and the one her messages go to now (MAX, written in last).
+    card = page[page.index('id="patient-card"') :]
+    assert '<p class="chat" data-channel="telegram">' in card
+    mine = card[card.index('<p class="chat" data-channel="max">') :]
+    assert mine[: mine.index("</p>")].endswith("сообщения идут сюда</b> (писал(а) здесь последним)")
 
     # A reply in the staff group answers the last message: it goes to MAX.
     seen_tg, seen_max = (
