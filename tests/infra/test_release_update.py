@@ -317,3 +317,61 @@ def test_bundle_install_update_failures_and_rollback(
     assert not box.path("/opt/kabinet/previous").exists()
     result = box.kabinet("rollback")
     assert result.returncode != 0 and "no previous release" in result.stderr, out(result)
+
+
+@pytest.mark.postgres
+def test_update_and_its_rollback_with_a_postgresql_store(
+    tmp_path: Path, bundles: dict[str, Path], pg_url: str
+) -> None:
+    """The same update with the store in PostgreSQL: the backup before it is a pg_dump, a
+    failed migration puts it back with pg_restore, a good update keeps the data."""
+    from sqlalchemy import create_engine, inspect, text
+
+    def logins() -> list[str]:
+        engine = create_engine(pg_url)
+        with engine.connect() as c:
+            found = sorted(r[0] for r in c.execute(text("SELECT login FROM staff_users")))
+            tables = set(inspect(c).get_table_names())
+        engine.dispose()
+        assert "half_done" not in tables
+        return found
+
+    box = Appliance(tmp_path, free_port())
+    box.env["KABINET_DATABASE_URL"] = pg_url  # storage.database_url, as a clinic sets it
+    try:
+        clinic = box.prefix.parent / "demo-clinic.sqlite3"
+        build_demo_clinic(clinic, patients=20, seed=5)
+        answers = box.prefix.parent / "answers.env"
+        answers.write_text(f"CLINIC_NAME=Тест\nMIS_PROFILE=demo\nMIS_DSN={clinic}\n")
+        result = box.run("install.sh", "--answers", answers, bundles["1.0"])
+        assert result.returncode == 0, out(result)
+        assert box.health()["version"] == "1.0"
+        assert not list(box.path("/var/lib/kabinet").glob("*.sqlite3"))  # the store is PG
+        made = box.kabinet(
+            "user", "add", "alice", "--role", "owner", "--password", "S3cret-pass-01"
+        )
+        assert made.returncode == 0, out(made)
+        people = logins()
+        assert "alice" in people
+
+        result = box.kabinet("update", bundles["2.1-migration"])
+        assert result.returncode != 0, out(result)
+        assert "rolled back to 1.0" in result.stderr, out(result)
+        assert "restored the database from" in result.stdout + result.stderr, out(result)
+        assert box.current() == "releases/1.0" and box.health()["version"] == "1.0"
+        assert logins() == people
+        taken = sorted(box.path("/var/lib/kabinet/backups").glob("kabinet-*.tar.gz"))
+        assert taken, "no backup before the update"
+        for backup in taken:  # update.sh's, and any the runner made by itself
+            with tarfile.open(backup) as tar:
+                assert "kabinet.pgdump" in tar.getnames()
+
+        result = box.run("update.sh", bundles["2.0"])
+        assert result.returncode == 0, out(result)
+        assert "now at 2.0 (was 1.0)" in result.stdout, out(result)
+        health = box.health()
+        checks = health["checks"]
+        assert isinstance(checks, dict) and checks["store"]["ok"] is True, health
+        assert logins() == people
+    finally:
+        box.stop()
