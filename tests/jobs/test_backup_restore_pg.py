@@ -213,3 +213,38 @@ def test_the_runner_backs_up_a_postgresql_store_and_health_sees_it(
     report = json.loads(status.output)
     assert report["checks"]["backup"]["ok"] is True, report["checks"]["backup"]
     assert report["checks"]["backup"]["newest"] == taken
+
+
+def test_stop_runner_stops_the_runner_that_holds_the_advisory_lock(
+    pg_cfg: Path, pg_url: str
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = backup(pg_cfg)
+    # A stand-in runner: another process on this machine holding the runner's lock, named
+    # as the runner names its connection ("kabinet-runner <host> pid <pid>").
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from jobs.lock import PgAdvisoryLock; "
+            "lock = PgAdvisoryLock(sys.argv[1]); lock.acquire(); print('held', flush=True); "
+            "time.sleep(120)",
+            pg_url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        result = run(pg_cfg, "restore", "--yes", "--stop-runner", str(path))
+        assert result.exit_code == 0, result.output
+        assert f"stopping the running Kabinet (pid {holder.pid})" in result.output
+        assert "start it again" in result.output
+        assert holder.wait(timeout=10) != 0 and time.monotonic() - started < 60
+    finally:
+        holder.kill()
+        holder.wait()
