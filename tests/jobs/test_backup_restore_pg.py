@@ -152,6 +152,15 @@ def test_a_damaged_dump_is_refused_before_anything_is_touched(
     assert fingerprint(pg_url) == before
     assert not Path(load(pg_cfg, environ={}).storage.data_dir, "backups", "before-restore").exists()
 
+    # A dump of a store a newer release migrated: its revision is read from the dump itself.
+    execute(pg_url, "UPDATE alembic_version SET version_num = 'f00dfeed0001'")
+    newer = backup(pg_cfg)
+    execute(pg_url, "DROP TABLE patients CASCADE")  # so a restore would show
+    result = run(pg_cfg, "restore", "--yes", str(newer))
+    assert result.exit_code != 0 and "newer Kabinet" in result.output, result.output
+    assert "'f00dfeed0001'" in result.output
+    assert "patients" not in fingerprint(pg_url)[0]  # nothing restored
+
 
 def test_restore_is_refused_while_the_runner_holds_the_advisory_lock(
     pg_cfg: Path, pg_url: str
