@@ -258,7 +258,12 @@ def _download(request_id: int, which: str) -> Response:
 @requires("panel.view")
 def check() -> Any:
     if request.method == "GET":
-        return _page()
+        record = request.args.get("record", type=int)
+        if record is None:
+            return _page()
+        # The address in a signed copy's QR code: what the record says, and whether it holds.
+        verdict = verify.check_record(db.session(), record, request.args.get("hash", ""))
+        return _page(verdict=verdict, status=200 if verdict.ok else 404)
     upload = request.files.get("pdf")
     if upload is None or not upload.filename:
         return _page(400, errors=["Выберите PDF, который нужно проверить."])

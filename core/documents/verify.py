@@ -9,6 +9,7 @@ and covers the whole file; and the evidence record it names is intact in the cha
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 
@@ -89,3 +90,17 @@ def check_file(session: Session, config: Config, data: bytes) -> Verdict:
     else:
         lines.append("Подпись в файле относится к: " + _who(record))
     return Verdict(ok, lines, record)
+
+
+def check_record(session: Session, record_id: int, record_hash: str) -> Verdict:
+    """The record a signed copy's QR code names: found, intact, and the one it names."""
+    row = session.get(DocumentSignature, record_id)
+    if row is None:
+        return Verdict(False, [f"✗ Записи № {record_id} в журнале нет."])
+    if not evidence.intact(row):
+        return Verdict(False, [f"✗ Запись журнала № {row.id} изменена после подписи."], row)
+    if not hmac.compare_digest(row.record_hash, record_hash.strip().lower()):
+        return Verdict(
+            False, [f"✗ У записи № {row.id} другой хеш: ссылка не от этой подписи."], row
+        )
+    return Verdict(True, ["✓ Запись журнала цела: " + _who(row)], row)

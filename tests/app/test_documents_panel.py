@@ -17,7 +17,12 @@ from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.documents import render, signing
-from core.documents.models import DocumentRequest, DocumentTemplate, PepAgreement
+from core.documents.models import (
+    DocumentRequest,
+    DocumentSignature,
+    DocumentTemplate,
+    PepAgreement,
+)
 from core.models import OutboxMessage, Patient, PatientLink, Subscriber
 from tests.conftest import Persona, make_config
 
@@ -206,6 +211,12 @@ def test_a_signed_document_is_verified_and_cannot_be_withdrawn(
         content_type="multipart/form-data",
     ).get_data(as_text=True)
     assert 'data-ok="yes"' in ok and "Орлова Вера Игоревна" in ok
+    with factory() as s:
+        row = s.get(DocumentSignature, request.signature_id)
+    by_qr = administrator.get(f"/documents/verify?record={row.id}&hash={row.record_hash}")
+    assert by_qr.status_code == 200 and "✓ Запись журнала цела" in by_qr.get_data(as_text=True)
+    wrong = administrator.get(f"/documents/verify?record={row.id}&hash={'0' * 64}")
+    assert wrong.status_code == 404 and "другой хеш" in wrong.get_data(as_text=True)
     changed = (
         signed.replace(b"/Type /Page", b"/Type /Page ", 1)
         if b"/Type /Page" in signed
