@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from core.conversations.models import ThreadMessage
 from core.db import make_engine, session_factory
 from core.migrate import upgrade
 from core.models import Appointment, PatientLink, Subscriber, Task
@@ -351,9 +352,13 @@ def test_write_to_the_clinic_help_and_unknown_commands(menu: Wired) -> None:
     chat = connect(wired, "anna", "Анна")
     assert say(wired, chat, "💬 Написать в клинику")["text"].startswith("Напишите ваш вопрос")
     with wired.appliance.factory() as s:
-        assert (
-            s.scalars(select(Task).where(Task.kind.in_(("message", "patient_message")))).all() == []
-        )
+        # The thread has the prompt; no task is opened until she writes something.
+        assert s.scalars(select(Task)).all() == []
+        lines = s.scalars(select(ThreadMessage.kind)).all()
+        assert lines and set(lines) <= {"notice", "event"}
+    say(wired, chat, "Можно перенести пломбу на пятницу?")
+    with wired.appliance.factory() as s:
+        assert [t.kind for t in s.scalars(select(Task))] == ["message"]
     help_text = say(wired, chat, "/help")["text"]
     for command in ("/visits", "/balance", "/family", "/friend", "/care", "/settings", "/language"):
         assert command in help_text
