@@ -164,6 +164,13 @@ JOBS: tuple[JobSpec, ...] = (
         description="offer to book again after a no-show when due; close tasks the MIS made moot",
     ),
     JobSpec(
+        "documents_first_visit",
+        "jobs.documents:first_visit",
+        every_seconds=300,
+        enabled_key="documents.enabled",
+        description="the clinic's chosen document to sign to each patient before a first visit",
+    ),
+    JobSpec(
         "mis_health",
         "mis_health_job",
         every_seconds=60,

@@ -19,7 +19,7 @@ from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
 from core.clock import utcnow
-from core.documents import agreement, requests, templates, verify
+from core.documents import agreement, requests, rules, templates, verify
 from core.documents.models import DocumentRequest, DocumentTemplate
 from core.models import Patient
 
@@ -66,6 +66,8 @@ def _page(status: int = 200, **extra: Any) -> Any:
         "values": {},
         "editing": None,
         "verdict": None,
+        "first_visit": rules.first_visit_template(s),
+        "clinic_days": config.documents.request_days,
     }
     context.update(extra)
     return render_template("documents.html", **context), status
@@ -140,6 +142,27 @@ def update_template(template_id: int) -> Any:
         else ""
     )
     flash(f"Шаблон «{row.title}» сохранён (версия {row.version}).{note}", "info")
+    return redirect(url_for("documents.index"))
+
+
+@bp.route("/first-visit", methods=["POST"])
+@requires("documents.templates")
+def first_visit() -> Any:
+    """Which template goes by itself before a patient's first visit (none: the rule is off)."""
+    chosen = request.form.get("template", type=int)
+    row = db.session.get(DocumentTemplate, chosen) if chosen else None
+    if chosen and (row is None or row.archived or not row.pep_allowed):
+        return _page(
+            400, errors=["Этот шаблон нельзя отправлять сам: не отмечено, что ПЭП достаточно."]
+        )
+    rules.choose_first_visit_template(db.session(), row.id if row else None)
+    db.session.commit()
+    note = (
+        f"«{row.title}» уйдёт каждому пациенту перед первым визитом."
+        if row
+        else "Перед первым визитом ничего не отправляется."
+    )
+    flash(note, "info")
     return redirect(url_for("documents.index"))
 
 

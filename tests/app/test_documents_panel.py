@@ -278,3 +278,21 @@ def test_sent_from_the_thread(
     assert elsewhere.headers["Location"].endswith("/patients/p-7")
     with factory() as s:
         assert s.scalar(select(DocumentRequest.state)) == "waiting"
+
+
+def test_the_first_visit_rule_is_chosen_on_documents(
+    manager: Persona, administrator: Persona, factory
+) -> None:  # type: ignore[no-untyped-def]
+    from core.documents import rules
+
+    make_template(manager)
+    tid = template_id(factory, "Согласие на обработку ПД")
+    assert administrator.post("/documents/first-visit", {"template": str(tid)}).status_code == 403
+    assert manager.post("/documents/first-visit", {"template": str(tid)}).status_code == 302
+    page = manager.get("/documents/").get_data(as_text=True)
+    assert "уйдёт каждому пациенту перед первым визитом" in page
+    with factory() as s:
+        assert rules.first_visit_template(s).id == tid  # type: ignore[union-attr]
+    assert manager.post("/documents/first-visit", {"template": ""}).status_code == 302
+    with factory() as s:
+        assert rules.first_visit_template(s) is None
