@@ -21,7 +21,8 @@ from core.conversations.lines import add_line, conversation_for
 from core.conversations.models import Conversation, ThreadMessage
 from core.models import OutboxMessage, PatientLink, Subscriber, Task
 from core.outbox import enqueue
-from core.patients import chat_rank, one_chat_per_person, person_chats
+from core.patients import chat_rank, one_chat_per_person
+from core.persons import person_chats
 from core.texts import render
 
 CHANNEL_NAMES = {"telegram": "Telegram", "max": "MAX"}

@@ -10,7 +10,9 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.conversations.lines import conversation_for
 from core.models import Patient, PatientLink, PatientPhone, Subscriber, Task
+from core.persons import person_chats
 
 CONSENT_VERSION = "2026-11"
 
@@ -148,9 +150,7 @@ def link_patients(
     session.expire(sub, ["links"])
     if len(person_chats(session, sub)) > 1:
         # The person's chat in another messenger: one thread from now on, the two joined
-        # here rather than at the next line (imported here: the thread module needs this one).
-        from core.conversations.lines import conversation_for
-
+        # here rather than at the next line.
         conversation_for(session, sub)
     return others
 
@@ -184,23 +184,6 @@ def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:
             .order_by(Patient.birth_date.is_(None), Patient.birth_date, Patient.id)
         )
     )
-
-
-def person_chats(session: Session, sub: Subscriber) -> list[Subscriber]:
-    """The person's chats in every messenger: this one and the linked chats proven on the
-    same number (a number is one person's: Telegram and MAX each give it one account)."""
-    if not sub.phone:
-        return [sub]
-    others = session.scalars(
-        select(Subscriber)
-        .where(
-            Subscriber.phone == sub.phone,
-            Subscriber.id != sub.id,
-            exists().where(PatientLink.subscriber_id == Subscriber.id),
-        )
-        .order_by(Subscriber.id)
-    )
-    return sorted([sub, *others], key=lambda s: s.id)
 
 
 def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscriber]:
