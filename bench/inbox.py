@@ -30,6 +30,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -53,7 +54,7 @@ import requests  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from core.clock import utcnow  # noqa: E402
-from core.config import load  # noqa: E402
+from core.config import Config, WebConfig, load  # noqa: E402
 from core.conversations.models import Conversation, ThreadMessage  # noqa: E402
 from core.conversations.threads import Incoming, receive  # noqa: E402
 from core.db import make_engine, session_factory, transaction  # noqa: E402
@@ -200,6 +201,74 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def write_config(work: Path, port: int) -> Config:
+    """A clinic's configuration for a benchmark run in `work` (store and logs there)."""
+    (work / "config.toml").write_text(
+        f"""
+[clinic]
+name = "Бенчмарк"
+timezone = "Europe/Moscow"
+[storage]
+data_dir = "{work / "data"}"
+[mis]
+profile = "demo"
+dsn = "{work / "clinic.sqlite3"}"
+[web]
+host = "127.0.0.1"
+port = {port}
+secret_key = "bench-secret-key-bench-secret-key-0123456789"
+"""
+    )
+    return load(work / "config.toml", environ={})
+
+
+def with_web(config: Config, workers: int, threads: int) -> WebConfig:
+    """The panel's process settings: the configuration's, unless the command line says."""
+    web = config.web
+    if workers or threads:
+        web = dataclasses.replace(
+            web, workers=workers or web.workers, threads=threads or web.threads
+        )
+    return web
+
+
+def start_panel(work: Path, port: int, web: WebConfig) -> tuple[subprocess.Popen[bytes], str]:
+    """The panel as a clinic runs it (gunicorn, gthread); returns once it answers."""
+    env = dict(os.environ, KABINET_CONFIG=str(work / "config.toml"))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(web.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(web.threads),
+            "--log-level",
+            "warning",
+            "app.wsgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # a loaded machine may take its time to import
+    while True:
+        try:
+            requests.get(base + "/login", timeout=10)
+            break
+        except requests.RequestException:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.2)
+    return server, base
+
+
 def login(base: str, name: str) -> requests.Session:
     session = requests.Session()
     page = session.get(base + "/login", timeout=30).text
@@ -240,32 +309,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="kabinet-inbox-bench-"))
     port = free_port()
-    (work / "config.toml").write_text(
-        f"""
-[clinic]
-name = "Бенчмарк"
-timezone = "Europe/Moscow"
-[storage]
-data_dir = "{work / "data"}"
-[mis]
-profile = "demo"
-dsn = "{work / "clinic.sqlite3"}"
-[web]
-host = "127.0.0.1"
-port = {port}
-secret_key = "bench-secret-key-bench-secret-key-0123456789"
-"""
-    )
-    config = load(work / "config.toml", environ={})
-    web = config.web
-    if args.workers or args.threads:
-        web = web.__class__(
-            **{
-                **web.__dict__,
-                "workers": args.workers or web.workers,
-                "threads": args.threads or web.threads,
-            }
-        )
+    config = write_config(work, port)
+    web = with_web(config, args.workers, args.threads)
     (work / "data").mkdir()
     engine = make_engine(config.storage.url)
     upgrade(engine, work / "data" / "migrate.lock")
@@ -279,35 +324,8 @@ secret_key = "bench-secret-key-bench-secret-key-0123456789"
             create_user(s, f"staff{i}", "admin", PASSWORD, f"Сотрудник {i}")
     say(f"store filled in {fill_s:.0f} s: {args.patients} patients, {args.messages} messages")
 
-    env = dict(os.environ, KABINET_CONFIG=str(work / "config.toml"))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(web.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(web.threads),
-            "--log-level",
-            "warning",
-            "app.wsgi:application",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_panel(work, port, web)
     try:
-        for _ in range(200):
-            try:
-                requests.get(base + "/login", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         sessions = [login(base, f"staff{i}") for i in range(args.users)]
         say(f"panel up (workers={web.workers}, threads={web.threads}); {args.users} logged in")
         timings: dict[str, list[float]] = defaultdict(list)

@@ -1,0 +1,186 @@
+"""Panel benchmark: search, the patient card, the inbox and the reports under 20 staff.
+
+    .venv/bin/python bench/panel.py [--patients 30000] [--entries 1000000]
+                                    [--messages 200000] [--users 20] [--seconds 60]
+                                    [--think-seconds 3] [--report-weeks 12]
+
+What runs, all on this machine:
+- a migrated store filled in bulk as a busy clinic's (issue #12's figures): the inbox
+  benchmark's patients, chats, conversations, 200,000 messages and 2,000 open episodes
+  (bench/inbox.py's `fill`), and the ledger benchmark's 1,000,000 entries with their lots
+  and allocations over the same 30,000 patients (bench/ledger.py's `generate`);
+- the panel as a clinic runs it: gunicorn, gthread, `web.workers` / `web.threads` from the
+  configuration unless --workers / --threads say otherwise;
+- `--users` managers (they may open every screen timed here), each a logged-in `requests`
+  session in its own thread, one request every `--think-seconds` ±50 % (0: saturation):
+  a search by surname (20 %), by phone typed as people type it (10 %), a patient's card
+  with its bonus history (25 %), the inbox list (20 %), a report over the last
+  `--report-weeks` weeks, one of the six at random (25 %).
+
+Each kind's p50 / p95 / max and errors; the target is p95 <= 100 ms for search, the card,
+the inbox and the reports. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import requests  # noqa: E402
+from inbox import (  # noqa: E402  (a sibling benchmark: the same store, the same panel)
+    PASSWORD,
+    fill,
+    free_port,
+    login,
+    percentile,
+    say,
+    start_panel,
+    with_web,
+    write_config,
+)
+from ledger import generate  # noqa: E402
+
+from core.clock import local_now  # noqa: E402
+from core.db import make_engine, session_factory, transaction  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.staff import create_user  # noqa: E402
+
+REPORTS = ["connections", "confirmations", "ratings", "referrals", "reviews", "economics"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--patients", type=int, default=30_000)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--open", type=int, default=2_000)
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--think-seconds", type=float, default=3.0)
+    ap.add_argument("--report-weeks", type=int, default=12)
+    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (web.workers)")
+    ap.add_argument("--threads", type=int, default=0, help="threads each (web.threads)")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kabinet-panel-bench-"))
+    port = free_port()
+    config = write_config(work, port)
+    web = with_web(config, args.workers, args.threads)
+    (work / "data").mkdir()
+    engine = make_engine(config.storage.url)
+    upgrade(engine, work / "data" / "migrate.lock")
+    factory = session_factory(engine)
+    load_at_start = os.getloadavg()[0]
+    began = time.monotonic()
+    fill(factory, args.patients, args.messages, args.open, args.seed)
+    engine.dispose()  # the ledger is written with sqlite3 straight into the same file
+    books = generate(Path(config.storage.url.removeprefix("sqlite:///")), args.entries,
+                     args.patients, args.seed)  # fmt: skip
+    fill_s = time.monotonic() - began
+    engine = make_engine(config.storage.url)
+    with transaction(session_factory(engine)) as s:
+        for i in range(args.users):
+            create_user(s, f"staff{i}", "manager", PASSWORD, f"Руководитель {i}")
+    engine.dispose()
+    say(f"store filled in {fill_s:.0f} s: {args.patients} patients, {books['entries']} entries")
+
+    today = local_now(config.clinic.tz).date()
+    period = {
+        "from": (today - timedelta(weeks=args.report_weeks)).strftime("%d.%m.%Y"),
+        "to": today.strftime("%d.%m.%Y"),
+    }
+    server, base = start_panel(work, port, web)
+    timings: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    try:
+        sessions = [login(base, f"staff{i}") for i in range(args.users)]
+        say(f"panel up (workers={web.workers}, threads={web.threads}); {args.users} logged in")
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def user(session: requests.Session, rng: random.Random) -> None:
+            while not stop.is_set():
+                if args.think_seconds:
+                    time.sleep(args.think_seconds * rng.uniform(0.5, 1.5))
+                roll = rng.random()
+                i = rng.randrange(args.patients)
+                params: dict[str, str] | None = None
+                if roll < 0.2:
+                    name, url, params = "search_name", "/patients/", {"q": f"Пациентова{i}"}
+                elif roll < 0.3:
+                    phone = f"+7 (900) {i // 10000:03d}-{i // 100 % 100:02d}-{i % 100:02d}"
+                    name, url, params = "search_phone", "/patients/", {"q": phone}
+                elif roll < 0.55:
+                    name, url = "patient_card", f"/patients/b{i}"
+                elif roll < 0.75:
+                    name, url = "inbox_list", "/tasks/"
+                else:
+                    name, url, params = "report", f"/reports/{rng.choice(REPORTS)}", period
+                t0 = time.perf_counter()
+                answer = session.get(base + url, params=params, timeout=120)
+                spent = time.perf_counter() - t0
+                with lock:
+                    timings[name].append(spent)
+                    if answer.status_code != 200:
+                        errors[name] += 1
+
+        threads = [
+            threading.Thread(target=user, args=(s, random.Random(i)), daemon=True)
+            for i, s in enumerate(sessions)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(args.seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    result: dict[str, Any] = {
+        "patients": args.patients,
+        "ledger_entries": books["entries"],
+        "messages": args.messages,
+        "open_episodes": args.open,
+        "users": args.users,
+        "seconds": args.seconds,
+        "think_s": args.think_seconds,
+        "report_weeks": args.report_weeks,
+        "web_workers": web.workers,
+        "web_threads": web.threads,
+        "fill_s": round(fill_s, 1),
+        "machine_load_avg_1min_at_start": round(load_at_start, 2),
+        "machine_load_avg_1min_at_end": round(os.getloadavg()[0], 2),
+        "machine_cores": os.cpu_count(),
+    }
+    for name, values in sorted(timings.items()):
+        ms = [v * 1000 for v in values]
+        result[f"{name}_requests"] = len(ms)
+        result[f"{name}_errors"] = errors.get(name, 0)
+        result[f"{name}_p50_ms"] = round(statistics.median(ms), 1)
+        result[f"{name}_p95_ms"] = round(percentile(ms, 95), 1)
+        result[f"{name}_max_ms"] = round(max(ms), 1)
+    result["requests_per_s"] = round(sum(len(v) for v in timings.values()) / args.seconds, 1)
+    say(f"store and logs kept in {work}")
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
