@@ -23,6 +23,7 @@ MENU = (
     "family",
     "friend",
     "care",
+    "documents",
     "settings",
     "language",
     "help",

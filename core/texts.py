@@ -14,6 +14,7 @@ from core.texts_account import TEXTS as ACCOUNT_TEXTS
 from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 from core.texts_menu import TEXTS as MENU_TEXTS
 from core.texts_messengers import TEXTS as MESSENGER_TEXTS
+from core.texts_screenshots import TEXTS as SCREENSHOT_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
@@ -580,6 +581,7 @@ CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_
 CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (core/texts_menu.py)
 CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts_messengers.py)
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
+CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts_screenshots.py)
 
 
 def render(
@@ -604,7 +606,7 @@ def menu_keyboard(lang: str = "ru") -> dict[str, Any]:
             [{"text": render("menu_visits", lang)}, {"text": render("menu_balance", lang)}],
             [{"text": render("menu_family", lang)}, {"text": render("menu_friend", lang)}],
             [{"text": render("menu_ask", lang)}, {"text": render("menu_care", lang)}],
-            [{"text": render("menu_settings", lang)}],
+            [{"text": render("menu_settings", lang)}, {"text": render("menu_documents", lang)}],
         ],
         "resize_keyboard": True,
         "is_persistent": True,

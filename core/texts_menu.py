@@ -15,6 +15,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "👨‍👩‍👧 Семья — /family: чьи визиты показывать, уведомления, пригласить\n"
         "🤝 Пригласить друга — /friend: ваша ссылка и QR-код\n"
         "📋 Рекомендации — /care\n"
+        "📄 Мои документы — /documents: подписанные и ждущие подписи\n"
         "⚙️ Настройки — /settings: уведомления, язык, рассылки\n"
         "🌐 Язык — /language\n\n"
         "💬 Вопрос клинике — просто напишите его сюда, администратор ответит в этом чате.",
@@ -24,6 +25,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "👨‍👩‍👧 Family — /family: whose visits to show, notices, invite\n"
         "🤝 Recommend a friend — /friend: your link and QR code\n"
         "📋 Care instructions — /care\n"
+        "📄 My documents — /documents: signed and waiting to be signed\n"
         "⚙️ Settings — /settings: notices, language, mailings\n"
         "🌐 Language — /language\n\n"
         "💬 To ask the clinic something, just write it here; the front desk answers in this "

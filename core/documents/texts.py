@@ -155,4 +155,5 @@ TEXTS: dict[str, dict[str, str]] = {
     "btn_doc_copy": {"ru": "Копия: {title}", "en": "Copy: {title}"},
     "doc_copy_caption": {"ru": "«{title}»: подписанная копия", "en": "“{title}”: signed copy"},
     "menu_documents": {"ru": "📄 Мои документы", "en": "📄 My documents"},
+    "cmd_documents": {"ru": "Мои документы", "en": "My documents"},
 }

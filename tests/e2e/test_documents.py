@@ -306,6 +306,11 @@ def test_five_wrong_codes_lock_the_document_for_fifteen_minutes_and_tell_the_sta
         assert s.get(DocumentRequest, declined_id).state == "declined"
         assert s.query(DocumentSignature).count() == 2
 
+    # The menu's «📄 Мои документы» lists the signed one only.
+    mine = type_and_read(wired, chat, "📄 Мои документы")[0]["text"]
+    assert mine.startswith("Ваши документы:\n✅ «Договор на платные услуги» — подписан ")
+    assert "Согласие на рассылку" not in mine
+
 
 def test_nothing_is_signed_by_a_foreign_stale_expired_or_unlinked_press_or_another_documents_code(
     chat_wired: Wired, clock
