@@ -51,6 +51,7 @@ KEYS: dict[str, tuple[str, str, str]] = {
     "TELEGRAM_API_URL": ("telegram", "api_url", ""),
     "WEB_HOST": ("web", "host", "127.0.0.1"),
     "WEB_PORT": ("web", "port", "8080"),
+    "DATABASE_URL": ("storage", "database_url", ""),
 }
 # Answers that are not config keys.
 EXTRA = {"TELEGRAM_CHECK": "no", "OWNER_LOGIN": "owner"}
@@ -122,7 +123,10 @@ def default_timezone() -> str:
     with contextlib.suppress(OSError):
         candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
     zones = zoneinfo.available_timezones()
-    return next((c for c in candidates if c in zones and c != "UTC"), "Europe/Moscow")
+    # A server kept on UTC says nothing about where the clinic is.
+    utc = {"UTC", "GMT", "Universal", "Zulu", "UCT", "Greenwich"}
+    local = (c for c in candidates if c in zones and c not in utc and not c.startswith("Etc/"))
+    return next(local, "Europe/Moscow")
 
 
 def check_timezone(value: str) -> str:
@@ -156,6 +160,13 @@ def check_value(name: str, value: str, profiles: list[str]) -> str:
         )
     if name == "TELEGRAM_API_URL" and value and not re.match(r"https?://", value):
         raise Refused(f"TELEGRAM_API_URL = {value!r}: expected an http(s):// address")
+    if name == "DATABASE_URL" and value:
+        if not re.match(r"(postgresql(\+psycopg2)?|sqlite)://", value):
+            raise Refused(
+                "DATABASE_URL: expected empty (SQLite, recommended) or postgresql://user@host/db"
+            )
+        # The driver every release carries; SQLAlchemy's default for postgresql:// is not it.
+        value = re.sub(r"^postgresql://", "postgresql+psycopg2://", value)
     if name == "WEB_PORT" and not (value.isdigit() and 1 <= int(value) <= 65535):
         raise Refused(f"WEB_PORT = {value!r}: expected a port number 1-65535")
     if name == "TELEGRAM_CHECK" and value.lower() not in YES | NO:
@@ -271,7 +282,8 @@ def configure(args: argparse.Namespace) -> int:
         print("Kabinet needs a few answers; Enter takes the one in [brackets].", flush=True)
     put("CLINIC_NAME", q.get("CLINIC_NAME", "Clinic name, as patients see it"))
     put("TIMEZONE", q.get("TIMEZONE", "Clinic time zone (IANA name)"))
-    for name in ("WEB_HOST", "WEB_PORT"):  # from the file only: install.sh checked the port
+    # From the file only: install.sh checked the port; the store is SQLite unless told.
+    for name in ("WEB_HOST", "WEB_PORT", "DATABASE_URL"):
         if given is not None and name in given:
             value = q.get(name, name)
             put(name, int(value) if name == "WEB_PORT" else value)

@@ -130,6 +130,8 @@ if ((configure)); then
     bot="$(sed -n 's/^bot=//p' "$result")"
     rm -f "$result"
     ((SANDBOX)) || chown "$SERVICE_USER:$SERVICE_USER" "$CONFIG_FILE"
+    # A PostgreSQL store (DATABASE_URL) is known only now: its pg_dump/pg_restore.
+    install_system_packages
 else
     log "keeping the existing $CONFIG_FILE (not changed)"
 fi

@@ -318,7 +318,15 @@ def test_demo_dsn_that_fails_is_never_saved(tmp_path: Path, demo: MisEngine) -> 
     assert result.returncode == 7, result.stderr
     assert f"demo clinic database {tmp_path / 'missing.sqlite3'} does not exist" in result.stderr
     assert not config.exists()
-    right = write_answers(tmp_path / "r.env", MIS_DSN=demo.dsn, TIMEZONE="Europe/Samara")
+    store = "postgresql://kabinet@db-host/kabinet"  # a PostgreSQL store, from the file only
+    right = write_answers(
+        tmp_path / "r.env", MIS_DSN=demo.dsn, TIMEZONE="Europe/Samara", DATABASE_URL=store
+    )
     result, _ = configure(tmp_path, right, config)
     assert result.returncode == 0, result.stderr
-    assert tomllib.loads(config.read_text())["mis"]["dsn"] == demo.dsn
+    written = tomllib.loads(config.read_text())
+    assert written["mis"]["dsn"] == demo.dsn
+    # Named with the driver every release carries (psycopg2), not SQLAlchemy's default.
+    assert written["storage"]["database_url"] == "postgresql+psycopg2://kabinet@db-host/kabinet"
+    with pytest.raises(answers_py.Refused, match="DATABASE_URL: expected empty"):
+        answers_py.check_value("DATABASE_URL", "mysql://kabinet@db/kabinet", [])

@@ -33,7 +33,9 @@ from tests.infra.test_installer_sandbox import Sandbox, free_port, out
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# Five bundles, then installs and updates that each build a virtualenv: minutes on a
+# busy machine (the first install also runs the real `kabinet mis check`).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def pem(key: Ed25519PrivateKey) -> bytes:
