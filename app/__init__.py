@@ -75,6 +75,7 @@ def create_app(config: Config | None = None) -> Flask:
         loyalty,
         patients,
         reports,
+        settings,
         staff,
         task_reports,
         tasks,
@@ -97,6 +98,7 @@ def create_app(config: Config | None = None) -> Flask:
         care,
         consent,
         documents,
+        settings,
         staff,
         audit_log,
     ):

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str] | None] = {
     "documents.templates": OWNER_MANAGER,  # document templates and the ПЭП agreement
     "bonus.grant": OWNER,  # points out of nothing: the owner's decision
     "bonus.settings": OWNER,  # the programme's rules: money
+    "settings.edit": OWNER,  # «Настройки»: reminders, ratings, quiet hours, reviews
     "staff.manage": OWNER,  # staff users: add, deactivate, reset a password
     "audit.view": OWNER,  # the audit log
 }

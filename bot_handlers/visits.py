@@ -21,6 +21,7 @@ from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
 from core.patients import is_linked
 from core.reminders import cancel_asks, cancel_queued
 from core.rules import doctor_label
+from core.settings import store as settings
 from core.tasks import create_task
 from core.texts import CATALOGUE, on_date, render, when
 from core.visits import arrival, no_show
@@ -288,9 +289,9 @@ def register(router: Router, ctx: BotContext) -> None:
         """The arrival welcome's offer: the choice is a task for the front desk."""
         _, _, rest = event.data.partition(":")
         index = rest.partition(":")[2]
-        offer = ctx.config.messaging.arrival_offer
         notice = ""
         with ctx.session() as session:
+            offer = settings.effective(session, ctx.config).messaging.arrival_offer
             sub, appt = pressed_visit(session, event)
             if appt is None:
                 notice = ctx.text("not_yours", sub)

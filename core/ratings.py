@@ -27,6 +27,7 @@ from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.patients import chat_rank, one_chat_per_person
 from core.rating_followup import followup_keyboard
 from core.rating_scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
+from core.settings import store as settings
 from core.tasks import create_task
 from core.texts import render, when
 
@@ -96,6 +97,7 @@ def _one_chat_per_visit(session: Session, rows: Sequence[Any]) -> list[Any]:
 def plan_rating_requests(
     factory: sessionmaker[Session], config: Config, clock: Callable[[], datetime] = utcnow
 ) -> int:
+    config = settings.in_force(factory, config)  # the scale and link set on «Настройки»
     m = config.messaging
     if not m.rating_enabled:
         return 0
@@ -268,7 +270,8 @@ def record_rating(
         if current_markup is not None:
             rows = current_markup.get("inline_keyboard") or []
         else:
-            keep = config.messaging.review_url if rating.review_link_offered else ""
+            link = settings.effective(session, config).messaging.review_url
+            keep = link if rating.review_link_offered else ""
             rows = rating_keyboard(rating.id, keep, sub.language, rating.scale)["inline_keyboard"]
         markup = {
             "inline_keyboard": [

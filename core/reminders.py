@@ -29,6 +29,7 @@ from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_REMINDER, QuietHours, enqueue_many, inline_keyboard
 from core.patients import Rank, chat_rank, one_chat_per_person
+from core.settings import store as settings
 from core.texts import render, when
 
 BATCH = 500
@@ -78,6 +79,7 @@ def reminder_keyboard(appointment_id: int, lang: str) -> dict[str, Any]:
 
 def plan_reminders(session: Session, config: Config, clock: Callable[[], datetime] = utcnow) -> int:
     """Queue what each step owes now; returns how many messages were queued."""
+    config = settings.effective(session, config)  # the sequence and hours set on «Настройки»
     queued = 0
     for step in steps(config):
         ids = _candidates(session, config, step, clock())
@@ -91,6 +93,7 @@ def plan_reminders_in_batches(
 ) -> int:
     """The same, committing every few hundred visits: the store is never locked for long
     and a crash keeps what was planned (the keys skip it next time)."""
+    config = settings.in_force(factory, config)  # the sequence and hours set on «Настройки»
     queued = 0
     for step in steps(config):
         with factory() as session:

@@ -38,6 +38,7 @@ from core.config import Config, redact
 from core.db import transaction
 from core.models import OutboxMessage
 from core.ratelimit import AdaptiveSpacer, Spacer
+from core.settings import store as settings
 from jobs.transports import DeliveryError, Transport
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ class Dispatcher:
         self._batch += 1
         batch = f"{self.token}:{self._batch:x}"
         with transaction(self.factory) as session:
-            resume = self.quiet.next_allowed(now)
+            resume = self._quiet_hours(session).next_allowed(now)
             if resume is not None:
                 outbox.defer_for_quiet_hours(session, now, resume)
             if room > 0:
@@ -306,6 +307,13 @@ class Dispatcher:
                 del self._lanes[item.lane]
             evicted.append(item.id)
         return evicted
+
+    def _quiet_hours(self, session: Session) -> outbox.QuietHours:
+        """The quiet hours in force (changed on «Настройки» without a restart); kept for
+        the sends between two refills."""
+        m = settings.effective(session, self.config).messaging
+        self.quiet = outbox.QuietHours(m.quiet_start, m.quiet_end, self.config.clinic.tz)
+        return self.quiet
 
     def _submit_ready(self) -> int:
         """Start a send for each chat whose next message may go now, most urgent first."""

@@ -25,6 +25,7 @@ from core.models import Appointment, DomainEvent, Patient
 from core.outbox import PRIORITY_NOTICE, enqueue, inline_keyboard
 from core.patients import reachable_subscribers
 from core.reminders import cancel_queued
+from core.settings import store as settings
 from core.texts import render
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def offer_keyboard(config: Config, appointment_id: int) -> dict[str, Any] | None
 
 def on_arrived(session: Session, config: Config, event: DomainEvent, now: datetime) -> int:
     """The welcome to each reachable chat of the patient; returns how many were queued."""
+    config = settings.effective(session, config)  # the welcome and offer set on «Настройки»
     if not_believed(session, event):
         return 0
     appt = session.scalar(select(Appointment).where(Appointment.mis_id == event.subject))

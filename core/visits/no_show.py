@@ -43,6 +43,7 @@ from core.health import mis_health
 from core.models import Appointment, Doctor, DomainEvent, OutboxMessage, Patient, Subscriber, Task
 from core.outbox import PRIORITY_NOTICE, QuietHours, enqueue, inline_keyboard
 from core.patients import reachable_subscribers
+from core.settings import store as settings
 from core.tasks import OPEN_STATES, close_by_system, create_task
 from core.texts import on_date, render, when
 
@@ -199,7 +200,7 @@ def run(
 
 def _send_gate(session: Session, config: Config, now: datetime) -> datetime | None:
     """When the MIS was last read, if messages may be queued now at all; else None."""
-    m = config.messaging
+    m = settings.effective(session, config).messaging  # quiet hours set on «Настройки»
     if not m.no_show_message_enabled:
         return None
     # Queued in quiet hours, the message would wait in the outbox for the morning, after

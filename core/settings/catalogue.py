@@ -1,0 +1,107 @@
+"""Which config keys the «Настройки» screen changes, in the screen's order, and how each
+reads in Russian: its label, the kind of input, and what a valid value looks like (the
+message a refused value gets; the config file's own checks decide what is valid)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # "section.name" in the config file
+    group: str
+    label: str
+    # bool (checkbox), choice (a list), list (comma-separated), int, text
+    kind: str
+    hint: str  # what is allowed, in the message of a refused value
+    choices: tuple[tuple[str, str], ...] = ()  # (value, Russian label) for kind "choice"
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".", 1)[1]
+
+
+_CLOCK = "время в виде ЧЧ:ММ, например 21:00"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "messaging.rating_scale",
+        "Оценка визита",
+        "Шкала оценки",
+        "choice",
+        "одна из шкал списка",
+        (("1-5", "от 1 до 5"), ("1-10", "от 1 до 10"), ("smileys", "смайлики 😞 … 😄")),
+    ),
+    Setting(
+        "messaging.reminder_sequence",
+        "Напоминания о визите",
+        "Последовательность напоминаний",
+        "list",
+        "шаги через запятую, например «3d, 1d, 2h»: дни (1–14, в час отправки) или часы "
+        "(1–72) до визита, каждый шаг один раз; пусто — одно напоминание за N дней",
+    ),
+    Setting(
+        "messaging.reminder_days_before",
+        "Напоминания о визите",
+        "Одно напоминание: за сколько дней",
+        "int",
+        "целое число от 1 до 14",
+    ),
+    Setting(
+        "messaging.reminder_send_at",
+        "Напоминания о визите",
+        "Час отправки напоминаний «за N дней»",
+        "text",
+        _CLOCK,
+    ),
+    Setting(
+        "messaging.quiet_hours_start",
+        "Тихие часы",
+        "Начало тихих часов",
+        "text",
+        _CLOCK,
+    ),
+    Setting(
+        "messaging.quiet_hours_end",
+        "Тихие часы",
+        "Конец тихих часов",
+        "text",
+        _CLOCK,
+    ),
+    Setting(
+        "messaging.arrival_welcome_enabled",
+        "Приход в клинику",
+        "Приветствие, когда пациент пришёл",
+        "bool",
+        "включено или выключено",
+    ),
+    Setting(
+        "messaging.arrival_offer",
+        "Приход в клинику",
+        "Что предложить (через запятую)",
+        "list",
+        "до 8 коротких (до 30 знаков) вариантов через запятую, например «Чай, Кофе, Вода», "
+        "или пусто",
+    ),
+    Setting(
+        "messaging.review_url",
+        "Отзывы",
+        "Ссылка на страницу отзывов",
+        "text",
+        "адрес, начинающийся с https:// или http://, или пусто",
+    ),
+    Setting(
+        "messaging.review_every_days",
+        "Отзывы",
+        "Предлагать ссылку не чаще, чем раз в (дней)",
+        "int",
+        "целое число от 0 до 3650 (0 — при каждой оценке)",
+    ),
+)
+
+BY_KEY = {s.key: s for s in SETTINGS}
