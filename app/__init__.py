@@ -65,6 +65,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app import auth, permissions
     from app.views import (
         audit_log,
+        bonus_screenshots,
         campaigns,
         care,
         consent,
@@ -89,6 +90,7 @@ def create_app(config: Config | None = None) -> Flask:
         dashboard,
         patients,
         tasks,
+        bonus_screenshots,
         task_reports,
         reports,
         delivery,

@@ -33,6 +33,8 @@ TASK_KINDS = {
     "document_question": "вопрос по документу",
     "document_locked": "подпись заблокирована",
     "document_unavailable": "документ недоступен",
+    "review_screenshot": "скриншот отзыва",
+    "social_screenshot": "скриншот публикации",
 }
 
 OUTBOX_KINDS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from telebot import TeleBot
 
 from bot_handlers import (
+    bonus_screenshots,
     care,
     chat,
     commands,
@@ -46,6 +47,7 @@ FLOWS = (
     my_visits,
     care,
     loyalty,
+    bonus_screenshots,  # «Получить бонус за отзыв» and the image it asks for
     messengers,  # «Мессенджер для сообщений», reached from «Настройки»
     friend,
     settings,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot_handlers import bonus_screenshots
 from bot_handlers.channels.base import Command, Press, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
@@ -40,10 +41,12 @@ def _muted(session: Session, patient_ids: list[str]) -> bool:
     return bool(patient_ids) and muted == len(patient_ids)
 
 
-def mute_keyboard(ctx: BotContext, sub: Subscriber, muted: bool) -> dict[str, Any]:
-    if muted:
-        return inline_keyboard([[(ctx.text("btn_unmute", sub), UNMUTE)]])
-    return inline_keyboard([[(ctx.text("btn_mute", sub), MUTE)]])
+def mute_keyboard(
+    ctx: BotContext, sub: Subscriber, muted: bool, above: list[list[tuple[str, str]]] | None = None
+) -> dict[str, Any]:
+    """The mute toggle, under `above` (the bonuses screen's other buttons)."""
+    toggle = (ctx.text("btn_unmute", sub), UNMUTE) if muted else (ctx.text("btn_mute", sub), MUTE)
+    return inline_keyboard([*(above or []), [toggle]])
 
 
 def balance_screen(ctx: BotContext, session: Session, sub: Subscriber) -> str | None:
@@ -166,7 +169,10 @@ def register(router: Router, ctx: BotContext) -> None:
                 ctx.need_link(session, sub, key)
                 return
             ids = [p.mis_id for p in linked_patients(session, sub)]
-            ctx.reply(session, sub, key, text, mute_keyboard(ctx, sub, _muted(session, ids)))
+            offers = bonus_screenshots.buttons(ctx, session, sub)
+            ctx.reply(
+                session, sub, key, text, mute_keyboard(ctx, sub, _muted(session, ids), offers)
+            )
 
     @router.on(Press, when=lambda e: e.data in (MUTE, UNMUTE))
     def toggle_mute(event: Press) -> None:
@@ -191,7 +197,9 @@ def register(router: Router, ctx: BotContext) -> None:
                     text=event.message_text,
                     kind="edit_markup",
                     priority=PRIORITY_REPLY,
-                    reply_markup=mute_keyboard(ctx, sub, mute),
+                    reply_markup=mute_keyboard(
+                        ctx, sub, mute, bonus_screenshots.buttons(ctx, session, sub)
+                    ),
                     edit_message_id=event.message_id,
                     respect_quiet_hours=False,
                 )

@@ -456,6 +456,9 @@ class LoyaltyConfig:
     birthday_expiry_days: int = field(default=30, metadata=_check(_between(0, 3650)))
     review_bonus: int = field(default=0, metadata=_check(_POINTS))
     social_bonus: int = field(default=0, metadata=_check(_POINTS))
+    # Patients may send a screenshot of their review or post in the bot (issue 11 part 7);
+    # staff approve it in the thread. Off by default, like the bonuses themselves.
+    bonus_screenshots: bool = False
     member_cap_per_month: int = field(default=0, metadata=_check(_between(0, 100_000_000)))
     global_cap_per_month: int = field(default=0, metadata=_check(_between(0, 1_000_000_000)))
     point_value_rub: float = field(default=1.0, metadata=_check(_between(0.01, 1000)))
