@@ -1,0 +1,72 @@
+"""«Настройки» in a real headless Chromium: the owner refuses herself a bad quiet hour (the
+reason shows, nothing changes), sets the 1-10 rating scale, sees it marked as changed in
+the panel, and the next rating request the appliance makes asks on that scale."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.db import transaction
+from core.models import Appointment, Doctor, OutboxMessage
+from core.ratings import plan_rating_requests
+from tests.app.test_browser import _screenshot, browser, page, panel_url  # noqa: F401  (fixtures)
+from tests.conftest import PASSWORDS, Wired
+from tests.core.people import chat_for, patient
+
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
+
+
+def test_the_owner_changes_the_rating_scale_and_the_next_request_uses_it(
+    wired: Wired,
+    page: Any,
+    panel_url: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(panel_url + "/login")
+    page.fill("#login", "owner")
+    page.fill("#password", PASSWORDS["owner"])
+    page.click("#login-submit")
+    page.click("nav >> text=Настройки >> nth=-1")
+    expect(page.locator("h1")).to_have_text("Настройки")
+
+    page.fill("#f-messaging__quiet_hours_start", "25:00")
+    page.select_option("#f-messaging__rating_scale", "1-10")
+    page.click("#settings button[type=submit] >> nth=-1")
+    expect(page.locator("body")).to_contain_text("«Начало тихих часов»: нужно время в виде ЧЧ:ММ")
+    page.goto(panel_url + "/settings/")
+    expect(page.locator("#row-messaging__rating_scale")).to_contain_text("из файла")
+
+    page.select_option("#f-messaging__rating_scale", "1-10")
+    page.click("#settings button[type=submit] >> nth=-1")
+    expect(page.locator("body")).to_contain_text("Сохранено: «Шкала оценки».")
+    expect(page.locator("#row-messaging__rating_scale")).to_contain_text("изменено в панели")
+    _screenshot(page, "panel-settings.png")
+
+    factory = wired.appliance.factory
+    with transaction(factory) as s:
+        s.add(Doctor(mis_id="d1", full_name="Петров П. П.", specialty="Терапевт"))
+        chat_for(s, patient(s, "p1"))
+        end = utcnow() - timedelta(minutes=wired.config.messaging.rating_delay_minutes + 10)
+        s.add(
+            Appointment(
+                mis_id="v1",
+                patient_mis_id="p1",
+                doctor_mis_id="d1",
+                starts_at=end - timedelta(minutes=30),
+                ends_at=end,
+                status="completed",
+            )
+        )
+    assert plan_rating_requests(factory, wired.config) == 1
+    with factory() as s:
+        request = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "rating"))
+    assert request is not None
+    scores = [b["text"] for row in request.reply_markup["inline_keyboard"] for b in row]
+    assert [s for s in scores if re.fullmatch(r"\d+", s)] == [str(n) for n in range(1, 11)]
