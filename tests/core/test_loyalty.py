@@ -7,9 +7,10 @@ from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import ledger
 from core.config import ConfigError
@@ -17,6 +18,8 @@ from core.db import transaction
 from core.loyalty import accounts, earning, nightly, operations, reports, settings
 from core.loyalty.referrals import parse_payload, payload_for
 from core.models import (
+    LedgerEntry,
+    LoyaltyAccount,
     LoyaltyMember,
     OutboxMessage,
     Patient,
@@ -29,6 +32,8 @@ from core.models import (
 )
 from tests.conftest import make_config
 from tests.core.loyalty_world import T0, World
+
+MSK = ZoneInfo("Europe/Moscow")
 
 # Time sensitive: `make test` reruns it at frozen instants and under another TZ.
 pytestmark = pytest.mark.clock
@@ -502,6 +507,37 @@ def test_panel_settings_override_the_config_and_are_validated(make_world: MakeWo
         # Back to the config's value: no longer an override.
         settings.save(s, w.config, {"cashback_percent": 5}, "owner")
         assert settings.overrides(s) == {}
+
+
+def test_the_points_owed_at_each_months_end_are_the_entries_up_to_then(
+    make_world: MakeWorld,
+) -> None:
+    """Worked back from today's balances, the liability of every month equals the sum of
+    the patients' entries made before that month's end (a staff account's points owe no
+    patient anything)."""
+    w = make_world(cashback_percent=5, referrer_points=0, referred_points=0)
+    w.patient("a"), w.patient("b")
+    for month, amount in ((1, "4000"), (2, "2000"), (3, "6000")):
+        w.now = datetime(2026, month, 12, 9, 0, tzinfo=UTC)
+        w.pay("a" if month != 2 else "b", amount)
+        if month == 2:
+            w.pay("a", "100", method="bonus")
+            with transaction(w.factory) as s:
+                staff = ledger.account_for(s, "staff", "7")
+                ledger.credit(s, staff, 300, kind="staff_connect", cause="staff:7:1", now=w.now)
+    w.now = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)
+    with w.factory() as s:
+        months = reports.economics(s, w.config, w.now, months=4)
+        for row, end in zip(
+            months, [datetime(2026, m, 1, tzinfo=MSK) for m in (2, 3, 4, 5)], strict=True
+        ):
+            owed = s.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+                .join(LoyaltyAccount, LoyaltyAccount.id == LedgerEntry.account_id)
+                .where(LedgerEntry.created_at < end, LoyaltyAccount.owner_kind != "staff")
+            )
+            assert row.liability_points == owed
+    assert [m.liability_points for m in months] == [200, 200, 500, 500]
 
 
 def test_economics_compare_the_programme_with_the_flat_discount(make_world: MakeWorld) -> None:
