@@ -21,6 +21,7 @@ from core.conversations.staff_group import STATUS_KEYS, staff_keyboard
 from core.conversations.staff_links import managers_to_ping
 from core.models import Subscriber, Task
 from core.outbox import PRIORITY_STAFF, enqueue
+from core.settings import store as settings
 from core.texts import render
 
 OPEN_STATES = ("open", "taken")
@@ -147,6 +148,7 @@ def escalate_stale(session: Session, config: Config, now: datetime) -> int:
     """Alert the managers once about every open task nobody took within its kind's minutes
     of working time: its post in the staff group says so (edited, not posted again) and a
     short alert names the linked owners and managers, so their Telegram pings them."""
+    config = settings.effective(session, config)  # working hours set on «Настройки»
     staff_chat = config.telegram.staff_chat_id
     limits = [escalation_minutes(config, k) for k in ("", *config.conversations.escalate_after)]
     shortest = min((m for m in limits if m), default=0)

@@ -25,6 +25,7 @@ from core.conversations.splitting import split_text
 from core.models import Subscriber, Task
 from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients import linked_patients
+from core.settings import store as settings
 from core.tasks import OPEN_STATES, TaskStateError, create_task, transition
 from core.texts import render
 
@@ -137,10 +138,11 @@ def receive(session: Session, config: Config, sub: Subscriber, incoming: Incomin
         task.waiting_since = now
     if task.acknowledged_at is None:
         task.acknowledged_at = now
-        if hours.is_open(config, now):
+        in_force = settings.effective(session, config)  # working hours set on «Настройки»
+        if hours.is_open(in_force, now):
             ack = render("message_received_open", sub.language)
         else:
-            opens = hours.answer_expected(config, now, sub.language)
+            opens = hours.answer_expected(in_force, now, sub.language)
             ack = render("message_received_closed", sub.language, opens=opens)
         notice(session, sub, f"message-ack:{task.id}", ack)
     if too_big:

@@ -74,6 +74,28 @@ SETTINGS: tuple[Setting, ...] = (
         _CLOCK,
     ),
     Setting(
+        "conversations.working_hours_start",
+        "Часы работы (чат с клиникой)",
+        "Начало рабочего дня",
+        "text",
+        _CLOCK,
+    ),
+    Setting(
+        "conversations.working_hours_end",
+        "Часы работы (чат с клиникой)",
+        "Конец рабочего дня",
+        "text",
+        _CLOCK + " (равное началу — круглосуточно)",
+    ),
+    Setting(
+        "conversations.working_days",
+        "Часы работы (чат с клиникой)",
+        "Рабочие дни",
+        "text",
+        "номера дней недели через запятую, 1 — понедельник … 7 — воскресенье, например "
+        "«1,2,3,4,5»",
+    ),
+    Setting(
         "messaging.arrival_welcome_enabled",
         "Приход в клинику",
         "Приветствие, когда пациент пришёл",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from bot_handlers.bot import build_bot
@@ -121,3 +122,28 @@ def test_an_override_a_release_no_longer_accepts_is_ignored(tmp_path: Path, fact
         in_force = store.effective(s, config)
     assert in_force.messaging.rating_scale == "1-5"
     assert in_force.messaging.quiet_hours_end == "07:00"
+
+
+def test_a_patient_writing_on_a_working_day_set_in_the_panel_is_told_the_clinic_reads_now(
+    config, factory
+) -> None:  # type: ignore[no-untyped-def]
+    from core.conversations.threads import Incoming, receive
+    from tests.core.people import chat_for, patient
+    from tests.core.test_conversations import SUNDAY_NOON, _acks
+
+    # The file's clinic works Monday to Saturday from 09:00: on Sunday at noon it is closed.
+    _set(factory, config, conversations__working_days="1,2,3,4,5,6,7")
+    _set(factory, config, conversations__working_hours_start="13:00")
+    with time_machine.travel(SUNDAY_NOON, tick=False), transaction(factory) as s:
+        sub = chat_for(s, patient(s, "p1"))
+        receive(s, config, sub, Incoming(telegram_message_id=1, text="Здравствуйте"))
+        (ack,) = _acks(s, sub.chat_id)
+        # Open on Sundays now, but not before 13:00: told when, today.
+        assert "клиника закрыта" in ack.text and "сегодня" in ack.text and "13:00" in ack.text
+    with transaction(factory) as s:
+        store.reset(s, "conversations.working_hours_start")
+    with time_machine.travel(SUNDAY_NOON, tick=False), transaction(factory) as s:
+        sub = chat_for(s, patient(s, "p2"))
+        receive(s, config, sub, Incoming(telegram_message_id=2, text="Добрый день"))
+        (ack,) = _acks(s, sub.chat_id)
+        assert "ответим здесь" in ack.text
