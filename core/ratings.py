@@ -219,7 +219,7 @@ def record_rating(
     if rating.score is not None:
         return RatingAnswer(render("already_answered", sub.language))
     rating.score, rating.answered_at = score, now
-    low = is_low(config, score, rating.scale)
+    low = is_low(settings.effective(session, config), score, rating.scale)  # «Настройки»
     tz = config.clinic.tz
     appt = session.scalar(
         select(Appointment).where(Appointment.mis_id == rating.appointment_mis_id)

@@ -147,3 +147,15 @@ def test_a_patient_writing_on_a_working_day_set_in_the_panel_is_told_the_clinic_
         receive(s, config, sub, Incoming(telegram_message_id=2, text="Добрый день"))
         (ack,) = _acks(s, sub.chat_id)
         assert "ответим здесь" in ack.text
+
+
+def test_a_score_is_low_by_the_threshold_set_in_the_panel(tmp_path: Path, factory) -> None:  # type: ignore[no-untyped-def]
+    from core.models import Task
+    from tests.core.test_ratings import _press, _rating
+
+    config, sub = _setup(tmp_path, factory)  # the file: 3 and below is low
+    _set(factory, config, messaging__rating_low_score=1)
+    plan_rating_requests(factory, config)
+    assert _press(factory, config, sub, f"rt:{_rating(factory).id}:2").accepted
+    with factory() as s:
+        assert s.scalars(select(Task)).all() == []  # 2 is no longer low
