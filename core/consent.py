@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.models import ConsentText, PatientLink, Subscriber, Task, VisitRating
 from core.patients import CONSENT_VERSION
 from core.texts import render
+from core.versioned_text import VersionedText
 
 DEFAULT_VERSION = CONSENT_VERSION
 MAX_TEXT = 3000  # with the greeting around it, well within one 4,096-character message
@@ -31,36 +32,26 @@ class Current:
     custom: bool  # written in the panel, not the catalogue's default
 
 
+_TEXTS = VersionedText(ConsentText, "согласия", first_custom=1, max_text=MAX_TEXT)
+
+
 def current(session: Session, clinic: str, lang: str = "ru") -> Current:
-    row = session.scalar(select(ConsentText).order_by(ConsentText.id.desc()).limit(1))
+    row = _TEXTS.latest(session)
     if row is None:
         return Current(DEFAULT_VERSION, render("consent_default_text", lang, clinic=clinic), False)
     return Current(row.version, row.text, True)
 
 
 def history(session: Session) -> list[ConsentText]:
-    return list(session.scalars(select(ConsentText).order_by(ConsentText.id.desc())))
+    return _TEXTS.history(session)
 
 
-def check_text(text: str) -> list[str]:
-    errors = []
-    if not text.strip():
-        errors.append("Текст согласия не может быть пустым.")
-    if len(text) > MAX_TEXT:
-        errors.append(f"Текст согласия длиннее {MAX_TEXT} символов.")
-    return errors
+check_text = _TEXTS.check
 
 
 def new_version(session: Session, text: str, who: str, now: datetime) -> ConsentText:
     """A new version from the panel: numbered on from the last one ("1", "2", …)."""
-    errors = check_text(text)
-    if errors:
-        raise ValueError(" ".join(errors))
-    count = len(history(session))
-    row = ConsentText(version=str(count + 1), text=text.strip(), created_by=who, created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    return _TEXTS.add(session, text, who, now)
 
 
 def accept(sub: Subscriber, version: str, now: datetime) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.documents.models import DocumentSignature, PepAgreement
+from core.versioned_text import VersionedText
 
 DEFAULT_VERSION = "1"
 MAX_TEXT = 3000  # one message with its frame, within Telegram's 4,096
@@ -51,36 +52,26 @@ class Current:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
+_TEXTS = VersionedText(PepAgreement, "соглашения", first_custom=2, max_text=MAX_TEXT)
+
+
 def current(session: Session, clinic: str) -> Current:
-    row = session.scalar(select(PepAgreement).order_by(PepAgreement.id.desc()).limit(1))
+    row = _TEXTS.latest(session)
     if row is None:
         return Current(DEFAULT_VERSION, DEFAULT_TEXT.format(clinic=clinic), False)
     return Current(row.version, row.text, True)
 
 
 def history(session: Session) -> list[PepAgreement]:
-    return list(session.scalars(select(PepAgreement).order_by(PepAgreement.id.desc())))
+    return _TEXTS.history(session)
 
 
-def check_text(text: str) -> list[str]:
-    errors = []
-    if not text.strip():
-        errors.append("Текст соглашения не может быть пустым.")
-    if len(text) > MAX_TEXT:
-        errors.append(f"Текст соглашения длиннее {MAX_TEXT} символов.")
-    return errors
+check_text = _TEXTS.check
 
 
 def new_version(session: Session, text: str, who: str, now: datetime) -> PepAgreement:
     """A new version: "2", "3", … (the default text is "1")."""
-    errors = check_text(text)
-    if errors:
-        raise ValueError(" ".join(errors))
-    number = len(history(session)) + 2
-    row = PepAgreement(version=str(number), text=text.strip(), created_by=who, created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    return _TEXTS.add(session, text, who, now)
 
 
 def accepted(
