@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # (id of the file's Config, the overrides as JSON) -> the Config in force. The dispatcher
 # asks on every pass; rebuilding (and re-checking) the whole config each time is waste.
-_CACHE: dict[tuple[int, str], Config] = {}
+_CACHE: dict[tuple[int, str], tuple[Config, Config]] = {}
 _CACHE_SIZE = 32
 
 
@@ -64,8 +64,8 @@ def effective(session: Session, config: Config) -> Config:
         return config
     cache_key = (id(config), json.dumps(changes, sort_keys=True, ensure_ascii=False))
     found = _CACHE.get(cache_key)
-    if found is not None:
-        return found
+    if found is not None and found[0] is config:  # not another config at a reused id
+        return found[1]
     try:
         result = _apply(config, changes)
     except ConfigError:
@@ -80,8 +80,13 @@ def effective(session: Session, config: Config) -> Config:
         result = _apply(config, good)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.clear()
-    _CACHE[cache_key] = result
+    _CACHE[cache_key] = (config, result)
     return result
+
+
+def _refusal(setting: Setting, typed: str) -> str:
+    """«Начало тихих часов»: «25:00» не подходит — время в виде ЧЧ:ММ, например 21:00."""
+    return f"«{setting.label}»: «{typed}» не подходит — {setting.hint}."
 
 
 def parse(setting: Setting, text: str | None) -> Any:
@@ -93,10 +98,10 @@ def parse(setting: Setting, text: str | None) -> Any:
         return [part.strip() for part in raw.split(",") if part.strip()]
     if setting.kind == "int":
         if not raw.lstrip("-").isdigit():
-            raise SettingRefused(f"«{setting.label}»: нужно {setting.hint}, а не «{raw}».")
+            raise SettingRefused(_refusal(setting, raw))
         return int(raw)
     if setting.kind == "choice" and raw not in {value for value, _ in setting.choices}:
-        raise SettingRefused(f"«{setting.label}»: нужна {setting.hint}, а не «{raw}».")
+        raise SettingRefused(_refusal(setting, raw))
     return raw
 
 
@@ -109,9 +114,7 @@ def save(session: Session, config: Config, values: dict[str, Any], user: str) ->
         except ConfigError as exc:
             setting = BY_KEY[key]
             shown = ", ".join(value) if isinstance(value, list) else value
-            raise SettingRefused(
-                f"«{setting.label}»: нужно {setting.hint}, а не «{shown}». Ничего не сохранено."
-            ) from exc
+            raise SettingRefused(_refusal(setting, str(shown))) from exc
     merged = {**overrides(session), **values}
     in_force = _apply(config, merged)  # the values together (each one passed alone)
     was = effective(session, config)

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 def test_the_owner_changes_the_rating_scale_and_the_next_request_uses_it(
     wired: Wired,
-    page: Any,
+    page: Any,  # noqa: F811
     panel_url: str,  # noqa: F811
 ) -> None:
     from playwright.sync_api import expect
@@ -39,7 +39,9 @@ def test_the_owner_changes_the_rating_scale_and_the_next_request_uses_it(
     page.fill("#f-messaging__quiet_hours_start", "25:00")
     page.select_option("#f-messaging__rating_scale", "1-10")
     page.click("#settings button[type=submit] >> nth=-1")
-    expect(page.locator("body")).to_contain_text("«Начало тихих часов»: нужно время в виде ЧЧ:ММ")
+    expect(page.locator("body")).to_contain_text(
+        "«Начало тихих часов»: «25:00» не подходит — время в виде ЧЧ:ММ"
+    )
     page.goto(panel_url + "/settings/")
     expect(page.locator("#row-messaging__rating_scale")).to_contain_text("из файла")
 

@@ -87,11 +87,23 @@ def test_a_bad_value_is_refused_with_the_reason_and_nothing_is_kept(
     owner: Persona, factory
 ) -> None:  # type: ignore[no-untyped-def]
     for field, value, reason in (
-        ("messaging__quiet_hours_start", "25:00", "«Начало тихих часов»: нужно время в виде ЧЧ:ММ"),
-        ("messaging__reminder_sequence", "3d, 20d", "«Последовательность напоминаний»: нужно шаги"),
-        ("messaging__review_every_days", "полгода", "нужно целое число от 0 до 3650"),
-        ("messaging__review_every_days", "99999", "нужно целое число от 0 до 3650"),
-        ("messaging__rating_scale", "1-100", "«Шкала оценки»: нужна одна из шкал списка"),
+        (
+            "messaging__quiet_hours_start",
+            "25:00",
+            "«Начало тихих часов»: «25:00» не подходит — время в виде ЧЧ:ММ",
+        ),
+        (
+            "messaging__reminder_sequence",
+            "3d, 20d",
+            "«Последовательность напоминаний»: «3d, 20d» не подходит — шаги",
+        ),
+        ("messaging__review_every_days", "полгода", "не подходит — целое число от 0 до 3650"),
+        ("messaging__review_every_days", "99999", "не подходит — целое число от 0 до 3650"),
+        (
+            "messaging__rating_scale",
+            "1-100",
+            "«Шкала оценки»: «1-100» не подходит — одна из шкал списка",
+        ),
         ("messaging__review_url", "yandex.ru", "адрес, начинающийся с https://"),
         ("messaging__arrival_offer", "Чай, " + "о" * 31, "до 8 коротких"),
     ):

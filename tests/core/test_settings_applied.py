@@ -101,7 +101,9 @@ def test_a_value_equal_to_the_files_is_no_change_and_a_refused_one_keeps_nothing
     ]
     with factory() as s:
         assert s.scalars(select(PanelSetting)).all() == []
-    with pytest.raises(store.SettingRefused, match="Начало тихих часов.*ЧЧ:ММ.*25:00"):
+    with pytest.raises(
+        store.SettingRefused, match="Начало тихих часов».*«25:00» не подходит.*ЧЧ:ММ"
+    ):
         _set(
             factory,
             config,
