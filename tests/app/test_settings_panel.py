@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.access.models import AuditEntry
 from core.ratings import plan_rating_requests
 from core.settings.models import PanelSetting
-from tests.conftest import Persona
+from tests.conftest import Persona, add_manager
 from tests.core.test_ratings import _requests, _setup
 
 
@@ -34,8 +34,13 @@ def _page(persona: Persona) -> str:
 
 
 def test_only_the_owner_opens_it_and_every_value_says_where_it_comes_from(
-    owner: Persona, administrator: Persona
-) -> None:
+    app, owner: Persona, administrator: Persona
+) -> None:  # type: ignore[no-untyped-def]
+    add_manager(app)
+    manager = Persona(app.test_client(), "manager")
+    assert manager.get("/settings/").status_code == 403
+    assert manager.post("/settings/", {"messaging__rating_scale": "1-10"}).status_code == 403
+    assert "Настройки</a>" not in manager.get("/").get_data(as_text=True)
     assert administrator.get("/settings/").status_code == 403
     assert administrator.post("/settings/", {"messaging__rating_scale": "1-10"}).status_code == 403
     assert (
