@@ -278,7 +278,18 @@ def reply(
     if upload is not None:
         assert config is not None
         lines.append(
-            _file_line(session, config, conv, sub, task, upload, caption, author, author_user_id)
+            file_line(
+                session,
+                config,
+                conv,
+                sub,
+                upload,
+                caption,
+                author,
+                task_id=task.id,
+                author_user_id=author_user_id,
+                patient_mis_id=task.patient_mis_id,
+            )
         )
     # The first answer counts once, whoever gave it (a conditional update: two replying at
     # once both go out, the first is the one measured).
@@ -304,27 +315,31 @@ def reply(
     return lines
 
 
-def _file_line(
+def file_line(
     session: Session,
     config: Config,
     conv: Conversation,
     sub: Subscriber,
-    task: Task,
     upload: Upload,
     caption: str,
     author: str,
-    author_user_id: int | None,
+    *,
+    task_id: int | None = None,
+    author_user_id: int | None = None,
+    patient_mis_id: str = "",
+    keyboard: dict | None = None,
 ) -> ThreadMessage:
-    """A file from the clinic: kept under the data directory like the patient's, a line
-    of the thread, and an outbox row of kind "file" that the transport reads it back for
-    (files.outgoing_file) — the row itself carries only the caption."""
+    """A file from the clinic (a staff reply's attachment, a document to sign): kept under
+    the data directory like the patient's, a line of the thread, and an outbox row of kind
+    "file" at reply priority that the transport reads it back for (files.outgoing_file) —
+    the row itself carries only the caption and any buttons."""
     line = add_line(
         session,
         conv,
         direction="out",
         kind="photo" if upload.as_photo else "document",
         text=caption,
-        task_id=task.id,
+        task_id=task_id,
         author=author[:100],
         author_user_id=author_user_id,
         file_name=files.clean_name(upload.file_name),
@@ -343,7 +358,8 @@ def _file_line(
         kind="file",
         priority=PRIORITY_REPLY,
         respect_quiet_hours=False,
-        patient_mis_id=task.patient_mis_id,
+        reply_markup=keyboard,
+        patient_mis_id=patient_mis_id,
     )
     line.outbox_id = row.id if row is not None else None
     return line

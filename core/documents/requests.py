@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.conversations import files
 from core.conversations.lines import add_line, conversation_for
+from core.conversations.threads import file_line
 from core.documents import render, templates
 from core.documents.models import DocumentRequest, DocumentTemplate
 from core.documents.pades import documents_dir
@@ -156,34 +157,17 @@ def send_file_line(
     """A PDF into the patient's chat as a line of their thread, at reply priority."""
     if sub.channel != "telegram":
         file_name = pdf_name(file_name.removesuffix(".pdf"), ascii_only=True)
-    conv = conversation_for(session, sub)
-    line = add_line(
+    file_line(
         session,
-        conv,
-        direction="out",
-        kind="document",
-        text=caption,
-        author=author[:100],
-        file_name=file_name,
-        mime_type="application/pdf",
-        file_size=len(data),
-        file_state="stored",
-    )
-    upload = files.Upload(data, file_name, "application/pdf")
-    line.file_path = files.save_outgoing(config, conv.id, line.id, upload)
-    row = enqueue(
-        session,
-        key=f"staff-reply:{line.id}",
-        chat_id=sub.chat_id,
-        channel=sub.channel,
-        text=caption,
-        kind="file",
-        priority=PRIORITY_REPLY,
-        respect_quiet_hours=False,
-        reply_markup=keyboard,
+        config,
+        conversation_for(session, sub),
+        sub,
+        files.Upload(data, file_name, "application/pdf"),
+        caption,
+        author,
         patient_mis_id=patient_mis_id,
+        keyboard=keyboard,
     )
-    line.outbox_id = row.id if row is not None else None
 
 
 def send(
