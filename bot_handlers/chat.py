@@ -69,6 +69,15 @@ def register(router: Router, ctx: BotContext) -> None:
     def any_message(event: Text | Attachment) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)
+            if isinstance(event, Attachment) and event.kind == "unsupported":
+                # A die, a poll: nothing for the staff to act on; the patient is told how.
+                ctx.reply(
+                    session,
+                    sub,
+                    f"unsupported:{event.chat.id}:{event.message_id}",
+                    ctx.text("unsupported_message", sub),
+                )
+                return
             if isinstance(event, Text) and event.text in MENU_LABELS:
                 if event.text in ASK_LABELS:
                     notice(
@@ -98,7 +107,8 @@ def register(router: Router, ctx: BotContext) -> None:
 
     @router.on(Edited)
     def edited(event: Edited) -> None:
-        """The thread shows the edit: the line takes the new words, marked edited."""
+        """The thread shows the edit: the line takes the new words, marked edited; an edit
+        of a message the thread does not hold is filed as a new one."""
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)
             conv = conversation_for(session, sub)
@@ -112,3 +122,16 @@ def register(router: Router, ctx: BotContext) -> None:
             if line is not None:
                 line.text = event.text
                 line.edited_at = utcnow()
+                return
+            words = event.text.strip()
+            if not words or words.startswith("/") or words in MENU_LABELS:
+                return
+            # An old message the thread never filed (sent before the chat was a thread, or
+            # taken by a flow as an answer): the new words reach the staff as a message.
+            received = receive(
+                session,
+                ctx.config,
+                sub,
+                Incoming(telegram_message_id=event.message_id, kind="text", text=event.text),
+            )
+            received.line.edited_at = utcnow()

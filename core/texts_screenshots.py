@@ -56,6 +56,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "it does not show a published review, or the bonus for it was already added. If this "
         "is a mistake, write to us here and we will sort it out.",
     },
+    # Part 8: what else a patient may send.
+    "line_animation": {"ru": "🎞 GIF-анимация", "en": "🎞 GIF"},
+    "unsupported_message": {
+        "ru": "Такое сообщение бот не может передать администратору. Напишите, пожалуйста, "
+        "текстом, пришлите фото, файл или голосовое — мы ответим здесь.",
+        "en": "The bot cannot pass this kind of message to the clinic. Please write it as text, "
+        "or send a photo, a file or a voice message — we will answer here.",
+    },
     # Staff wording (the clinic's language), in the thread and the task.
     "screenshot_asked_review": {
         "ru": "Пациент нажал «Получить бонус за отзыв»",

@@ -55,8 +55,15 @@ CONTENT_TYPES = [
     "video_note",
     "sticker",
     "location",
+    "venue",
+    "animation",
 ]
-_MEDIA = ("document", "voice", "audio", "video", "video_note")
+# What a person can send that nobody at the clinic can act on (a die, a poll, a game, a
+# story): one event of kind "unsupported", so the patient is told rather than ignored.
+UNSUPPORTED_TYPES = ["dice", "poll", "game", "story"]
+_MEDIA = ("document", "voice", "audio", "video", "video_note", "animation")
+# Edits the layer shows in the thread: the words of a text, or a file's caption.
+EDITABLE_TYPES = ["text", "photo", "document", "video", "audio", "voice", "animation"]
 
 Dispatch = Callable[[Event], object]
 
@@ -115,6 +122,8 @@ def message_event(message: types.Message) -> Event | None:
             # Telegram shares the account's own number (the one it signed up with).
             number_proven=True,
         )
+    if kind in UNSUPPORTED_TYPES:
+        return Attachment(**base, kind="unsupported", extra={"type": kind})
     if kind not in CONTENT_TYPES:
         return None
     text = message.caption or ""
@@ -130,6 +139,10 @@ def message_event(message: types.Message) -> Event | None:
         extra["emoji"] = message.sticker.emoji or ""
     elif message.location:
         text = f"{message.location.latitude:.6f}, {message.location.longitude:.6f}"
+        venue = getattr(message, "venue", None)
+        if venue is not None:  # a place picked from the map: its name and address too
+            kind = "location"
+            text = ", ".join(filter(None, [venue.title, venue.address, text]))
     return Attachment(
         **base,
         kind=kind,
@@ -207,13 +220,13 @@ class TelegramChannel:
         pyTelegramBotAPI gives each update to the first handler that matches."""
         bot = self.bot
 
-        @bot.message_handler(content_types=CONTENT_TYPES)
+        @bot.message_handler(content_types=CONTENT_TYPES + UNSUPPORTED_TYPES)
         def on_message(message: types.Message) -> None:
             event = message_event(message)
             if event is not None:
                 dispatch(event)
 
-        @bot.edited_message_handler(content_types=["text", "photo"])
+        @bot.edited_message_handler(content_types=EDITABLE_TYPES)
         def on_edit(message: types.Message) -> None:
             if message.from_user is None:
                 return

@@ -674,6 +674,124 @@ class TelegramEmulator:
             }
             return self._user_message(user_id, chat_id, {"voice": voice}, bot_token)
 
+    def send_video(
+        self,
+        user_id: int,
+        data: bytes,
+        duration: int = 1,
+        caption: str | None = None,
+        width: int = 640,
+        height: int = 360,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A video (Bot API Video: width, height, duration, mime_type, file_size)."""
+        if not data:
+            raise ValueError("video data must not be empty")
+        with self._lock:
+            stored = self._store_file(data, kind="video", mime_type="video/mp4")
+            video = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "width": width,
+                "height": height,
+                "duration": duration,
+                "mime_type": "video/mp4",
+                "file_size": len(data),
+            }
+            content: dict[str, Any] = {"video": video}
+            if caption:
+                content["caption"] = caption
+            return self._user_message(user_id, chat_id, content, bot_token)
+
+    def send_sticker(
+        self,
+        user_id: int,
+        emoji: str = "👍",
+        set_name: str = "HotCherry",
+        data: bytes = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10",
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A static sticker from a set (Bot API Sticker: type "regular", a .webp file)."""
+        with self._lock:
+            stored = self._store_file(
+                data, kind="sticker", file_name="sticker.webp", mime_type="image/webp"
+            )
+            sticker = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": emoji,
+                "set_name": set_name,
+                "file_size": len(data),
+            }
+            return self._user_message(user_id, chat_id, {"sticker": sticker}, bot_token)
+
+    def send_location(
+        self,
+        user_id: int,
+        latitude: float,
+        longitude: float,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A point on the map (Bot API Location), as the attachment menu sends it."""
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ValueError("latitude or longitude out of range")
+        location = {"latitude": latitude, "longitude": longitude}
+        return self._user_message(user_id, chat_id, {"location": location}, bot_token)
+
+    def send_venue(
+        self,
+        user_id: int,
+        latitude: float,
+        longitude: float,
+        title: str,
+        address: str,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A place picked on the map (Bot API Venue); like Telegram, the message carries
+        its location as well, for clients that know no venues."""
+        location = {"latitude": latitude, "longitude": longitude}
+        venue = {"location": dict(location), "title": title, "address": address}
+        content = {"venue": venue, "location": location}
+        return self._user_message(user_id, chat_id, content, bot_token)
+
+    def send_dice(
+        self,
+        user_id: int,
+        emoji: str = "🎲",
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """An animated die (Bot API Dice); Telegram's server picks the value, 1 to 6 here."""
+        dice = {"emoji": emoji, "value": 1 + secrets.randbelow(6)}
+        return self._user_message(user_id, chat_id, {"dice": dice}, bot_token)
+
+    def edit_user_caption(
+        self, user_id: int, message_id: int, caption: str, chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """The user edits the caption of a photo, video or file they sent."""
+        with self._lock:
+            bot = self._resolve_bot(None)
+            chat = self._private_chat(user_id) if chat_id in (None, user_id) else None
+            if chat is None:
+                chat = self._chats.get(chat_id)  # type: ignore[arg-type]
+            rec = chat.records.get(message_id) if chat is not None else None
+            if rec is None or rec.sender != "user" or rec.message["from"]["id"] != user_id:
+                raise ValueError(f"user {user_id} sent no message {message_id} there")
+            if not any(k in rec.message for k in ("photo", "video", "document", "audio")):
+                raise ValueError("only a photo, video, audio or file has a caption to edit")
+            rec.message["caption"] = caption
+            rec.message["edit_date"] = int(time.time())
+            return copy.deepcopy(self._enqueue(bot, "edited_message", copy.deepcopy(rec.message)))
+
     def edit_user_text(
         self, user_id: int, message_id: int, text: str, chat_id: int | None = None
     ) -> dict[str, Any]:
@@ -1251,8 +1369,12 @@ class TelegramEmulator:
             ext = mimetypes.guess_extension(mime_type or "") or ""
             if file_name and "." in file_name:
                 ext = "." + file_name.rsplit(".", 1)[1]
-            path = f"documents/file_{n}{ext}"
-            prefix = "BQACAgIAAxkBAAI"
+            # Telegram keeps each kind in its own folder of the bot's files.
+            folder = {"video": "videos", "sticker": "stickers"}.get(kind, "documents")
+            path = f"{folder}/file_{n}{ext}"
+            prefix = {"video": "BAACAgIAAxkBAAI", "sticker": "CAACAgIAAxkBAAI"}.get(
+                kind, "BQACAgIAAxkBAAI"
+            )
         stored = _File(
             file_id=f"{prefix}{n:05d}{secrets.token_urlsafe(18)}",
             file_unique_id=f"AQAD{n:05d}{secrets.token_urlsafe(6)}",
