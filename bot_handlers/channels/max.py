@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -85,6 +86,23 @@ def deep_link(bot_name: str, payload: str) -> str:
 
 
 # --- the HTTP client ------------------------------------------------------------------------
+
+
+def multipart_file(field: str, file_name: str, data: bytes) -> tuple[bytes, str]:
+    """One file as a multipart/form-data body, written here rather than by requests: once
+    pyTelegramBotAPI has sent a file it rewrites urllib3's header formatting for the whole
+    process (file names unquoted, so «Договор на услуги.pdf» breaks the part's header).
+    The name is written the way RFC 7578 and browsers do: UTF-8, quoted, with the quote and
+    line breaks percent-escaped."""
+    boundary = uuid.uuid4().hex
+    quoted = file_name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{quoted}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class MaxClient:
@@ -412,9 +430,13 @@ class MaxChannel:
     ) -> int:
         kind = "image" if image else "file"
         endpoint = self.client.call("POST", "/uploads", {"type": kind})
+        body, content_type = multipart_file("data", file_name, data)
         try:
             uploaded = requests.post(
-                endpoint["url"], files={"data": (file_name, data)}, timeout=self.client.timeout
+                endpoint["url"],
+                data=body,
+                headers={"Content-Type": content_type},
+                timeout=self.client.timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise DeliveryError("transient", f"upload: {exc.__class__.__name__}") from None

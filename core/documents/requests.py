@@ -80,66 +80,10 @@ def _keep(config: Config, relative: str, data: bytes) -> None:
     tmp.replace(target)
 
 
-_LATIN = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        [
-            "a",
-            "b",
-            "v",
-            "g",
-            "d",
-            "e",
-            "e",
-            "zh",
-            "z",
-            "i",
-            "y",
-            "k",
-            "l",
-            "m",
-            "n",
-            "o",
-            "p",
-            "r",
-            "s",
-            "t",
-            "u",
-            "f",
-            "kh",
-            "ts",
-            "ch",
-            "sh",
-            "shch",
-            "-",
-            "y",
-            "-",
-            "e",
-            "yu",
-            "ya",
-        ],
-        strict=True,
-    )
-)
-
-
-def pdf_name(title: str, suffix: str = "", *, ascii_only: bool = False) -> str:
-    """The file name a patient sees: the title's words joined by "_".
-
-    Once pyTelegramBotAPI has sent a file it makes urllib3 write multipart file names
-    unquoted and unencoded for the whole process, so a name with a space or a letter
-    outside ASCII no longer reaches another messenger's upload as a file (MAX's refuses
-    it): for those the name is spelt in Latin letters.
-    """
+def pdf_name(title: str, suffix: str = "") -> str:
+    """The file name a patient sees: the title's words joined by "_"."""
     words = re.findall(r"[\w-]+", f"{title} {suffix}".strip())
-    name = "_".join(words)[:90] or "document"
-    if ascii_only:
-        spelt = "".join(
-            (_LATIN.get(ch.lower(), ch) if ch.lower() in _LATIN else ch).replace("-", "")
-            for ch in name
-        )
-        name = re.sub(r"[^A-Za-z0-9_.-]", "", spelt) or "document"
-    return name + ".pdf"
+    return ("_".join(words)[:90] or "document") + ".pdf"
 
 
 def send_file_line(
@@ -155,8 +99,6 @@ def send_file_line(
     patient_mis_id: str,
 ) -> None:
     """A PDF into the patient's chat as a line of their thread, at reply priority."""
-    if sub.channel != "telegram":
-        file_name = pdf_name(file_name.removesuffix(".pdf"), ascii_only=True)
     file_line(
         session,
         config,

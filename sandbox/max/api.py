@@ -36,6 +36,7 @@ class BotApi:
     _faults: list[int]
     answers: list[dict[str, Any]]
     uploads: dict[str, bytes]
+    upload_names: dict[str, str]
     not_ready_once: set[str]
     subscription: dict[str, Any] | None
     commands: list[dict[str, Any]]
@@ -193,7 +194,9 @@ class BotApi:
     def _upload(self, request: Request, token: str) -> Response:
         if token not in self.uploads or "data" not in request.files:
             return _error(400, "bad.request", "multipart field 'data' expected")
-        self.uploads[token] = request.files["data"].read()
+        part = request.files["data"]
+        self.uploads[token] = part.read()
+        self.upload_names[token] = part.filename or ""
         return _json({"token": token})
 
     def _op_get_updates(self, query: dict[str, str], body: Any) -> tuple[int, Any]:

@@ -60,6 +60,7 @@ class MaxEmulator(BotApi):
         self._callbacks: dict[str, tuple[int, str]] = {}  # callback_id -> (chat, mid)
         self.answers: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
+        self.upload_names: dict[str, str] = {}  # token -> the file name the part carried
         self.not_ready_once: set[str] = set()  # upload tokens that answer attachment.not.ready once
         self.subscription: dict[str, Any] | None = None
         self.commands: list[dict[str, Any]] = []

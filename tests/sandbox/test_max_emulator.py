@@ -125,6 +125,26 @@ def test_answers_uploads_and_commands(max_emu: MaxEmulator, channel: MaxChannel)
     assert max_emu.schema_errors == []
 
 
+@pytest.mark.parametrize("name", ["Договор на услуги.pdf", 'План "лечения".pdf', "qr.png"])
+def test_a_file_keeps_its_name_after_telegram_sent_one(
+    max_emu: MaxEmulator, channel: MaxChannel, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """pyTelegramBotAPI, once it has sent a file, makes urllib3 write file names unquoted
+    for the whole process (the runner serves both messengers): MAX's upload must not care."""
+    from telebot import apihelper
+
+    assert apihelper.format_header_param is not None
+    monkeypatch.setattr(
+        apihelper.fields,
+        apihelper.format_header_param_name,
+        apihelper._no_encode(apihelper.format_header_param),  # what telebot does to send one
+    )
+    chat = max_emu.create_user("Анна")
+    channel.send_file(chat, b"%PDF-1.4 contract", name, caption="Документ")
+    assert list(max_emu.upload_names.values()) == [name]
+    assert b"%PDF-1.4 contract" in max_emu.uploads.values()
+
+
 def test_errors_are_classified(max_emu: MaxEmulator, channel: MaxChannel) -> None:
     chat = max_emu.create_user("Анна")
     max_emu.fail_next(1, 429)
