@@ -704,6 +704,40 @@ class TelegramEmulator:
                 content["caption"] = caption
             return self._user_message(user_id, chat_id, content, bot_token)
 
+    def send_animation(
+        self,
+        user_id: int,
+        data: bytes,
+        file_name: str = "animation.mp4",
+        duration: int = 1,
+        chat_id: int | None = None,
+        bot_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A GIF (Bot API Animation, an MPEG-4 without sound); like Telegram, the message
+        carries it as a document too, for clients that know no animations."""
+        if not data:
+            raise ValueError("animation data must not be empty")
+        with self._lock:
+            stored = self._store_file(
+                data, kind="animation", file_name=file_name, mime_type="video/mp4"
+            )
+            animation = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "width": 320,
+                "height": 240,
+                "duration": duration,
+                "file_name": file_name,
+                "mime_type": "video/mp4",
+                "file_size": len(data),
+            }
+            document = {
+                k: animation[k]
+                for k in ("file_id", "file_unique_id", "file_name", "mime_type", "file_size")
+            }
+            content = {"animation": animation, "document": document}
+            return self._user_message(user_id, chat_id, content, bot_token)
+
     def send_sticker(
         self,
         user_id: int,
@@ -1370,7 +1404,9 @@ class TelegramEmulator:
             if file_name and "." in file_name:
                 ext = "." + file_name.rsplit(".", 1)[1]
             # Telegram keeps each kind in its own folder of the bot's files.
-            folder = {"video": "videos", "sticker": "stickers"}.get(kind, "documents")
+            folder = {"video": "videos", "sticker": "stickers", "animation": "animations"}.get(
+                kind, "documents"
+            )
             path = f"{folder}/file_{n}{ext}"
             prefix = {"video": "BAACAgIAAxkBAAI", "sticker": "CAACAgIAAxkBAAI"}.get(
                 kind, "BQACAgIAAxkBAAI"

@@ -52,14 +52,17 @@ def test_a_sticker_a_location_a_video_and_emoji_go_to_the_thread(
     emu.send_video(chat, b"\x00\x00\x00\x18ftypmp42video", duration=4, caption="как я хожу")
     emu.send_text(chat, "👍🙏")
     emu.send_venue(chat, 55.7558, 37.6173, "Аптека", "Тверская, 1")
+    emu.send_animation(chat, b"\x00\x00\x00\x18ftypmp42gif", file_name="ура.mp4")
     wired.pump(
         lambda: (
-            len(_incoming(wired, chat)) == 5
+            len(_incoming(wired, chat)) == 6
             and _incoming(wired, chat)[2].file_state == "stored"
+            and _incoming(wired, chat)[5].file_state == "stored"
             and len(emu.messages(chat)) >= seen + 1
         )
     )
-    sticker, location, video, emoji, venue = _incoming(wired, chat)
+    sticker, location, video, emoji, venue, gif = _incoming(wired, chat)
+    assert (gif.kind, gif.file_name, gif.mime_type) == ("animation", "ура.mp4", "video/mp4")
     assert venue.kind == "location" and venue.text == "Аптека, Тверская, 1, 55.755800, 37.617300"
     assert (sticker.kind, location.kind, video.kind, emoji.kind) == (
         "sticker",
@@ -73,7 +76,7 @@ def test_a_sticker_a_location_a_video_and_emoji_go_to_the_thread(
     # One episode, acknowledged once; the staff read what each line was.
     with wired.appliance.factory() as s:
         (task,) = s.scalars(select(Task).where(Task.kind == "message")).all()
-        assert task.message_count == 5 and "стикер 😊" in task.text
+        assert task.message_count == 6 and "стикер 😊" in task.text
     replies = emu.messages(chat)[seen:]
     assert len(replies) == 1 and "ответим" in replies[0]["text"]
     _no_failures(wired, caplog)
