@@ -34,7 +34,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 answers="" ask=0 release_src=""
 while (($#)); do
     case "$1" in
-        -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --answers) [[ $# -ge 2 ]] || die_code 2 "--answers needs a file"; answers=$2; shift ;;
         --answers=*) answers=${1#--answers=} ;;
         --ask) ask=1 ;;
