@@ -42,7 +42,7 @@ def register(router: Router, ctx: BotContext) -> None:
         if not isinstance(event, Attachment) or not _is_image(event):
             return False
         with ctx.session() as session:
-            return bool(screenshots.awaited(session, ctx.subscriber(session, event)))
+            return bool(screenshots.awaited(session, ctx.config, ctx.subscriber(session, event)))
 
     @router.press(PREFIX)
     def ask(event: Press) -> None:
@@ -63,7 +63,7 @@ def register(router: Router, ctx: BotContext) -> None:
     def screenshot(event: Attachment) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)
-            kind = screenshots.awaited(session, sub)
+            kind = screenshots.awaited(session, ctx.config, sub)
             item = incoming_of(event, files.limit_bytes(ctx.config))
             if "too_big" in item.extra or not linked_patients(session, sub):
                 # Not a screenshot anyone can check: an ordinary message, told the limit.

@@ -64,8 +64,9 @@ def ask(session: Session, config: Config, sub: Subscriber, kind: str, key: str) 
     return True
 
 
-def awaited(session: Session, sub: Subscriber) -> str:
-    """The bonus kind whose screenshot this chat was asked for and has not sent, or ""."""
+def awaited(session: Session, config: Config, sub: Subscriber) -> str:
+    """The bonus kind whose screenshot this chat was asked for and has not sent, or "" (also
+    when the clinic has turned that bonus off since: the picture is then a plain message)."""
     conv = conversation_for(session, sub)
     last = session.scalar(
         select(ThreadMessage)
@@ -78,7 +79,8 @@ def awaited(session: Session, sub: Subscriber) -> str:
     )
     if last is None or not last.event.startswith(ASKED) or last.created_at < utcnow() - ASK_TTL:
         return ""
-    return last.event.split(":", 1)[1]
+    kind = last.event.split(":", 1)[1]
+    return kind if kind in dict(offered(session, config)) else ""
 
 
 def file_screenshot(

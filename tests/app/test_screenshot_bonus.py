@@ -25,11 +25,11 @@ def _screenshot(factory: sessionmaker[Session], config: Config, mis_id: str) -> 
         settings.save(s, config, {"review_bonus": 200, "bonus_screenshots": True}, "owner")
         sub = chat_for(s, patient(s, mis_id))
         assert screenshots.ask(s, config, sub, "review", f"ask:{mis_id}")
-        assert screenshots.awaited(s, sub) == "review"
+        assert screenshots.awaited(s, config, sub) == "review"
         task = screenshots.file_screenshot(
             s, config, sub, "review", Incoming(telegram_message_id=7, kind="photo", file_id="f1")
         )
-        assert screenshots.awaited(s, sub) == ""
+        assert screenshots.awaited(s, config, sub) == ""
         return task.id, sub.chat_id
 
 

@@ -90,6 +90,10 @@ def test_a_stale_button_after_the_clinic_turned_it_off_explains(wired: Wired) ->
     chat = connect(wired, "anna", "Анна")
     _enable(wired, review_bonus=100, bonus_screenshots=True)
     screen = _bonuses(wired, chat)
+    seen = len(emu.messages(chat))
+    emu.press(chat, screen["message_id"], "bs:review")
+    wired.wait_messages(chat, seen + 1)
+    # Turned off between the ask and the picture: the picture is an ordinary message.
     _enable(wired, bonus_screenshots=False)
     seen = len(emu.messages(chat))
     emu.press(chat, screen["message_id"], "bs:review")
