@@ -110,16 +110,36 @@ def _polled(
     )
 
 
+# The oldest-waiting first, a page at a time: nobody works down 2,000 rows, and rendering
+# them all cost the whole list's time (docs/performance.md, Inbox).
+PAGE_ROWS = 50
+MAX_ROWS = 1000
+
+
+def _shown_rows() -> int:
+    raw = request.args.get("n", "")
+    wanted = int(raw) if raw.isdigit() and len(raw) <= 5 else PAGE_ROWS
+    return min(max(wanted, PAGE_ROWS), MAX_ROWS)
+
+
 def _index(page: str) -> Any:
     show = request.args.get("show", "open")
     who = request.args.get("who", "all")
     kind = request.args.get("kind", "")
-    rows = inbox.episodes(db.session(), utcnow(), show=show, who=who, kind=kind, me=_name(_me()))
+    n = _shown_rows()
+    # One more than shown tells whether there is more, without counting them all.
+    rows = inbox.episodes(
+        db.session(), utcnow(), show=show, who=who, kind=kind, me=_name(_me()), limit=n + 1
+    )
+    more, rows = len(rows) > n, rows[:n]
     context = dict(
         rows=rows,
         show=show,
         who=who,
         kind=kind,
+        n=n,
+        more=more,
+        next_n=min(n + PAGE_ROWS, MAX_ROWS) if n < MAX_ROWS else None,
         # Polls need no filter links; the page of open tasks offers the kinds open now
         # (and the one chosen, even if none is left).
         kinds=(
