@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from core.config import Config
-from core.db import make_engine, session_factory, transaction
+from core.db import make_engine, session_factory
 from core.migrate import UnsupportedUpgrade, upgrade
-from core.staff import create_user, has_users
+from core.staff import has_users
 
 
 def prepare_storage(config: Config) -> None:
@@ -30,20 +30,22 @@ def prepare_storage(config: Config) -> None:
         engine.dispose()
 
 
-def ensure_owner(
-    config: Config, announce: Callable[[str], None] = click.echo, login: str = "owner"
-) -> str | None:
-    """On a fresh install, create the first owner account and show its password once."""
+NO_ACCOUNT = (
+    "No staff account yet: create the owner with `kabinet user add owner --role owner` "
+    "(its password is shown once, on that terminal)."
+)
+
+
+def ensure_owner(config: Config, announce: Callable[[str], None] = click.echo) -> bool:
+    """At start, on a store with no staff account, say how to make the owner; True if one
+    exists. The owner is not made here: its password would land in the service's log (the
+    journal). The installer creates it and shows the password once on the terminal."""
     engine = make_engine(config.storage.url)
     try:
-        with transaction(session_factory(engine)) as session:
+        with session_factory(engine)() as session:
             if has_users(session):
-                return None
-            _, password = create_user(session, login, "owner", full_name="Владелец")
+                return True
     finally:
         engine.dispose()
-    announce(
-        f"First owner account: login {login!r}, password {password!r} "
-        "(change it or add users with `kabinet user add`)"
-    )
-    return password
+    announce(NO_ACCOUNT)
+    return False
