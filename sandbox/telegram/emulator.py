@@ -228,6 +228,16 @@ class _File:
     file_name: str | None = None
     mime_type: str | None = None
 
+    def media(self, **fields: Any) -> dict[str, Any]:
+        """The object a message carries for this file (Document, Voice, Video, Sticker…):
+        its ids and size, plus the fields of its kind."""
+        return {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_size": len(self.data),
+            **fields,
+        }
+
     def as_file(self) -> dict[str, Any]:
         return {
             "file_id": self.file_id,
@@ -640,13 +650,10 @@ class TelegramEmulator:
         with self._lock:
             mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
             stored = self._store_file(data, kind="document", file_name=file_name, mime_type=mime)
-            document = {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "file_name": file_name,
-                "mime_type": mime,
-                "file_size": len(data),
-            }
+            document = stored.media(
+                file_name=file_name,
+                mime_type=mime,
+            )
             content: dict[str, Any] = {"document": document}
             if caption:
                 content["caption"] = caption
@@ -665,13 +672,10 @@ class TelegramEmulator:
             raise ValueError("voice data must not be empty")
         with self._lock:
             stored = self._store_file(data, kind="voice", mime_type="audio/ogg")
-            voice = {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "duration": duration,
-                "mime_type": "audio/ogg",
-                "file_size": len(data),
-            }
+            voice = stored.media(
+                duration=duration,
+                mime_type="audio/ogg",
+            )
             return self._user_message(user_id, chat_id, {"voice": voice}, bot_token)
 
     def send_video(
@@ -690,15 +694,12 @@ class TelegramEmulator:
             raise ValueError("video data must not be empty")
         with self._lock:
             stored = self._store_file(data, kind="video", mime_type="video/mp4")
-            video = {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "width": width,
-                "height": height,
-                "duration": duration,
-                "mime_type": "video/mp4",
-                "file_size": len(data),
-            }
+            video = stored.media(
+                width=width,
+                height=height,
+                duration=duration,
+                mime_type="video/mp4",
+            )
             content: dict[str, Any] = {"video": video}
             if caption:
                 content["caption"] = caption
@@ -721,16 +722,13 @@ class TelegramEmulator:
             stored = self._store_file(
                 data, kind="animation", file_name=file_name, mime_type="video/mp4"
             )
-            animation = {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "width": 320,
-                "height": 240,
-                "duration": duration,
-                "file_name": file_name,
-                "mime_type": "video/mp4",
-                "file_size": len(data),
-            }
+            animation = stored.media(
+                width=320,
+                height=240,
+                duration=duration,
+                file_name=file_name,
+                mime_type="video/mp4",
+            )
             document = {
                 k: animation[k]
                 for k in ("file_id", "file_unique_id", "file_name", "mime_type", "file_size")
@@ -752,18 +750,15 @@ class TelegramEmulator:
             stored = self._store_file(
                 data, kind="sticker", file_name="sticker.webp", mime_type="image/webp"
             )
-            sticker = {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-                "emoji": emoji,
-                "set_name": set_name,
-                "file_size": len(data),
-            }
+            sticker = stored.media(
+                type="regular",
+                width=512,
+                height=512,
+                is_animated=False,
+                is_video=False,
+                emoji=emoji,
+                set_name=set_name,
+            )
             return self._user_message(user_id, chat_id, {"sticker": sticker}, bot_token)
 
     def send_location(
@@ -1426,13 +1421,10 @@ class TelegramEmulator:
     @staticmethod
     def _photo_size(stored: _File) -> dict[str, Any]:
         _, width, height = _image_info(stored.data)
-        return {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
-            "width": width or 1,
-            "height": height or 1,
-        }
+        return stored.media(
+            width=width or 1,
+            height=height or 1,
+        )
 
     def _target_chat(self, bot: _Bot, params: Mapping[str, Any]) -> _Chat:
         raw = params.get("chat_id")
@@ -1731,11 +1723,7 @@ class TelegramEmulator:
         chat = self._target_chat(bot, params)
         caption = self._caption_content(params)
         stored = self._input_file(params, files, "document", "document")
-        document: dict[str, Any] = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
-        }
+        document: dict[str, Any] = stored.media()
         if stored.file_name:
             document["file_name"] = stored.file_name
         if stored.mime_type:
