@@ -76,12 +76,25 @@ def _segment_condition(segment: str, now: datetime) -> Any:
     raise ValueError(f"unknown segment {segment!r}; expected one of {', '.join(SEGMENTS)}")
 
 
+def closed_to_mailings(config: Config) -> tuple[str, ...]:
+    """The messengers no mailing goes by: MAX until the clinic switches `[max] mailings` on,
+    having checked MAX's platform rules (a person with both gets it in Telegram)."""
+    return () if config.max.mailings else ("max",)
+
+
 def marketing_chats(
-    session: Session, segment: str, now: datetime, *, after: int = 0, limit: int | None = None
+    session: Session,
+    segment: str,
+    now: datetime,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+    closed: tuple[str, ...] = (),
 ) -> list[tuple[Subscriber, Patient]]:
     """Chats that may receive a mailing, by subscriber id, each with the patient to
-    address: the oldest eligible patient linked to it (a parent, for a family phone)."""
-    ids_stmt = _eligible(segment, now).where(Subscriber.id > after).order_by(Subscriber.id)
+    address: the oldest eligible patient linked to it (a parent, for a family phone);
+    none in the messengers `closed` (closed_to_mailings)."""
+    ids_stmt = _eligible(segment, now, closed).where(Subscriber.id > after).order_by(Subscriber.id)
     if limit is not None:
         ids_stmt = ids_stmt.limit(limit)
     ids = list(session.scalars(ids_stmt))
@@ -100,7 +113,7 @@ def marketing_chats(
     return list(chosen.values())
 
 
-def _eligible(segment: str, now: datetime) -> Any:
+def _eligible(segment: str, now: datetime, closed: tuple[str, ...] = ()) -> Any:
     """Distinct ids of subscribers a mailing may go to."""
     return (
         select(Subscriber.id)
@@ -113,13 +126,17 @@ def _eligible(segment: str, now: datetime) -> Any:
             _eligible_patient(),
             _segment_condition(segment, now),
         )
+        .where(Subscriber.channel.not_in(closed))
         .group_by(Subscriber.id)
     )
 
 
-def audience_size(session: Session, segment: str, now: datetime) -> int:
+def audience_size(
+    session: Session, segment: str, now: datetime, closed: tuple[str, ...] = ()
+) -> int:
     return int(
-        session.scalar(select(func.count()).select_from(_eligible(segment, now).subquery())) or 0
+        session.scalar(select(func.count()).select_from(_eligible(segment, now, closed).subquery()))
+        or 0
     )
 
 
@@ -234,11 +251,18 @@ def _expand_chunk(
     if campaign is None or campaign.state not in ("scheduled", "expanding"):
         return 0, False
     campaign.state = "expanding"
-    chats = marketing_chats(session, campaign.segment, now, after=campaign.cursor, limit=chunk)
+    chats = marketing_chats(
+        session,
+        campaign.segment,
+        now,
+        after=campaign.cursor,
+        limit=chunk,
+        closed=closed_to_mailings(config),
+    )
     kind = "holiday" if campaign.kind == "holiday" else "campaign"
     # A person in Telegram and MAX gets a mailing once, in the messenger they chose or
     # used last (core.messengers); the cursor still moves past their other chat.
-    mine = chosen_ids(session, [sub for sub, _ in chats])
+    mine = chosen_ids(session, [sub for sub, _ in chats], closed_to_mailings(config))
     rows = [
         {
             "key": f"campaign:{campaign.id}:{sub.id}",

@@ -227,6 +227,10 @@ class MaxConfig:
     # Overall sends per second to MAX. Its limits are not in the schema (third parties cite
     # 30 requests/s); a 429 slows this down further whatever the figure.
     per_second: float = field(default=20.0, metadata=_check(_between(0.1, 30)))
+    # Campaigns and holiday / birthday greetings in MAX: off until the clinic has checked
+    # MAX's current platform rules on mailings (README: MAX). Service messages (reminders,
+    # replies, notices) go to MAX whatever this says.
+    mailings: bool = False
 
 
 @dataclass(frozen=True)

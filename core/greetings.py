@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, extract, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.campaigns import create_campaign, unsubscribe_keyboard
+from core.campaigns import closed_to_mailings, create_campaign, unsubscribe_keyboard
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
@@ -74,13 +74,14 @@ def plan_birthdays(
                 Subscriber.consent_at.is_not(None),
                 Subscriber.marketing_opt_out_at.is_(None),
                 Subscriber.unreachable_at.is_(None),
+                Subscriber.channel.not_in(closed_to_mailings(config)),
             )
             .order_by(Patient.id, Subscriber.id)
         ).all()
         # The loyalty engine's birthday bonus notice ("с днём рождения! Дарим ...", keyed
         # birthday:<patient>:<year>:<chat>) already congratulates: one greeting is enough.
         bonus_keys = {f"birthday:{p.mis_id}:{today.year}:{s.id}" for p, s in rows}
-        mine = chosen_ids(session, [sub for _, sub in rows])
+        mine = chosen_ids(session, [sub for _, sub in rows], closed_to_mailings(config))
         congratulated = set(
             session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(bonus_keys)))
         )

@@ -89,9 +89,12 @@ def set_preferred_channel(session: Session, sub: Subscriber, channel: str | None
     return found if found is not None else sub
 
 
-def chosen_ids(session: Session, subs: Iterable[Subscriber]) -> set[int]:
+def chosen_ids(
+    session: Session, subs: Iterable[Subscriber], closed: tuple[str, ...] = ()
+) -> set[int]:
     """Of many chats (a mailing's chunk), the ids of those that are their person's chosen
-    chat: in one query per 500 numbers, not one per chat."""
+    chat among the messengers not `closed` to it: in one query per 500 numbers, not one
+    per chat. (A person who chose MAX, with MAX closed to mailings, gets them by Telegram.)"""
     subs = list(subs)
     keep = {s.id for s in subs if not s.phone}
     phones = sorted({s.phone for s in subs if s.phone})
@@ -103,6 +106,7 @@ def chosen_ids(session: Session, subs: Iterable[Subscriber]) -> set[int]:
             .where(
                 Subscriber.phone.in_(phones[start : start + 500]),
                 Subscriber.unreachable_at.is_(None),
+                Subscriber.channel.not_in(closed),
                 exists().where(PatientLink.subscriber_id == Subscriber.id),
             )
             .order_by(Subscriber.id)

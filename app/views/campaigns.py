@@ -37,7 +37,12 @@ def index() -> Any:
     rows = db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc()).limit(100))
     listed = [(c, campaigns.progress(db.session(), c.id)) for c in rows]
     now = utcnow()
-    audience = {seg: campaigns.audience_size(db.session(), seg, now) for seg in campaigns.SEGMENTS}
+    audience = {
+        seg: campaigns.audience_size(
+            db.session(), seg, now, campaigns.closed_to_mailings(current_app.config["KABINET"])
+        )
+        for seg in campaigns.SEGMENTS
+    }
     return render_template(
         "campaigns.html",
         rows=listed,

@@ -138,3 +138,40 @@ def test_unsubscribing_drops_queued_mailings_but_not_reminders(factory) -> None:
         states = {m.key: m.state for m in s.scalars(select(OutboxMessage))}
         assert states == {"c": "cancelled", "r": "pending"}
         assert campaigns.audience_size(s, "all", utcnow()) == 0
+
+
+def _in_both(s, mis_id: str, phone: str, chosen: str | None):  # type: ignore[no-untyped-def]
+    """A patient in Telegram and in MAX on one number; `chosen` the messenger they chose."""
+    person = patient(s, mis_id)
+    telegram, max_chat = chat_for(s, person), chat_for(s, person)
+    max_chat.channel = "max"
+    for sub in (telegram, max_chat):
+        sub.phone = phone
+        if sub.channel == chosen:
+            sub.preferred_at = utcnow()
+    return telegram, max_chat
+
+
+@pytest.mark.parametrize("max_mailings", [False, True])
+def test_mailings_reach_max_only_once_the_clinic_allows_them(
+    factory, config, max_mailings: bool
+) -> None:  # type: ignore[no-untyped-def]
+    config = config.replace(max={"mailings": max_mailings})
+    with transaction(factory) as s:
+        only_max = chat_for(s, patient(s, "m"))
+        only_max.channel = "max"
+        telegram, chose_max = _in_both(s, "b", "+79160000001", chosen="max")
+        campaigns.create_campaign(s, title="t", text="x", segment="all", created_by="owner")
+        expected = 2 if max_mailings else 1
+        assert campaigns.audience_size(
+            s, "all", utcnow(), campaigns.closed_to_mailings(config)
+        ) == expected + (1 if max_mailings else 0)  # the audience counts chats
+    campaigns.advance(factory, config)
+    with factory() as s:
+        sent = {(m.channel, m.chat_id) for m in s.scalars(select(OutboxMessage))}
+    if max_mailings:
+        # In MAX as well; the person in both gets it once, in the messenger they chose.
+        assert sent == {("max", only_max.chat_id), ("max", chose_max.chat_id)}
+    else:
+        # Not in MAX: the person in both gets it in Telegram, though they chose MAX.
+        assert sent == {("telegram", telegram.chat_id)}
