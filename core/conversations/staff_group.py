@@ -29,6 +29,7 @@ from core.texts import CATALOGUE, render
 
 LIMIT = 4096
 TAIL_LINES = 8  # the episode's last lines shown under its first text
+CHANNEL_NAMES = {"telegram": "Telegram", "max": "MAX"}
 LINE_CHARS = 300
 CLOSED = ("done", "dismissed")
 STATUS_KEYS = {"taken": "task_taken", "done": "task_done", "dismissed": "task_dismissed"}
@@ -69,15 +70,22 @@ def _tail(session: Session, config: Config, task: Task) -> tuple[list[str], int,
     tz = config.clinic.tz
     shown: list[str] = []
     incoming = 0
-    rows = session.scalars(
-        select(ThreadMessage).where(ThreadMessage.task_id == task.id).order_by(ThreadMessage.id)
-    )
-    for line in rows:
+    rows = session.execute(
+        select(ThreadMessage, Subscriber.channel)
+        .outerjoin(Subscriber, Subscriber.id == ThreadMessage.subscriber_id)
+        .where(ThreadMessage.task_id == task.id)
+        .order_by(ThreadMessage.id)
+    ).all()
+    # A patient writing from Telegram and MAX in one episode: each line says which, so the
+    # staff know where a reply goes (the messenger of the last one). One messenger: no noise.
+    both = len({channel for line, channel in rows if line.direction == "in" and channel}) > 1
+    for line, channel in rows:
         if line.direction == "in":
             incoming += 1
             if incoming == 1 and task.kind == "message":
                 continue  # already the task's own text
-            body = "› " + _line_text(line, lang)
+            by = f"[{CHANNEL_NAMES.get(channel or '', channel)}] " if both and channel else ""
+            body = "› " + by + _line_text(line, lang)
         elif line.kind == "reply" or (line.direction == "out" and line.author):
             # A staff answer, text or a file sent from the panel.
             body = render("post_reply", lang, who=line.author, text=_line_text(line, lang))

@@ -97,6 +97,31 @@ def test_a_burst_is_one_post_and_its_edits_are_coalesced(
         assert staff_group.task_for_message(s, STAFF, 501).id == task.id
 
 
+def test_a_patient_writing_from_both_messengers_has_each_line_labelled(
+    tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    config = _config(tmp_path)
+    with time_machine.travel(MONDAY_10, tick=False), transaction(factory) as s:
+        person = patient(s, "p1")
+        telegram, max_chat = chat_for(s, person), chat_for(s, person)
+        max_chat.channel = "max"
+        for chat in (telegram, max_chat):
+            chat.phone = "+79160000001"
+        task = receive(
+            s, config, telegram, Incoming(telegram_message_id=1, text="Здравствуйте")
+        ).task
+        receive(s, config, telegram, Incoming(telegram_message_id=2, text="Можно раньше?"))
+        (alone,) = _rows(s, f"task:{task.id}:announce")
+        assert "Можно раньше?" in alone.text and "[Telegram]" not in alone.text  # one messenger
+        same = receive(
+            s, config, max_chat, Incoming(telegram_message_id=3, text="Пишу из MAX")
+        ).task
+        assert same.id == task.id  # one person, one episode
+        (post,) = _rows(s, f"task:{task.id}:announce")
+        assert "› [Telegram] Можно раньше?" in post.text
+        assert "› [MAX] Пишу из MAX" in post.text
+
+
 def test_an_unknown_senders_flood_is_edited_rarely(
     tmp_path: Path, factory: sessionmaker[Session]
 ) -> None:
