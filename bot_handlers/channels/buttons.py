@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.models import OutboxMessage
@@ -48,6 +48,14 @@ def offered(session: Session, channel: str, chat_id: int, message_id: int, data:
             or_(
                 OutboxMessage.telegram_message_id == message_id,
                 OutboxMessage.edit_message_id == message_id,
+                # In flight: the messenger shows a message before its answer naming the id
+                # reaches the dispatcher, and a quick press can come in between. The data
+                # must still be on a keyboard going to this very chat.
+                and_(
+                    OutboxMessage.state == "sending",
+                    OutboxMessage.telegram_message_id.is_(None),
+                    OutboxMessage.edit_message_id.is_(None),
+                ),
             ),
         )
     )
