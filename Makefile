@@ -99,13 +99,15 @@ test: system venv services ## everything the suite needs, pytest $(PYTEST_ARGS),
 	@if [ "$(PG_RUNS)" = yes ]; then $(MAKE) --no-print-directory test-pg; fi
 
 test-clock: venv ## the time-sensitive tests again at $(CLOCK_INSTANTS) and with TZ=$(CLOCK_TZ)
-	set -a; . ./$(TEST_ENV); set +a; \
+	set -a; . ./$(TEST_ENV); set +a; status=0; \
 	for instant in $(CLOCK_INSTANTS); do \
 		echo "== time-sensitive tests with the clock at $$instant"; \
-		KABINET_TEST_INSTANT=$$instant $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS); \
+		KABINET_TEST_INSTANT=$$instant $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS) \
+			|| status=1; \
 	done; \
 	echo "== time-sensitive tests with TZ=$(CLOCK_TZ)"; \
-	TZ=$(CLOCK_TZ) $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS)
+	TZ=$(CLOCK_TZ) $(BIN)/pytest -m clock -q -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
+	exit $$status
 
 test-pg: venv ## the store, ledger, outbox, lock and migration tests again on PostgreSQL
 	set -a; . ./$(TEST_ENV); set +a; \
