@@ -7,6 +7,7 @@ from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core import care
 from core.clock import utcnow
+from core.outbox import PRIORITY_REPLY
 from core.patients import linked_patients
 from core.texts import CATALOGUE
 
@@ -31,8 +32,12 @@ def register(router: Router, ctx: BotContext) -> None:
                 ctx.reply(session, sub, key, ctx.text("care_none", sub))
                 return
             # One message each: an instruction may be nearly as long as Telegram allows.
+            # In the chat's language (the English version where there is one), each with
+            # its attachment again, as the bot's line of the thread.
             for row in rows:
-                title = row.title
+                title, body = care.localized(
+                    sub.language, row.title, row.text, row.title_en, row.text_en
+                )
                 if len(names) > 1:
                     title = f"{names[row.patient_mis_id]}: {title}"
                 text = ctx.text(
@@ -40,6 +45,17 @@ def register(router: Router, ctx: BotContext) -> None:
                     sub,
                     date=row.visit_at.astimezone(tz).strftime("%d.%m.%Y"),
                     title=title,
-                    text=row.text,
+                    text=body,
                 )
                 ctx.reply(session, sub, f"{key}:{row.id}", text[: care.TELEGRAM_LIMIT])
+                care.attach(
+                    session,
+                    ctx.config,
+                    sub,
+                    row,
+                    title=title,
+                    patient_mis_id=row.patient_mis_id,
+                    due_at=None,
+                    priority=PRIORITY_REPLY,
+                    respect_quiet_hours=False,
+                )

@@ -608,6 +608,15 @@ class CareInstruction(Base):
     specialties: Mapped[str] = mapped_column(String(500), default="")
     delay_minutes: Mapped[int] = mapped_column(Integer, default=30)
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The English version, for a chat whose language is English; empty: the Russian one.
+    title_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    text_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A PDF or an image sent with the text (core.care.attachments): its path under
+    # <data_dir>/files, the name the patient sees, its type as read from its content.
+    file_path: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    file_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    file_type: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    file_size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -630,6 +639,12 @@ class CareSent(Base):
     instruction_id: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
+    title_en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    text_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The attachment as it was when sent (its file is kept under its own content's name).
+    file_path: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    file_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    file_type: Mapped[str] = mapped_column(String(100), default="", server_default="")
     visit_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When it is due in the chats (completion + the instruction's delay).
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

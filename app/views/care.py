@@ -1,20 +1,33 @@
 """«Рекомендации после лечения»: the care instructions sent in the bot after a visit.
 
 Every staff role (app/permissions.py, care.edit) may list, create, edit, turn on and off
-and delete them; the rule that sends them is core.care.on_completed.
+and delete them, with an English version and an attachment (a PDF or an image, checked by
+its content: core.care.attachments); the rule that sends them is core.care.on_completed.
+A form refused keeps everything typed and the instruction as it was.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from sqlalchemy import select
 
 from app.context import signed_in
 from app.extensions import db
 from app.permissions import requires
 from core import care
+from core.care import attachments
 from core.clock import utcnow
 from core.models import CareInstruction
 
@@ -39,6 +52,8 @@ def _page(
             "specialties": form.specialties,
             "delay_minutes": form.raw_delay,
             "enabled": form.enabled,
+            "title_en": form.title_en,
+            "text_en": form.text_en,
         }
     elif editing is not None:
         values = {
@@ -48,6 +63,8 @@ def _page(
             "specialties": editing.specialties,
             "delay_minutes": editing.delay_minutes,
             "enabled": editing.enabled,
+            "title_en": editing.title_en,
+            "text_en": editing.text_en,
         }
     else:
         values = {"delay_minutes": care.DEFAULT_DELAY_MINUTES, "enabled": False}
@@ -59,10 +76,44 @@ def _page(
             values=values,
             errors=form.errors if form is not None else [],
             max_text=care.MAX_TEXT + 1,
+            accepted=attachments.ACCEPTED,
+            limit_mb=attachments.LIMIT_MB,
             tz=current_app.config["KABINET"].clinic.tz,
         ),
         status,
     )
+
+
+def _checked_form() -> tuple[care.Form, attachments.Checked | None]:
+    """The form and its new attachment, each checked; a bad file is one more error."""
+    form = care.check_form(request.form)
+    checked = None
+    upload = request.files.get("attachment")
+    if upload is not None and upload.filename:
+        # One byte past the limit tells "too big" without reading all of a huge upload.
+        data = upload.stream.read(attachments.LIMIT_BYTES + 1)
+        try:
+            checked = attachments.check(data, upload.filename)
+        except attachments.BadFile as exc:
+            form.errors.append(f"Вложение не принято: {exc}")
+    if form.errors and upload is not None and upload.filename:
+        form.errors.append("Ничего не сохранено; файл, если он нужен, приложите заново.")
+    return form, checked
+
+
+def _apply_file(
+    instruction: CareInstruction, checked: attachments.Checked | None, remove: bool
+) -> None:
+    if checked is not None:
+        config = current_app.config["KABINET"]
+        instruction.file_path = attachments.keep(config, instruction.id, checked)
+        instruction.file_name = checked.file_name
+        instruction.file_type = checked.mime_type
+        instruction.file_size = len(checked.data)
+    elif remove:
+        # The file itself stays: patients who got it still see it in their thread.
+        instruction.file_path = instruction.file_name = instruction.file_type = ""
+        instruction.file_size = 0
 
 
 @bp.route("/")
@@ -74,12 +125,14 @@ def index() -> Any:
 @bp.route("/", methods=["POST"])
 @requires("care.edit")
 def create() -> Any:
-    form = care.check_form(request.form)
+    form, checked = _checked_form()
     if form.errors:
         return _page(form=form, status=400)
     instruction = CareInstruction(created_at=utcnow())
     care.apply_form(instruction, form, _who(), utcnow())
     db.session.add(instruction)
+    db.session.flush()  # its id names the attachment's folder
+    _apply_file(instruction, checked, remove=False)
     db.session.commit()
     flash(f"Рекомендация «{instruction.title}» добавлена.", "info")
     return redirect(url_for("care.index"))
@@ -95,10 +148,11 @@ def edit(instruction_id: int) -> Any:
 @requires("care.edit")
 def update(instruction_id: int) -> Any:
     instruction = db.get_or_404(CareInstruction, instruction_id)
-    form = care.check_form(request.form)
+    form, checked = _checked_form()
     if form.errors:
         return _page(editing=instruction, form=form, status=400)
     care.apply_form(instruction, form, _who(), utcnow())
+    _apply_file(instruction, checked, remove=request.form.get("remove_file") == "1")
     db.session.commit()
     flash(f"Рекомендация «{instruction.title}» сохранена.", "info")
     return redirect(url_for("care.index"))
@@ -127,3 +181,19 @@ def delete(instruction_id: int) -> Any:
         f"Рекомендация «{title}» удалена. Кому она уже пришла, по-прежнему видят её в боте.", "info"
     )
     return redirect(url_for("care.index"))
+
+
+@bp.route("/<int:instruction_id>/file")
+@requires("care.edit")
+def file(instruction_id: int) -> Any:
+    """The attachment as the patients get it."""
+    instruction = db.get_or_404(CareInstruction, instruction_id)
+    path = attachments.path_of(current_app.config["KABINET"], instruction.file_path)
+    if path is None:
+        abort(404)
+    return send_file(
+        path,
+        mimetype=instruction.file_type or None,
+        as_attachment=True,
+        download_name=instruction.file_name or path.name,
+    )

@@ -7,6 +7,11 @@ completed visit). When the MIS marks a visit completed, every enabled instructio
 matches goes to each reachable chat of the patient, `delay_minutes` later, keyed
 `care:<visit>:<instruction>:<chat>`, so a repeated event sends nothing twice. What was
 queued is also kept (CareSent) for the bot's «Рекомендации» screen.
+
+An instruction may have an English version (`title_en`, `text_en`), which a chat whose
+language is English gets instead; without an English text it gets the Russian one. It may
+also carry an attachment, a PDF or an image (core.care.attachments), sent right after the
+text as the bot's line of the patient's thread with the file.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.care import attachments
 from core.config import Config
-from core.models import Appointment, CareInstruction, CareSent, Doctor, Patient
+from core.models import Appointment, CareInstruction, CareSent, Doctor, Patient, Subscriber
 from core.notice_prefs import wants
 from core.outbox import PRIORITY_NOTICE, enqueue
 from core.patients import reachable_subscribers
@@ -82,6 +88,21 @@ class Form:
     enabled: bool
     errors: list[str]
     raw_delay: str = ""
+    title_en: str = ""
+    text_en: str = ""
+
+
+def _length_errors(title: str, text: str, english: bool) -> list[str]:
+    which = "Английский текст" if english else "Текст"
+    what = "английским названием" if english else "этим названием"
+    if len(text) <= max_text(title[:MAX_TITLE]):
+        return []
+    return [
+        f"{which} слишком длинный: {len(text)} символов. Telegram принимает сообщение до "
+        f"{TELEGRAM_LIMIT} символов; обращение к пациенту и название занимают до "
+        f"{TELEGRAM_LIMIT - max_text(title[:MAX_TITLE])}, поэтому текст с {what} — "
+        f"не длиннее {max_text(title[:MAX_TITLE])} символов."
+    ]
 
 
 def check_form(data: Any) -> Form:
@@ -91,6 +112,8 @@ def check_form(data: Any) -> Form:
     services = ", ".join(fragments(str(data.get("services", ""))))
     specialties = ", ".join(fragments(str(data.get("specialties", ""))))
     raw_delay = str(data.get("delay_minutes", "")).strip()
+    title_en = str(data.get("title_en", "")).strip()
+    text_en = str(data.get("text_en", "")).replace("\r\n", "\n").strip()
     enabled = str(data.get("enabled", "")) in ("1", "on", "true", "yes")
     errors: list[str] = []
     if not title:
@@ -99,13 +122,19 @@ def check_form(data: Any) -> Form:
         errors.append(f"Название длиннее {MAX_TITLE} символов ({len(title)}); сократите его.")
     if not text:
         errors.append("Текст рекомендации пуст — напишите, что делать пациенту.")
-    elif len(text) > max_text(title[:MAX_TITLE]):
+    else:
+        errors.extend(_length_errors(title, text, english=False))
+    if len(title_en) > MAX_TITLE:
         errors.append(
-            f"Текст слишком длинный: {len(text)} символов. Telegram принимает сообщение до "
-            f"{TELEGRAM_LIMIT} символов; обращение к пациенту и название занимают до "
-            f"{TELEGRAM_LIMIT - max_text(title[:MAX_TITLE])}, поэтому текст с этим "
-            f"названием — не длиннее {max_text(title[:MAX_TITLE])} символов."
+            f"Английское название длиннее {MAX_TITLE} символов ({len(title_en)}); сократите его."
         )
+    if title_en and not text_en:
+        errors.append(
+            "Есть английское название, но нет английского текста: напишите текст или уберите "
+            "название (без английского текста пациент с английским языком получит русский)."
+        )
+    elif text_en:
+        errors.extend(_length_errors(title_en or title, text_en, english=True))
     if len(services) > 1000:
         errors.append("Список услуг длиннее 1000 символов; сократите его.")
     if len(specialties) > 500:
@@ -124,7 +153,9 @@ def check_form(data: Any) -> Form:
                     f"Задержка {delay} мин. вне допустимого: от 0 до {MAX_DELAY_MINUTES} "
                     "минут (неделя)."
                 )
-    return Form(title, text, services, specialties, delay, enabled, errors, raw_delay)
+    return Form(
+        title, text, services, specialties, delay, enabled, errors, raw_delay, title_en, text_en
+    )
 
 
 def apply_form(instruction: CareInstruction, form: Form, user: str, now: datetime) -> None:
@@ -134,8 +165,48 @@ def apply_form(instruction: CareInstruction, form: Form, user: str, now: datetim
     instruction.specialties = form.specialties
     instruction.delay_minutes = form.delay_minutes
     instruction.enabled = form.enabled
+    instruction.title_en = form.title_en
+    instruction.text_en = form.text_en
     instruction.updated_by = user
     instruction.updated_at = now
+
+
+def localized(lang: str, title: str, text: str, title_en: str, text_en: str) -> tuple[str, str]:
+    """(title, text) for a chat in `lang`: the English version for English when it has a
+    text (its title falls back to the Russian one), else the Russian."""
+    if lang == "en" and text_en:
+        return title_en or title, text_en
+    return title, text
+
+
+def attach(
+    session: Session,
+    config: Config,
+    sub: Subscriber,
+    row: CareInstruction | CareSent,
+    *,
+    title: str,
+    patient_mis_id: str,
+    due_at: datetime | None,
+    priority: int,
+    respect_quiet_hours: bool,
+) -> bool:
+    """The instruction's attachment (if it has one) to this chat, captioned by its title."""
+    if not row.file_path:
+        return False
+    return attachments.send(
+        session,
+        config,
+        sub,
+        relative=row.file_path,
+        file_name=row.file_name,
+        mime_type=row.file_type,
+        caption=f"📎 {title}"[:1024],
+        priority=priority,
+        due_at=due_at,
+        respect_quiet_hours=respect_quiet_hours,
+        patient_mis_id=patient_mis_id,
+    )
 
 
 def message_text(lang: str, name: str, visit_when: str, title: str, text: str, clinic: str) -> str:
@@ -201,17 +272,29 @@ def on_completed(
                     instruction_id=instruction.id,
                     title=instruction.title,
                     text=instruction.text,
+                    title_en=instruction.title_en,
+                    text_en=instruction.text_en,
+                    file_path=instruction.file_path,
+                    file_name=instruction.file_name,
+                    file_type=instruction.file_type,
                     visit_at=appt.starts_at,
                     sent_at=due,
                 )
             )
         for sub in subscribers:
+            title, body = localized(
+                sub.language,
+                instruction.title,
+                instruction.text,
+                instruction.title_en,
+                instruction.text_en,
+            )
             text = message_text(
                 sub.language,
                 patient.address_name,
                 when(appt.starts_at.astimezone(tz), now.astimezone(tz).date(), sub.language),
-                instruction.title,
-                instruction.text,
+                title,
+                body,
                 config.clinic.name,
             )
             if enqueue(
@@ -226,6 +309,18 @@ def on_completed(
                 due_at=due,
             ):
                 queued += 1
+                # Right after the text, in its turn (same chat, priority and due time).
+                attach(
+                    session,
+                    config,
+                    sub,
+                    instruction,
+                    title=title,
+                    patient_mis_id=patient.mis_id,
+                    due_at=due,
+                    priority=PRIORITY_NOTICE,
+                    respect_quiet_hours=True,
+                )
     session.flush()
     return queued
 
