@@ -42,6 +42,7 @@ class BotApi:
     commands: list[dict[str, Any]]
     requests: list[tuple[str, str, dict[str, str], Any]]
     schema_errors: list[str]
+    formats: dict[str, str | None]  # mid -> the format its text was sent in
 
     @property
     def url(self) -> str:
@@ -155,6 +156,8 @@ class BotApi:
             }
             self._messages[f"mid.{n:016x}"] = message
             person.transcript.append(message)
+            person.log.append({"bot": f"mid.{n:016x}"})
+            self.formats[f"mid.{n:016x}"] = body.get("format")
         return 200, {"message": message}
 
     def _op_put_messages(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -164,6 +167,7 @@ class BotApi:
                 return 404, {"code": "message.not.found", "message": "Message not found"}
             if body.get("text") is not None:
                 message["body"]["text"] = body["text"]
+                self.formats[query["message_id"]] = body.get("format")
             if body.get("attachments") is not None:  # null keeps them, [] removes them
                 attachments, problem = self._keyboard_and_files(body)
                 if problem:
@@ -243,7 +247,10 @@ class BotApi:
         return 200, {"success": True}
 
     def _op_delete_subscriptions(self, query: dict[str, str], body: Any) -> tuple[int, Any]:
-        self.subscription = None
+        with self._lock:
+            if self.subscription is None or self.subscription["url"] != query["url"]:
+                return 200, {"success": False, "message": "no subscription for this url"}
+            self.subscription = None
         return 200, {"success": True}
 
 

@@ -11,7 +11,8 @@ Every request is checked against schema.json (the official schema's shapes); a r
 does not fit gets a 400 naming what is wrong, so the adapter's tests fail on a wrong shape.
 
 The control side is this class's methods (people, their texts, contacts — their own or
-another's — presses, blocking, faults, transcripts, stats).
+another's — presses, blocking, faults, transcripts, stats), and the same over HTTP under
+``/_emulator/`` with a phone page at ``/phone`` (server.py), in the Telegram emulator's shape.
 """
 
 from __future__ import annotations
@@ -20,14 +21,19 @@ import contextlib
 import hashlib
 import itertools
 import json
+import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from werkzeug.serving import make_server
 
+from sandbox.telegram.server import QuietRequestHandler
+
 from .api import BotApi, _ms
+from .server import ControlApp
 
 __all__ = ["MaxEmulator"]
 
@@ -37,8 +43,12 @@ class _Person:
     user: dict[str, Any]
     chat_id: int
     locale: str = "ru"
+    phone: str | None = None  # what "share my contact" sends without asking
     blocked: bool = False
     transcript: list[dict[str, Any]] = field(default_factory=list)  # the bot's messages
+    # Both sides in order, for the phone page: {"bot": mid}, {"user": message},
+    # {"press": callback_id, ...}, {"event": "started" | "blocked"}.
+    log: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MaxEmulator(BotApi):
@@ -66,9 +76,19 @@ class MaxEmulator(BotApi):
         self.commands: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.schema_errors: list[str] = []
+        self.formats: dict[str, str | None] = {}
         self._faults: list[int] = []  # HTTP statuses for the next requests
         self.retry_after = 1
-        self._server = make_server(host, port, self._app, threaded=True)
+        # Webhook deliveries go one at a time, in order, as MAX's do: a queue and one worker.
+        self.deliveries: list[dict[str, Any]] = []  # {"update_type", "status", "attempt"}
+        self.delivery_attempts = 3
+        self.delivery_retry_wait = 0.2
+        self._outgoing: queue.Queue[tuple[dict[str, Any], dict[str, Any]] | None] = queue.Queue()
+        self._deliverer: threading.Thread | None = None
+        self.control = ControlApp(self)
+        self._server = make_server(
+            host, port, self._route, threaded=True, request_handler=QuietRequestHandler
+        )
         self._thread: threading.Thread | None = None
 
     # -- life ---------------------------------------------------------------------------
@@ -81,16 +101,33 @@ class MaxEmulator(BotApi):
     def start(self) -> MaxEmulator:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True)
+        self._deliverer.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
+        self._outgoing.put(None)
         with self._lock:
             self._lock.notify_all()
 
+    def _route(self, environ: Any, start_response: Any) -> Any:
+        """The control API and the phone page beside the Bot API (no path of MAX's is
+        ``/``, ``/phone``, ``/favicon.ico`` or under ``/_emulator/``)."""
+        path = environ.get("PATH_INFO", "")
+        if path in ("/", "/phone", "/favicon.ico") or path.startswith("/_emulator"):
+            return self.control(environ, start_response)
+        return self._app(environ, start_response)
+
+    def phone_url(self, chat_id: int) -> str:
+        return f"{self.url}/phone?user={self._people[chat_id].user['user_id']}"
+
     # -- control: people and what they do ------------------------------------------------
 
-    def create_user(self, first_name: str, last_name: str = "", locale: str = "ru") -> int:
+    def create_user(
+        self, first_name: str, last_name: str = "", locale: str = "ru", phone: str | None = None
+    ) -> int:
         """A MAX user who opened a dialog with the bot; returns the dialog's chat id (unlike
         Telegram, MAX's dialog id is not the user's id)."""
         with self._lock:
@@ -103,11 +140,47 @@ class MaxEmulator(BotApi):
                 "is_bot": False,
             }
             chat_id = 900_000_000 + n
-            self._people[chat_id] = _Person(user, chat_id, locale)
+            self._people[chat_id] = _Person(user, chat_id, locale, phone)
             return chat_id
 
     def user(self, chat_id: int) -> dict[str, Any]:
         return dict(self._people[chat_id].user)
+
+    def users(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._describe(p) for p in self._people.values()]
+
+    def chat_of(self, user_id: int) -> int:
+        """The dialog of the MAX user `user_id` (KeyError if there is none)."""
+        with self._lock:
+            for chat_id, person in self._people.items():
+                if person.user["user_id"] == user_id:
+                    return chat_id
+        raise KeyError(f"unknown user {user_id}")
+
+    def _describe(self, person: _Person) -> dict[str, Any]:
+        return {
+            **person.user,
+            "chat_id": person.chat_id,
+            "locale": person.locale,
+            "phone_number": person.phone,
+            "blocked": person.blocked,
+        }
+
+    def describe(self, chat_id: int) -> dict[str, Any]:
+        with self._lock:
+            return self._describe(self._people[chat_id])
+
+    def log(self, chat_id: int) -> list[dict[str, Any]]:
+        """Both sides of the dialog in order (see _Person.log), as plain JSON."""
+        with self._lock:
+            return json.loads(json.dumps(self._people[chat_id].log))
+
+    def message(self, mid: str) -> dict[str, Any] | None:
+        """A message of the bot's as it is now; None once deleted."""
+        with self._lock:
+            found = self._messages.get(mid)
+            return json.loads(json.dumps(found)) if found is not None else None
 
     def start_bot(self, chat_id: int, payload: str = "") -> None:
         """The person pressed Start, perhaps through https://max.ru/<bot>?start=<payload>;
@@ -123,6 +196,8 @@ class MaxEmulator(BotApi):
         }
         if payload and len(payload) <= 128:
             update["payload"] = payload
+        with self._lock:
+            person.log.append({"event": "started", "payload": payload, "timestamp": _ms()})
         self._push(update)
 
     def send_text(self, chat_id: int, text: str) -> str:
@@ -158,6 +233,9 @@ class MaxEmulator(BotApi):
             callback_id = f"cb.{next(self._ids)}"
             self._callbacks[callback_id] = (chat_id, mid)
             message = self._messages.get(mid)
+            person.log.append(
+                {"press": callback_id, "mid": mid, "payload": payload, "timestamp": _ms()}
+            )
         self._push(
             {
                 "update_type": "message_callback",
@@ -177,7 +255,9 @@ class MaxEmulator(BotApi):
     def block(self, chat_id: int) -> None:
         """The person stops the bot: bot_stopped, and sending to them answers 403."""
         person = self._people[chat_id]
-        person.blocked = True
+        with self._lock:
+            person.blocked = True
+            person.log.append({"event": "blocked", "timestamp": _ms()})
         self._push(
             {
                 "update_type": "bot_stopped",
@@ -189,8 +269,21 @@ class MaxEmulator(BotApi):
 
     def fail_next(self, count: int = 1, status: int = 429) -> None:
         """The next `count` Bot API requests answer `status` (429 with too.many.requests)."""
+        if not 400 <= status <= 599:
+            raise ValueError("status: expected an HTTP error status, 400-599")
+        if count < 1:
+            raise ValueError("count: expected at least 1")
         with self._lock:
             self._faults += [status] * count
+
+    def faults(self) -> list[int]:
+        """The statuses the next Bot API requests will answer, in order."""
+        with self._lock:
+            return list(self._faults)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
 
     # -- control: what the bot did --------------------------------------------------------
 
@@ -210,6 +303,10 @@ class MaxEmulator(BotApi):
                 "pending_updates": pending,
                 "messages": len(self._messages),
                 "requests": len(self.requests),
+                "users": len(self._people),
+                "faults_pending": len(self._faults),
+                "webhook_deliveries": len(self.deliveries),
+                "schema_errors": len(self.schema_errors),
             }
 
     # -- internals ------------------------------------------------------------------------
@@ -229,6 +326,8 @@ class MaxEmulator(BotApi):
             "timestamp": _ms(),
             "body": {"mid": mid, "seq": n, "text": text, "attachments": attachments or None},
         }
+        with self._lock:
+            person.log.append({"user": message})
         self._push(
             {
                 "update_type": "message_created",
@@ -241,14 +340,33 @@ class MaxEmulator(BotApi):
 
     def _push(self, update: dict[str, Any]) -> None:
         with self._lock:
-            self._updates.append((next(self._seq), update))
-            self._lock.notify_all()
             hook = self.subscription
+            if hook is None:
+                self._updates.append((next(self._seq), update))
+                self._lock.notify_all()
+        # With a webhook set, updates go there and long polling has none (it answers 405).
         if hook is not None:
-            threading.Thread(target=self._deliver, args=(hook, update), daemon=True).start()
+            self._outgoing.put((hook, update))
+
+    def _deliver_loop(self) -> None:
+        while (item := self._outgoing.get()) is not None:
+            self._deliver(*item)
 
     def _deliver(self, hook: dict[str, Any], update: dict[str, Any]) -> None:
+        """POST the update with the subscription's secret in X-Max-Bot-Api-Secret; a failed
+        delivery is retried (MAX retries for up to 8 hours; the emulator a few times)."""
         headers = {"X-Max-Bot-Api-Secret": hook["secret"]} if hook.get("secret") else {}
-        # MAX retries for hours; the emulator does not.
-        with contextlib.suppress(requests.RequestException):
-            requests.post(hook["url"], json=update, headers=headers, timeout=5)
+        for attempt in range(1, self.delivery_attempts + 1):
+            status = 0
+            with contextlib.suppress(requests.RequestException):
+                status = requests.post(
+                    hook["url"], json=update, headers=headers, timeout=5
+                ).status_code
+            with self._lock:
+                self.deliveries.append(
+                    {"update_type": update["update_type"], "status": status, "attempt": attempt}
+                )
+                self._lock.notify_all()
+            if status == 200:
+                return
+            time.sleep(self.delivery_retry_wait)

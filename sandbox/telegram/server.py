@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from .emulator import TelegramEmulator
 
-__all__ = ["EmulatorApp", "QuietRequestHandler", "create_app"]
+__all__ = ["ControlRoutes", "EmulatorApp", "QuietRequestHandler", "create_app", "phone_html"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,68 @@ def create_app(emu: TelegramEmulator) -> EmulatorApp:
     return EmulatorApp(emu)
 
 
-class EmulatorApp:
+def phone_html(head: str = "") -> str:
+    """The phone page (phone.html), with `head` (a theme, window.MESSENGER) put before its
+    </head>: the MAX emulator shows its chat with the same page."""
+    page = resources.files(__package__).joinpath("phone.html").read_text(encoding="utf-8")
+    return page.replace("</head>", head + "</head>", 1) if head else page
+
+
+class ControlRoutes:
+    """The control API's plumbing shared by the emulators (Telegram's, MAX's): a rule table
+    mapped to ``c_<endpoint>`` methods, JSON or form bodies, errors as JSON — a missing
+    thing 404, a bad value 400, a conflict 409."""
+
+    def __init__(self, rules: list[tuple[str, str, list[str]]]) -> None:
+        self.url_map = Map(
+            [Rule(path, endpoint=name, methods=methods) for path, name, methods in rules],
+            strict_slashes=False,
+        )
+
+    def control(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound:
+            return _bad(f"no such endpoint: {request.method} {request.path}", 404)
+        except MethodNotAllowed:
+            return _bad(f"method {request.method} not allowed on {request.path}", 405)
+        except HTTPException as exc:  # redirects for trailing slashes and the like
+            return exc.get_response(request.environ)
+        handler: Callable[..., Response] = getattr(self, f"c_{endpoint}")
+        try:
+            return handler(request, **args)
+        except KeyError as exc:
+            return _bad(str(exc.args[0]) if exc.args else "not found", 404)
+        except (ValueError, TypeError) as exc:
+            return _bad(str(exc))
+        except RuntimeError as exc:
+            return _bad(str(exc), 409)
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        if request.mimetype == "application/json":
+            data = request.get_json(silent=True)
+            if data is None and request.content_length:
+                raise ValueError("request body is not valid JSON")
+            if data is not None and not isinstance(data, dict):
+                raise ValueError("request body must be a JSON object")
+            return data or {}
+        return dict(request.form.items())
+
+    @staticmethod
+    def _opt_int(value: Any) -> int | None:
+        return None if value in (None, "") else int(value)
+
+    @staticmethod
+    def _flag(value: Any) -> bool:
+        return str(value).lower() in ("1", "true", "yes", "on")
+
+    def c_favicon(self, request: Request) -> Response:
+        return Response(status=204)
+
+
+class EmulatorApp(ControlRoutes):
     """WSGI application; all state lives in the emulator, none here."""
 
     def __init__(self, emu: TelegramEmulator) -> None:
@@ -88,10 +149,7 @@ class EmulatorApp:
             ("/_emulator/reset", "reset", ["POST"]),
             ("/_emulator/files/<path:file_id>", "file", ["GET"]),
         ]
-        self.url_map = Map(
-            [Rule(path, endpoint=name, methods=methods) for path, name, methods in rules],
-            strict_slashes=False,
-        )
+        super().__init__(rules)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -153,42 +211,8 @@ class EmulatorApp:
 
     # --- control API -----------------------------------------------------------------
 
-    def control(self, request: Request) -> Response:
-        adapter = self.url_map.bind_to_environ(request.environ)
-        try:
-            endpoint, args = adapter.match()
-        except NotFound:
-            return _bad(f"no such endpoint: {request.method} {request.path}", 404)
-        except MethodNotAllowed:
-            return _bad(f"method {request.method} not allowed on {request.path}", 405)
-        except HTTPException as exc:  # redirects for trailing slashes and the like
-            return exc.get_response(request.environ)
-        handler: Callable[..., Response] = getattr(self, f"c_{endpoint}")
-        try:
-            return handler(request, **args)
-        except KeyError as exc:
-            return _bad(str(exc.args[0]) if exc.args else "not found", 404)
-        except (ValueError, TypeError) as exc:
-            return _bad(str(exc))
-        except RuntimeError as exc:
-            return _bad(str(exc), 409)
-
-    @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
-        if request.mimetype == "application/json":
-            data = request.get_json(silent=True)
-            if data is None and request.content_length:
-                raise ValueError("request body is not valid JSON")
-            if data is not None and not isinstance(data, dict):
-                raise ValueError("request body must be a JSON object")
-            return data or {}
-        return dict(request.form.items())
-
     def c_root(self, request: Request) -> Response:
         return redirect("/phone")
-
-    def c_favicon(self, request: Request) -> Response:
-        return Response(status=204)
 
     def c_index(self, request: Request) -> Response:
         return _json(
@@ -246,10 +270,6 @@ class EmulatorApp:
                 "transcript": transcript,
             }
         )
-
-    @staticmethod
-    def _opt_int(value: Any) -> int | None:
-        return None if value in (None, "") else int(value)
 
     def c_user_text(self, request: Request, user_id: int) -> Response:
         body = self._body(request)
@@ -422,9 +442,7 @@ class EmulatorApp:
                 mimetype="text/html",
             )
         if self._phone_html is None:
-            self._phone_html = (
-                resources.files(__package__).joinpath("phone.html").read_text(encoding="utf-8")
-            )
+            self._phone_html = phone_html()
         return Response(self._phone_html, mimetype="text/html")
 
     def _phone_form(self) -> Response:
