@@ -35,6 +35,7 @@ TASK_KINDS = {
     "document_unavailable": "документ недоступен",
     "review_screenshot": "скриншот отзыва",
     "social_screenshot": "скриншот публикации",
+    "booking": "запись по рассылке",
 }
 
 OUTBOX_KINDS = {

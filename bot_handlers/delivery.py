@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from bot_handlers.channels.base import Command, Membership, Press
+from bot_handlers.channels.base import Command, Membership, Press, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core import messengers
-from core.campaigns import UNSUBSCRIBE, opt_in, opt_out
+from core.campaigns import BOOK, UNSUBSCRIBE, opt_in, opt_out
+from core.campaigns import booking as campaign_booking
 from core.clock import utcnow
 from core.models import Subscriber
 from core.outbox import mark_unreachable
@@ -29,6 +30,50 @@ def register(router: Router, ctx: BotContext) -> None:
                     ctx.text("unsubscribed", sub),
                 )
         ctx.answer(event)
+
+    @router.press(BOOK)
+    def book_button(event: Press) -> None:
+        # «Записаться» under a recall campaign: a booking episode in the patient's thread.
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, event)
+            raw = event.data.split(":", 1)[1] if ":" in event.data else ""
+            task = campaign_booking.open_booking(
+                session, ctx.config, sub, int(raw) if raw.isdigit() else 0
+            )
+            if task is not None:
+                ctx.reply(
+                    session,
+                    sub,
+                    f"campaign-booking:{task.id}",
+                    ctx.text("campaign_booking_received", sub),
+                )
+        ctx.answer(event)
+
+    def _plus_after_recall(event: Text) -> bool:
+        return campaign_booking.is_plus(event.text)
+
+    @router.on(Text, when=_plus_after_recall)
+    def plus_reply(event: Text) -> None:
+        # «+» in answer to a recall opens its booking episode, and joins it as a line; any
+        # other «+» is an ordinary message to the clinic.
+        from bot_handlers.chat import to_task
+
+        with ctx.session() as session:
+            sub = ctx.subscriber(session, event)
+            campaign_id = campaign_booking.recall_answered(session, sub, utcnow())
+            task = (
+                campaign_booking.open_booking(session, ctx.config, sub, campaign_id)
+                if campaign_id is not None
+                else None
+            )
+            to_task(ctx, session, sub, event)
+            if task is not None:
+                ctx.reply(
+                    session,
+                    sub,
+                    f"campaign-booking:{task.id}",
+                    ctx.text("campaign_booking_received", sub),
+                )
 
     @router.command("stop", "unsubscribe")
     def stop_command(event: Command) -> None:

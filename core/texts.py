@@ -11,6 +11,7 @@ from typing import Any
 
 from core.documents.texts import TEXTS as DOCUMENT_TEXTS
 from core.texts_account import TEXTS as ACCOUNT_TEXTS
+from core.texts_campaigns import TEXTS as CAMPAIGN_TEXTS
 from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 from core.texts_menu import TEXTS as MENU_TEXTS
 from core.texts_messengers import TEXTS as MESSENGER_TEXTS
@@ -582,6 +583,7 @@ CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (co
 CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts_messengers.py)
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
 CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts_screenshots.py)
+CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/texts_campaigns.py)
 
 
 def render(

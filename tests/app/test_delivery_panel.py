@@ -1,6 +1,8 @@
-"""The delivery screen (what needs a person, who is unreachable) and campaigns (owner only)."""
+"""The delivery screen (what needs a person, who is unreachable) and campaigns (owner and manager)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -67,18 +69,12 @@ def test_campaigns_are_for_the_owner_only(
 
 def test_the_owner_plans_and_cancels_a_campaign(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
     _setup(factory)
-    page = owner.get("/campaigns/").get_data(as_text=True)
-    # Anna allows mailings; Oleg is unreachable.
-    assert "все подключённые пациенты (1)" in page
-    owner.post(
-        "/campaigns/",
-        {
-            "title": "Весна",
-            "text": "{name}, весенняя акция",
-            "segment": "all",
-            "send_at": "2030-03-01T10:00",
-        },
-    )
+    # Anna allows mailings; Oleg is unreachable. (The builder: tests/app/test_campaigns_panel.py.)
+    when = (utcnow() + timedelta(days=30)).strftime("%Y-%m-%dT10:00")
+    form = {"title": "Весна", "text": "{name}, весенняя акция", "when": "later", "send_at": when}
+    page = owner.post("/campaigns/preview", form).get_data(as_text=True)
+    assert '<b id="preview-count">1</b>' in page
+    owner.post("/campaigns/", {**form, "confirm": "schedule"})
     with factory() as s:
         campaign = s.scalars(select(Campaign)).one()
     assert (campaign.title, campaign.state, campaign.created_by) == (
@@ -92,7 +88,7 @@ def test_the_owner_plans_and_cancels_a_campaign(owner: Persona, factory) -> None
     owner.post(f"/campaigns/{campaign.id}/cancel")
     with factory() as s:
         assert s.get(Campaign, campaign.id).state == "cancelled"
-    owner.post("/campaigns/", {"text": "   ", "segment": "all"})
-    owner.post("/campaigns/", {"text": "x", "segment": "everyone-ever"})
+    owner.post("/campaigns/", {"text": "   ", "when": "now", "confirm": "now"})
+    owner.post("/campaigns/", {"text": "x", "when": "now"})  # not confirmed
     with factory() as s:
         assert len(s.scalars(select(Campaign)).all()) == 1

@@ -5,6 +5,12 @@ not opt out in the bot, (c) is not unreachable, and (d) is linked to at least on
 whose MIS record allows messages (IDENT ConformToSending / SMSRejection, ...) and who is
 not archived or deleted. Never by SMS.
 
+Who a campaign goes to is a typed `Segment` (core.campaigns.segments), evaluated in SQL;
+a campaign's own segment is kept beside it in the kv table (`campaign:<id>:segment`) with
+its preset, if any (core.campaigns.presets); older campaigns and the holidays job name one
+of the fixed SEGMENTS instead. Results (delivered, unreachable, replies, visits booked
+within 30 days) are in core.campaigns.results.
+
 A campaign is a row first; the campaigns job expands it into outbox rows a chunk at a time,
 each chunk committed with the campaign's cursor (the last subscriber id done), and keyed
 campaign:<id>:<subscriber>, so a restart in the middle neither skips nor doubles anyone.
@@ -13,20 +19,30 @@ The dispatcher sends them at the lowest priority: a reminder never waits behind 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.campaigns.segments import Segment, SegmentError, condition
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.messengers import chosen_ids
-from core.models import Appointment, Campaign, OutboxMessage, Patient, PatientLink, Subscriber
+from core.models import (
+    Appointment,
+    Campaign,
+    KeyValue,
+    OutboxMessage,
+    Patient,
+    PatientLink,
+    Subscriber,
+)
 from core.outbox import (
     PRIORITY_CAMPAIGN,
     PRIORITY_GREETING,
@@ -38,6 +54,15 @@ from core.texts import render
 
 CHUNK = 500
 UNSUBSCRIBE = "u"  # callback data of the unsubscribe button
+BOOK = "cb"  # «Записаться» on a recall campaign: "cb:<campaign id>" (bot_handlers/delivery.py)
+TEXT_LIMIT = 4000
+# What a campaign's text may contain, filled in per recipient.
+PLACEHOLDERS: dict[str, str] = {
+    "name": "имя и отчество пациента",
+    "balance": "баллы на счёте пациента",
+    "clinic": "название клиники",
+}
+_FIELD = re.compile(r"\{(\w*)\}")
 
 # Segment -> (Russian label for the panel). The conditions are in _segment_condition.
 SEGMENTS: dict[str, str] = {
@@ -51,16 +76,37 @@ def unsubscribe_keyboard(lang: str) -> dict[str, Any]:
     return inline_keyboard([[(render("btn_unsubscribe", lang), UNSUBSCRIBE)]])
 
 
-def personalise(text: str, name: str) -> str:
-    # Only {name}: staff write these texts, and other braces are just braces.
-    return text.replace("{name}", name)
+def check_template(text: str) -> str:
+    """The text as it will be kept, or SegmentError with the reason it cannot be sent."""
+    text = text.strip()
+    if not text:
+        raise SegmentError("У рассылки нет текста.")
+    if "\x00" in text:
+        raise SegmentError("В тексте недопустимый символ.")
+    if len(text) > TEXT_LIMIT:
+        raise SegmentError(f"Текст длиннее {TEXT_LIMIT} символов (предел сообщения в мессенджере).")
+    unknown = sorted({f for f in _FIELD.findall(text) if f not in PLACEHOLDERS})
+    if unknown:
+        allowed = ", ".join("{" + key + "}" for key in PLACEHOLDERS)
+        raise SegmentError(
+            f"Неизвестная подстановка {', '.join('{' + f + '}' for f in unknown)}; можно: {allowed}."
+        )
+    return text
+
+
+def personalise(text: str, name: str, **values: str) -> str:
+    # Only the named placeholders: staff write these texts, and other braces are just braces.
+    values = {"name": name, **values}
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 def _eligible_patient() -> Any:
     return and_(Patient.messaging_allowed.is_(True), Patient.status == "active")
 
 
-def _segment_condition(segment: str, now: datetime) -> Any:
+def _segment_condition(segment: str | Segment, now: datetime, tz: tzinfo = UTC) -> Any:
+    if isinstance(segment, Segment):
+        return condition(segment, now, tz)
     year_ago = now - timedelta(days=365)
     visited = exists().where(
         Appointment.patient_mis_id == Patient.mis_id,
@@ -84,17 +130,20 @@ def closed_to_mailings(config: Config) -> tuple[str, ...]:
 
 def marketing_chats(
     session: Session,
-    segment: str,
+    segment: str | Segment,
     now: datetime,
     *,
     after: int = 0,
     limit: int | None = None,
     closed: tuple[str, ...] = (),
+    tz: tzinfo = UTC,
 ) -> list[tuple[Subscriber, Patient]]:
     """Chats that may receive a mailing, by subscriber id, each with the patient to
     address: the oldest eligible patient linked to it (a parent, for a family phone);
     none in the messengers `closed` (closed_to_mailings)."""
-    ids_stmt = _eligible(segment, now, closed).where(Subscriber.id > after).order_by(Subscriber.id)
+    ids_stmt = (
+        _eligible(segment, now, closed, tz).where(Subscriber.id > after).order_by(Subscriber.id)
+    )
     if limit is not None:
         ids_stmt = ids_stmt.limit(limit)
     ids = list(session.scalars(ids_stmt))
@@ -104,7 +153,7 @@ def marketing_chats(
         select(Subscriber, Patient)
         .join(PatientLink, PatientLink.subscriber_id == Subscriber.id)
         .join(Patient, Patient.mis_id == PatientLink.patient_mis_id)
-        .where(Subscriber.id.in_(ids), _eligible_patient(), _segment_condition(segment, now))
+        .where(Subscriber.id.in_(ids), _eligible_patient(), _segment_condition(segment, now, tz))
         .order_by(Subscriber.id, Patient.birth_date.is_(None), Patient.birth_date, Patient.id)
     )
     chosen: dict[int, tuple[Subscriber, Patient]] = {}
@@ -113,7 +162,9 @@ def marketing_chats(
     return list(chosen.values())
 
 
-def _eligible(segment: str, now: datetime, closed: tuple[str, ...] = ()) -> Any:
+def _eligible(
+    segment: str | Segment, now: datetime, closed: tuple[str, ...] = (), tz: tzinfo = UTC
+) -> Any:
     """Distinct ids of subscribers a mailing may go to."""
     return (
         select(Subscriber.id)
@@ -124,7 +175,7 @@ def _eligible(segment: str, now: datetime, closed: tuple[str, ...] = ()) -> Any:
             Subscriber.marketing_opt_out_at.is_(None),
             Subscriber.unreachable_at.is_(None),
             _eligible_patient(),
-            _segment_condition(segment, now),
+            _segment_condition(segment, now, tz),
         )
         .where(Subscriber.channel.not_in(closed))
         .group_by(Subscriber.id)
@@ -132,12 +183,34 @@ def _eligible(segment: str, now: datetime, closed: tuple[str, ...] = ()) -> Any:
 
 
 def audience_size(
-    session: Session, segment: str, now: datetime, closed: tuple[str, ...] = ()
+    session: Session,
+    segment: str | Segment,
+    now: datetime,
+    closed: tuple[str, ...] = (),
+    tz: tzinfo = UTC,
 ) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(_eligible(segment, now, closed).subquery()))
-        or 0
-    )
+    """How many chats a mailing to the segment reaches now (a person in two messengers,
+    as two chats: each is counted until one is chosen at expansion)."""
+    eligible = _eligible(segment, now, closed, tz).subquery()
+    return int(session.scalar(select(func.count()).select_from(eligible)) or 0)
+
+
+def _meta_key(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}:segment"
+
+
+def segment_of(session: Session, campaign: Campaign) -> str | Segment:
+    """The campaign's audience: its own Segment, or one of the fixed SEGMENTS' names."""
+    row = session.get(KeyValue, _meta_key(campaign.id))
+    if row is None or not isinstance(row.value, dict):
+        return campaign.segment
+    return Segment.from_json(dict(row.value.get("segment") or {}))
+
+
+def meta_of(session: Session, campaign: Campaign) -> dict[str, Any]:
+    """What the builder kept about the campaign: its preset and whether it offers booking."""
+    row = session.get(KeyValue, _meta_key(campaign.id))
+    return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
 
 
 def create_campaign(
@@ -145,30 +218,35 @@ def create_campaign(
     *,
     title: str,
     text: str,
-    segment: str,
+    segment: str | Segment,
     created_by: str,
     send_at: datetime | None = None,
     kind: str = "campaign",
     key: str | None = None,
+    preset: str = "",
+    booking: bool = False,
 ) -> Campaign:
-    if segment not in SEGMENTS:
-        raise ValueError(f"unknown segment {segment!r}")
-    if not text.strip():
-        raise ValueError("a campaign needs a text")
-    if len(text) > 4000:
-        raise ValueError("Telegram takes at most 4096 characters in a message")
+    """A campaign to send at `send_at` (now when None). A Segment is kept beside the row;
+    `preset` names the preset it came from, `booking` adds «Записаться» to each message."""
+    if isinstance(segment, str) and segment not in SEGMENTS:
+        raise SegmentError(f"Неизвестный сегмент {segment!r}.")
+    body = check_template(text)
     campaign = Campaign(
         key=key or f"campaign:{uuid.uuid4().hex}",
         kind=kind,
-        title=title.strip()[:200] or text.strip()[:60],
-        text=text.strip(),
-        segment=segment,
+        title=title.replace("\x00", "").strip()[:200] or body[:60],
+        text=body,
+        segment=segment if isinstance(segment, str) else (preset or "custom")[:32],
         state="scheduled",
         send_at=send_at or utcnow(),
         created_by=created_by,
     )
     session.add(campaign)
     session.flush()
+    if isinstance(segment, Segment):
+        meta = {"segment": segment.to_json(), "preset": preset, "booking": booking}
+        session.add(KeyValue(key=_meta_key(campaign.id), value=meta))
+        session.flush()
     return campaign
 
 
@@ -251,18 +329,23 @@ def _expand_chunk(
     if campaign is None or campaign.state not in ("scheduled", "expanding"):
         return 0, False
     campaign.state = "expanding"
+    meta = meta_of(session, campaign)
     chats = marketing_chats(
         session,
-        campaign.segment,
+        segment_of(session, campaign),
         now,
         after=campaign.cursor,
         limit=chunk,
         closed=closed_to_mailings(config),
+        tz=config.clinic.tz,
     )
     kind = "holiday" if campaign.kind == "holiday" else "campaign"
     # A person in Telegram and MAX gets a mailing once, in the messenger they chose or
     # used last (core.messengers); the cursor still moves past their other chat.
     mine = chosen_ids(session, [sub for sub, _ in chats], closed_to_mailings(config))
+    balances = (
+        _balances(session, [p.mis_id for _, p in chats]) if "{balance}" in campaign.text else {}
+    )
     rows = [
         {
             "key": f"campaign:{campaign.id}:{sub.id}",
@@ -270,10 +353,17 @@ def _expand_chunk(
             "channel": sub.channel,
             "patient_mis_id": patient.mis_id,
             "campaign_id": campaign.id,
-            "text": personalise(campaign.text, patient.address_name),
+            "text": personalise(
+                campaign.text,
+                patient.address_name,
+                balance=points(balances.get(patient.mis_id, 0)),
+                clinic=config.clinic.name,
+            ),
             "kind": kind,
             "priority": PRIORITY_CAMPAIGN,
-            "reply_markup": unsubscribe_keyboard(sub.language),
+            "reply_markup": campaign_keyboard(
+                sub.language, campaign.id if meta.get("booking") else None
+            ),
             "due_at": max(campaign.send_at, now),
         }
         for sub, patient in chats
@@ -286,6 +376,29 @@ def _expand_chunk(
         return added, False
     campaign.cursor = chats[-1][0].id
     return added, True
+
+
+def points(value: int) -> str:
+    """12500 -> '12 500' (a non-breaking space between thousands), as the bot writes points."""
+    return f"{value:,}".replace(",", "\u00a0")
+
+
+def _balances(session: Session, patient_ids: list[str]) -> dict[str, int]:
+    from core.loyalty.accounts import read_account  # the ledger imports more than we need here
+
+    out: dict[str, int] = {}
+    for mis_id in dict.fromkeys(patient_ids):
+        account = read_account(session, mis_id)
+        out[mis_id] = account.balance if account is not None else 0
+    return out
+
+
+def campaign_keyboard(lang: str, booking_for: int | None = None) -> dict[str, Any]:
+    """Unsubscribe under every mailing; a recall's «Записаться» above it."""
+    rows = [[(render("btn_unsubscribe", lang), UNSUBSCRIBE)]]
+    if booking_for is not None:
+        rows.insert(0, [(render("btn_campaign_book", lang), f"{BOOK}:{booking_for}")])
+    return inline_keyboard(rows)
 
 
 def opt_out(session: Session, sub: Subscriber, now: datetime) -> int:
