@@ -60,6 +60,7 @@ def unlink(session: Session, config: Config, patient_mis_id: str, *, goodbye: bo
             session,
             key=f"unlinked:{sub.id}:{patient_mis_id}",
             chat_id=sub.chat_id,
+            channel=sub.channel,
             text=render(
                 "unlinked_gone",
                 sub.language,

@@ -206,7 +206,16 @@ def update_event(update: Mapping[str, Any], ids: Callable[[str], int]) -> Event 
         chat = Chat(id=int(update["chat_id"]), private=True)  # only dialogs have these
         if kind == "bot_stopped":
             return Membership(channel=NAME, chat=chat, user=user, blocked=True)
-        return Start(channel=NAME, chat=chat, user=user, payload=update.get("payload") or "")
+        # A Start has no message; its time stands in for the id the answer's key is made of
+        # (a second Start in the dialog — another deep link, a restart — is answered too,
+        # and the same update handled again keeps its key).
+        return Start(
+            channel=NAME,
+            chat=chat,
+            user=user,
+            payload=update.get("payload") or "",
+            message_id=int(update.get("timestamp") or 0),
+        )
     if kind == "message_callback":
         callback = update["callback"]
         message = update.get("message") or {}

@@ -100,6 +100,7 @@ def on_arrived(session: Session, config: Config, event: DomainEvent, now: dateti
             session,
             key=f"arrival:{appt.mis_id}:{appt.starts_at.isoformat()}:{sub.id}",
             chat_id=sub.chat_id,
+            channel=sub.channel,
             text=text,
             kind="arrival",
             priority=PRIORITY_NOTICE,

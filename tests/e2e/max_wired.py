@@ -115,18 +115,33 @@ def wire_max(
     sms: SmsRuEmulator,
     *,
     sms_enabled: bool = True,
+    **sections: dict[str, Any],
 ) -> MaxWired:
     staff_user = emulator.create_user(first_name="Ольга", last_name="Админова")
     staff_chat = emulator.create_group(title="Администраторы", member_ids=[staff_user["id"]])
     cfg = make_config(
         tmp_path,
-        telegram={"token": TOKEN, "api_url": emulator.url, "staff_chat_id": staff_chat},
-        max={"enabled": True, "token": MAX_TOKEN, "api_url": max_emu.url},
-        messaging={
-            "reminder_send_at": "00:00",
-            "sms_enabled": sms_enabled,
-            "sms_api_url": sms.url,
-            "sms_api_id": SMS_API_ID,
+        **{
+            **sections,
+            "telegram": {
+                "token": TOKEN,
+                "api_url": emulator.url,
+                "staff_chat_id": staff_chat,
+                **sections.get("telegram", {}),
+            },
+            "max": {
+                "enabled": True,
+                "token": MAX_TOKEN,
+                "api_url": max_emu.url,
+                **sections.get("max", {}),
+            },
+            "messaging": {
+                "reminder_send_at": "00:00",
+                "sms_enabled": sms_enabled,
+                "sms_api_url": sms.url,
+                "sms_api_id": SMS_API_ID,
+                **sections.get("messaging", {}),
+            },
         },
     )
     Path(cfg.storage.data_dir).mkdir(parents=True, exist_ok=True)

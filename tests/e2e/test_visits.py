@@ -1,4 +1,5 @@
-"""The reminder's buttons and the arrival, through the Telegram emulator: Reschedule asks which
+"""The reminder's buttons and the arrival, through the Telegram emulator (the arrival in
+MAX too): Reschedule asks which
 days and part of the day suit (buttons, or her own words) and opens a task with them; Cancel
 asks why; an arrival brings the welcome and the offer, whose choice is a task; an arrival
 for a visit days ahead sends nothing."""
@@ -16,6 +17,9 @@ from sandbox.demo_clinic import BookingConflict, DemoClinic, persona
 from sandbox.demo_clinic.wallclock import clinic_now
 from tests.conftest import Wired
 from tests.e2e.flows import buttons, connect
+from tests.e2e.phone import Phone, max_emu, phone, smsru
+
+__all__ = ["max_emu", "phone", "smsru"]  # fixtures
 
 pytestmark = pytest.mark.clock
 
@@ -136,23 +140,26 @@ def test_reschedule_in_her_own_words_and_cancel_with_a_reason(
 
 
 def test_an_arrival_brings_the_offer_whose_choice_is_a_task(
-    wired: Wired, demo_clinic: DemoClinic
+    phone: Phone, demo_clinic: DemoClinic
 ) -> None:
-    anna = persona("anna")
+    """In Telegram and in MAX (tests/e2e/phone.py): the welcome goes by her messenger."""
+    wired, anna = phone.world, persona("anna")
     wired.appliance.sync_job()
-    chat = connect(wired, "anna", anna.name, anna.surname)
+    chat = phone.link("anna", anna.name)
     soon = (clinic_now() + timedelta(minutes=40)).replace(second=0, microsecond=0)
     visit = _book(demo_clinic, anna.patient_id, soon)
+    seen = len(phone.messages(chat))
     wired.appliance.sync_job()
-    _next(wired, chat)  # «вы записаны»
+    phone.wait(chat, seen + 1)  # «вы записаны»
     demo_clinic.arrive(visit)
     wired.appliance.sync_job()
-    welcome = _next(wired, chat)
-    assert welcome["text"].startswith("Анна Сергеевна, добро пожаловать")
-    assert [t for t, _ in buttons(welcome)] == ["Чай", "Кофе", "Вода"]
-    assert _press(wired, chat, welcome, "Кофе")["text"] == "Сейчас принесём: Кофе."
-    staff = wired.wait_messages(wired.staff_chat_id, 1)[-1]["text"]
-    assert "Иванова Анна Сергеевна в холле просит: Кофе" in staff
+    welcome = phone.wait(chat, seen + 2)[-1]
+    assert welcome.text.startswith("Анна Сергеевна, добро пожаловать")
+    assert welcome.labels == ["Чай", "Кофе", "Вода"]
+    phone.press(chat, "Кофе", welcome)
+    assert phone.wait(chat, seen + 3)[-1].text == "Сейчас принесём: Кофе."
+    wired.pump(lambda: len(phone.staff_posts()) >= 1)
+    assert "Иванова Анна Сергеевна в холле просит: Кофе" in phone.staff_posts()[-1]["text"]
     assert _task(wired, "arrival_offer").appointment_mis_id == str(visit)
 
 
