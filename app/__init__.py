@@ -82,6 +82,7 @@ def create_app(config: Config | None = None) -> Flask:
         tasks,
         telegram,
     )
+    from app.views import max as max_messenger
 
     auth.init_app(app)
     for module in (
@@ -96,6 +97,7 @@ def create_app(config: Config | None = None) -> Flask:
         delivery,
         campaigns,
         telegram,
+        max_messenger,
         loyalty,
         care,
         consent,
@@ -106,6 +108,7 @@ def create_app(config: Config | None = None) -> Flask:
     ):
         app.register_blueprint(module.bp)
     auth.csrf.exempt(telegram.webhook)  # Telegram proves itself with the webhook secret
+    auth.csrf.exempt(max_messenger.webhook)  # and MAX with its subscription's secret
 
     @app.context_processor
     def inject_globals() -> dict[str, object]:

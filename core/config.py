@@ -36,6 +36,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "KABINET_TELEGRAM_TOKEN": "telegram.token",
     "KABINET_TELEGRAM_API_URL": "telegram.api_url",
     "KABINET_MAX_TOKEN": "max.token",
+    "KABINET_MAX_WEBHOOK_SECRET": "max.webhook_secret",
     "KABINET_MIS_DSN": "mis.dsn",
     "KABINET_MIS_PASSWORD": "mis.password",
     "KABINET_SMS_API_ID": "messaging.sms_api_id",
@@ -45,6 +46,7 @@ SECRET_KEYS = {
     "web.secret_key",
     "telegram.token",
     "max.token",
+    "max.webhook_secret",
     "mis.dsn",
     "mis.password",
     "messaging.sms_api_id",
@@ -227,6 +229,13 @@ class MaxConfig:
     # Overall sends per second to MAX. Its limits are not in the schema (third parties cite
     # 30 requests/s); a 429 slows this down further whatever the figure.
     per_second: float = field(default=20.0, metadata=_check(_between(0.1, 30)))
+    # "polling" (GET /updates; works behind NAT, "not for production" in MAX's words) or
+    # "webhook": at start the runner subscribes webhook_url (POST /subscriptions), which
+    # must be public HTTPS forwarded to the panel's /max/webhook; MAX sends webhook_secret
+    # in the X-Max-Bot-Api-Secret header and anything without it is refused.
+    mode: str = field(default="polling", metadata=_check(_one_of("polling", "webhook")))
+    webhook_url: str = field(default="", metadata=_check(_url_or_empty))
+    webhook_secret: str = ""
     # Campaigns and holiday / birthday greetings in MAX: off until the clinic has checked
     # MAX's current platform rules on mailings (README: MAX). Service messages (reminders,
     # replies, notices) go to MAX whatever this says.
@@ -754,6 +763,22 @@ def _cross_checks(config: Config) -> None:
             "max.token = '': expected the bot's token from business.max.ru when "
             "max.enabled = true (or set KABINET_MAX_TOKEN)"
         )
+    if config.max.enabled and config.max.mode == "webhook":
+        url = config.max.webhook_url
+        # MAX posts to HTTPS only (no plain HTTP or self-signed certificates since 25 May
+        # 2026); plain http is for a local sandbox, where max.api_url is the emulator.
+        sandbox = bool(config.max.api_url) and url.startswith("http://")
+        if not (url.startswith("https://") or sandbox):
+            raise ConfigError(
+                f"max.webhook_url = {url!r}: expected a public https:// address "
+                "when max.mode = 'webhook'"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", config.max.webhook_secret):
+            raise ConfigError(
+                "max.webhook_secret = ***: expected 16-256 characters, only letters A-Z a-z, "
+                "digits, '_' and '-', when max.mode = 'webhook' (MAX echoes it in "
+                "X-Max-Bot-Api-Secret so forged updates are refused)"
+            )
     if config.messaging.sms_enabled and not config.messaging.sms_api_id:
         raise ConfigError(
             "messaging.sms_api_id = '': expected the SMS gateway's API key when "

@@ -140,8 +140,20 @@ class MaxPoller:
         self.processor.process_pending()
         return len(updates)
 
+    def unsubscribe(self) -> None:
+        """Long polling is this installation's mode: a webhook left from max.mode = "webhook"
+        would make MAX refuse every GET /updates (the two cannot be used at once)."""
+        try:
+            subscriptions = self.client.call("GET", "/subscriptions").get("subscriptions") or []
+            for sub in subscriptions:
+                self.client.call("DELETE", "/subscriptions", {"url": sub["url"]})
+                log.info("MAX webhook %s removed: long polling is the mode", sub["url"])
+        except Exception as exc:
+            log.warning("removing MAX webhooks failed: %s", redact(str(exc), self.config))
+
     def run(self, stop: threading.Event) -> None:
         self.processor.process_pending()  # what was stored before a restart goes first
+        self.unsubscribe()
         while not stop.is_set():
             try:
                 self.poll_once()
@@ -165,3 +177,49 @@ class MaxPoller:
     def _backoff(self) -> float:
         delay = 2 ** min(self.errors_in_a_row, 6)
         return float(min(delay, 60.0) * random.uniform(0.5, 1.0))
+
+
+class MaxWebhookKeeper:
+    """max.mode = "webhook": subscribes max.webhook_url (with its secret) at start, then
+    handles what the web workers store (app/views/max.py) — the same inbox and processor
+    as long polling, so an update is handled once, by the runner alone."""
+
+    def __init__(
+        self,
+        client: MaxClient,
+        config: Config,
+        processor: MaxUpdateProcessor,
+        *,
+        interval: float = 0.25,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.processor = processor
+        self.interval = interval
+        self.subscribed = False
+
+    def subscribe(self) -> None:
+        m = self.config.max
+        # MAX takes only HTTPS (config.py allows http:// only towards the sandbox emulator).
+        body = {"url": m.webhook_url, "secret": m.webhook_secret, "update_types": UPDATE_TYPES}
+        self.client.call("POST", "/subscriptions", body=body)
+        self.subscribed = True
+        log.info("MAX webhook subscribed: %s", m.webhook_url)
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            if not self.subscribed:
+                try:
+                    self.subscribe()
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.warning("MAX subscription failed: %s", redact(str(exc), self.config))
+                    stop.wait(min(2**failures, 60))
+                    continue
+            try:
+                self.processor.process_pending()
+            except Exception:
+                log.exception("handling stored MAX updates failed")
+            stop.wait(self.interval)

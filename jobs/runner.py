@@ -44,7 +44,7 @@ from core.tasks import escalate_stale
 from core.visits import no_show
 from core.visits.no_show_sweep import NoShowSweep
 from jobs.dispatcher import Dispatcher
-from jobs.max_poller import MaxPoller, MaxUpdateProcessor
+from jobs.max_poller import MaxPoller, MaxUpdateProcessor, MaxWebhookKeeper
 from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
 from jobs.table import JOBS, JobSpec
 from jobs.transports import ChannelTransport, SmsRuTransport, TelegramTransport, Transport
@@ -109,13 +109,15 @@ class Appliance:
             self.ctx.channels["max"] = self.max_channel
         self.router = register_all(self.bot, self.ctx)
         self.max_poller: MaxPoller | None = None
+        self.max_webhook: MaxWebhookKeeper | None = None
         if self.max_channel is not None:
-            self.max_poller = MaxPoller(
-                self.max_channel.client,
-                factory,
-                config,
-                MaxUpdateProcessor(self.router, factory, wake=self.dispatcher.wake, clock=clock),
+            max_updates = MaxUpdateProcessor(
+                self.router, factory, wake=self.dispatcher.wake, clock=clock
             )
+            if config.max.mode == "webhook":
+                self.max_webhook = MaxWebhookKeeper(self.max_channel.client, config, max_updates)
+            else:
+                self.max_poller = MaxPoller(self.max_channel.client, factory, config, max_updates)
         self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
@@ -147,7 +149,9 @@ class Appliance:
             self.poller.run(stop)
 
     def max_updates_loop(self, stop: threading.Event) -> None:
-        if self.max_poller is not None:
+        if self.max_webhook is not None:
+            self.max_webhook.run(stop)
+        elif self.max_poller is not None:
             self.max_poller.run(stop)
 
     def register_commands(self) -> bool:

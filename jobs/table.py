@@ -90,7 +90,7 @@ JOBS: tuple[JobSpec, ...] = (
         "max_updates_loop",
         thread=True,
         enabled_key="max.enabled",
-        description="MAX long polling: store updates with their marker, handle them once",
+        description="MAX long polling or webhook: store updates, handle them in order, once",
     ),
     JobSpec(
         "mis_sync",
