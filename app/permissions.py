@@ -36,7 +36,7 @@ PERMISSIONS: dict[str, frozenset[str] | None] = {
     "care.edit": ALL_STAFF,  # «Рекомендации после лечения»
     "loyalty.economics": OWNER_MANAGER,  # Экономика
     "reports.view": OWNER_MANAGER,  # «Отчёты»: charts and CSV, revenue among them
-    "campaigns.manage": OWNER_MANAGER,
+    "campaigns.manage": OWNER_MANAGER,  # build a segment, preview, send or schedule, cancel
     "consent.edit": OWNER_MANAGER,  # the consent text the bot shows (a new version per save)
     "documents.send": ALL_STAFF,  # send a document to sign, withdraw it, download the PDFs
     "documents.templates": OWNER_MANAGER,  # document templates and the ПЭП agreement

@@ -59,10 +59,12 @@ def test_the_manager_sends_the_hygiene_recall_and_watches_it_go(
 
     emu, factory = wired.emulator, wired.appliance.factory
     due, seen = _chat(wired, "p-due", "Вера")
+    plus, seen_plus = _chat(wired, "p-plus", "Зоя")
     recent, seen_recent = _chat(wired, "p-recent", "Ольга")
     with transaction(factory) as s:
         s.add(Doctor(mis_id="hyg", full_name="Гигиенова Г. Г.", specialty="Гигиенист"))
-        _visit(s, "p-due", 220)  # seven months ago: due
+        _visit(s, "p-due", 220)
+        _visit(s, "p-plus", 400)  # seven months ago: due
         _visit(s, "p-recent", 40)
     add_manager(app_for(wired.config))
 
@@ -74,10 +76,11 @@ def test_the_manager_sends_the_hygiene_recall_and_watches_it_go(
     page.click("#preset-hygiene_recall")
     expect(page.locator("input[name=last_visit_months]")).to_have_value("6")
     page.click("#preview-button")
-    expect(page.locator("#preview-count")).to_have_text("1")
+    expect(page.locator("#preview-count")).to_have_text("2")
     expect(page.locator("#preview-sample")).to_contain_text("Смирнова Вера Петровна")
+    expect(page.locator("#preview-sample")).to_contain_text("Смирнова Зоя Петровна")
     expect(page.locator("#preview-sample")).not_to_contain_text("Ольга")
-    expect(page.locator("#preview-text")).to_contain_text("Вера Петровна, с последней")
+    expect(page.locator("#preview-text")).to_contain_text("Петровна, с последней")
     expect(page.locator("#confirm-button")).to_have_text("Отправить сейчас")
     _screenshot(page, "panel-campaign-preview.png")
 
@@ -95,17 +98,18 @@ def test_the_manager_sends_the_hygiene_recall_and_watches_it_go(
     page.once("dialog", accept)
     page.click("#confirm-button")
     expect(page.locator("h1")).to_contain_text("Пора на профессиональную гигиену")
-    assert questions == ["Отправить рассылку 1 пациентам сейчас?"]
+    assert questions == ["Отправить рассылку 2 пациентам сейчас?"]
     expect(page.locator("#campaign-state")).to_have_text("запланирована")
 
     # The appliance expands and sends it; the page follows by itself (panel.js's poll).
-    assert wired.appliance.campaigns_job() == 1
+    assert wired.appliance.campaigns_job() == 2
     expect(page.locator("#campaign-state")).to_have_text("отправляется")
-    expect(page.locator("#r-waiting")).to_have_text("1")
+    expect(page.locator("#r-waiting")).to_have_text("2")
     message = wired.wait_messages(due, seen + 1)[-1]
+    wired.wait_messages(plus, seen_plus + 1)
     assert len(emu.messages(recent)) == seen_recent
-    expect(page.locator("#r-delivered")).to_have_text("1")
-    expect(page.locator("#campaign-bar")).to_have_attribute("value", "1")
+    expect(page.locator("#r-delivered")).to_have_text("2")
+    expect(page.locator("#campaign-bar")).to_have_attribute("value", "2")
     expect(page.locator("#campaign-percent")).to_have_text("100%")
 
     book = message["reply_markup"]["inline_keyboard"][0][0]
@@ -114,9 +118,20 @@ def test_the_manager_sends_the_hygiene_recall_and_watches_it_go(
     answer = wired.wait_messages(due, seen + 2)[-1]
     assert "Администратор свяжется с вами" in answer["text"]
     expect(page.locator("#r-bookings")).to_have_text("1")
+    # The other answers «+»: a booking episode too, with her «+» as its line, and a reply.
+    emu.send_text(plus, "+")
+    answer = wired.wait_messages(plus, seen_plus + 2)[-1]
+    assert "Администратор свяжется с вами" in answer["text"]
+    expect(page.locator("#r-bookings")).to_have_text("2")
+    expect(page.locator("#r-replies")).to_have_text("1")
     wired.appliance.campaigns_job()
     expect(page.locator("#campaign-state")).to_have_text("завершена")
+    expect(page.locator("#cancel-campaign")).to_have_count(0)
     _screenshot(page, "panel-campaign-results.png")
     with factory() as s:
-        task = s.scalars(select(Task).where(Task.kind == "booking")).one()
-    assert task.patient_mis_id == "p-due" and task.conversation_id is not None
+        tasks = {t.patient_mis_id: t for t in s.scalars(select(Task).where(Task.kind == "booking"))}
+        assert set(tasks) == {"p-due", "p-plus"}
+        assert all(t.conversation_id is not None for t in tasks.values())
+        # «+» joined its episode as the patient's line; no second, plain message episode.
+        assert tasks["p-plus"].message_count == 1
+        assert s.scalars(select(Task).where(Task.kind == "message")).all() == []

@@ -49,7 +49,7 @@ BUILDER = {
 
 
 def test_preview_counts_and_samples_and_sending_needs_the_confirmation(
-    owner: Persona, factory, config
+    owner: Persona, factory, config, clock
 ) -> None:  # type: ignore[no-untyped-def]
     _world(factory)
     page = owner.post("/campaigns/preview", BUILDER)
@@ -80,6 +80,7 @@ def test_preview_counts_and_samples_and_sending_needs_the_confirmation(
     assert 'id="campaign-bar"' in shown and "обработано 0 из 2" in shown
     poll = owner.get(f"/campaigns/{campaign.id}/progress?v=").get_json()
     assert poll["changed"] is True and "campaign-progress" in poll["parts"]
+    clock.advance(timedelta(seconds=5))  # the cancel form's CSRF token is signed anew
     again = owner.get(f"/campaigns/{campaign.id}/progress?v={poll['version']}").get_json()
     assert again == {"changed": False, "version": poll["version"], "parts": {}}
 
