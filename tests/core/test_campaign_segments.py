@@ -366,3 +366,35 @@ def test_bonus_reminder_and_results(factory, config, clock) -> None:  # type: ig
         assert campaign.state == "done"
         got = results.results(s, campaign)
         assert (got.delivered, got.unreachable, got.replies, got.visits_booked) == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("max_mailings", [False, True])
+def test_a_segment_keeps_to_consent_unsubscribes_and_max_mailings(
+    factory, config, clock, max_mailings: bool
+) -> None:  # type: ignore[no-untyped-def]
+    clock.set(NOW)
+    config = config.replace(max={"mailings": max_mailings})
+    with transaction(factory) as s:
+        for mis_id in ("ok", "no_consent", "unsubscribed", "no_mis_consent", "in_max"):
+            person = patient(s, mis_id, birth=date(1990, 3, 1), allowed=mis_id != "no_mis_consent")
+            sub = chat_for(
+                s,
+                person,
+                consent=mis_id != "no_consent",
+                opted_out=utcnow() if mis_id == "unsubscribed" else None,
+            )
+            if mis_id == "in_max":
+                sub.channel = "max"
+        campaigns.create_campaign(
+            s, title="t", text="x", segment=Segment(birthday_this_month=True), created_by="o"
+        )
+    expected = {"ok", "in_max"} if max_mailings else {"ok"}
+    with factory() as s:
+        closed = campaigns.closed_to_mailings(config)
+        chats = campaigns.marketing_chats(
+            s, Segment(birthday_this_month=True), utcnow(), closed=closed, tz=config.clinic.tz
+        )
+        assert {p.mis_id for _, p in chats} == expected
+    campaigns.advance(factory, config)
+    with factory() as s:
+        assert {m.patient_mis_id for m in s.scalars(select(OutboxMessage))} == expected
