@@ -8,45 +8,46 @@ Two things gunicorn cannot be told on its command line:
   and the master shuts down with its workers: nothing orphaned keeps serving, or holds
   the port the restarted service needs.
 - The access log must not carry patients' phone numbers (a search for one puts it in the
-  query string), nor secrets that end up in a URL.
+  query string), nor secrets that end up in a URL; with ``[logging] format = "json"``
+  (KABINET_LOG_FORMAT from `kabinet run`) gunicorn's lines are JSON lines as well.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 from typing import Any
-from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger
 
-from core.config import redact
+from core import logs
+from core.config import Config, ConfigError, load
+from core.logs import redact_request
 
-# 10-15 digits, maybe with a leading + and spaces, dashes, dots or brackets between them:
-# a phone number in any usual spelling. Shorter runs (ids, page numbers) are left alone.
-_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s\-().]{0,3}\d){9,14}(?![\w])")
-# Query parameters that may hold a name or a phone whatever they look like.
-_PERSONAL = re.compile(r"(?i)\b(q|query|search|phone|name|text)=([^&\s]*)")
+__all__ = ["redact_request"]
 
 
-def redact_request(text: str) -> str:
-    """A request line or URL fit for a log: personal search terms, phones, secrets masked."""
-    text = _PERSONAL.sub(r"\1=***", text)
-    # A URL inside a parameter (the login page's ?next=) is encoded once more per level:
-    # decode until nothing changes (three levels at most), masking at every level.
-    for _ in range(3):
-        decoded = _PERSONAL.sub(r"\1=***", unquote_plus(text))
-        if decoded == text:
-            break
-        text = decoded
-    if _PHONE.search(text):
-        text = _PHONE.sub("***phone***", text)
-    return redact(text)
+def _config() -> Config | None:
+    try:
+        return load(os.environ.get("KABINET_CONFIG") or None)
+    except ConfigError:
+        return None  # the app refuses to start with the reason; the log still goes out
 
 
 class RedactingLogger(Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        fmt = os.environ.get(logs.ENV) or "text"
+        if fmt not in logs.FORMATS:
+            fmt = "text"
+        config = _config()
+        # The app's own lines in the workers (forked after this), like the runner's.
+        logs.configure(fmt, config)
+        if fmt == "json":
+            for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+                handler.setFormatter(logs.JsonFormatter(config))
+
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "q", "f", "{referer}i"):

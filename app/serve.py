@@ -42,6 +42,8 @@ def start_web(config: Config, config_path: str) -> subprocess.Popen[bytes]:
         KABINET_CONFIG=config_path,
         KABINET_PORT=str(config.web.port),
         KABINET_PARENT_FD=str(read_end),
+        # The workers' and the access log's lines in the same format as the runner's.
+        KABINET_LOG_FORMAT=config.logging.format,
     )
     cmd = [
         sys.executable,
@@ -81,14 +83,12 @@ _lifelines: dict[int, int] = {}
 def serve(
     config: Config, extra_threads: tuple[Callable[[threading.Event], None], ...] = ()
 ) -> None:
+    from core import logs
     from jobs.lock import runner_lock
     from jobs.runner import Appliance
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Two INFO lines per job run, every few seconds, would drown everything else.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Text lines or JSON lines ([logging] format), phones and secrets masked either way.
+    logs.configure(config.logging.format, config)
     # A file lock beside the data for SQLite; a PostgreSQL advisory lock otherwise.
     lock = runner_lock(config)
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "KABINET_MIS_DSN": "mis.dsn",
     "KABINET_MIS_PASSWORD": "mis.password",
     "KABINET_SMS_API_ID": "messaging.sms_api_id",
+    "KABINET_LOG_FORMAT": "logging.format",
 }
 
 SECRET_KEYS = {
@@ -603,6 +604,15 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    # "text": a line per record (time level logger: message), as always; "json": one JSON
+    # object per line (time in UTC, level, logger, message, the record's extra fields) for
+    # a log collector. Either way phone numbers, search terms and secrets are masked
+    # (core/logs.py); the access log follows it too.
+    format: str = field(default="text", metadata=_check(_one_of("text", "json")))
+
+
+@dataclass(frozen=True)
 class Config:
     clinic: ClinicConfig = field(default_factory=ClinicConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -615,6 +625,7 @@ class Config:
     conversations: ConversationsConfig = field(default_factory=ConversationsConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "(defaults)"
 
     @property
