@@ -1,8 +1,11 @@
-"""`kabinet demo`: the appliance on the embedded demo clinic, with the Telegram emulator.
+"""`kabinet demo`: the appliance on the embedded demo clinic, with the Telegram and MAX emulators.
 
 Everything runs on this machine: the demo clinic (an IDENT-shaped SQLite file changing as
-a simulated day goes by), the Bot API emulator with a page that shows a patient's phone,
-and Kabinet itself, configured exactly as a real install would be. The demo starts fresh
+a simulated day goes by), the Telegram and MAX Bot API emulators, each with a page that
+shows a patient's phone (each page links to the other: a visitor tries either messenger),
+an SMS.ru stand-in whose messages (MAX's one-time code: a MAX contact card does not prove
+the number) appear on the MAX phone page, and Kabinet itself, configured exactly as a real
+install would be. The demo starts fresh
 each time: its personas have visits "tomorrow", which only holds on the day it is built.
 """
 
@@ -31,12 +34,18 @@ from jobs.lock import RunnerLock
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
 from sandbox.demo_clinic.personas import persona
 from sandbox.demo_clinic.simulator import ClinicSimulator
+from sandbox.max import MaxEmulator
+from sandbox.sms import SmsRuEmulator
 from sandbox.telegram import TelegramEmulator
 
 DEMO_TOKEN = "100000001:DEMO-kabinet-sandbox-token-000000"
 DEMO_BOT = "kabinet_demo_bot"
 DEMO_TIMEZONE = "Europe/Moscow"
 DEFAULT_EMULATOR_PORT = 8081
+# MAX's emulator: the next port (a free one when the Telegram emulator's is 0).
+DEMO_MAX_TOKEN = "demo-kabinet-max-sandbox-token"
+DEMO_MAX_BOT = "kabinet_demo_max_bot"
+DEMO_SMS_API_ID = "DEMO-SMS-API-ID"
 # Marks a directory the demo made, so that only such a directory is ever emptied.
 MARKER = ".kabinet-demo"
 
@@ -50,6 +59,34 @@ class DemoSetup:
     patient_user_id: int
     owner_password: str
     panel_url: str
+    max_emulator: MaxEmulator
+    max_chat_id: int  # the same patient's dialog in MAX
+    sms: SmsRuEmulator
+
+    @property
+    def telegram_phone(self) -> str:
+        # The page's START button sends the deep link's /start payload.
+        return f"{self.emulator.phone_url(self.patient_user_id)}&start=demo"
+
+    @property
+    def max_phone(self) -> str:
+        return f"{self.max_emulator.phone_url(self.max_chat_id)}&start=demo"
+
+    def stop(self) -> None:
+        self.emulator.stop()
+        self.max_emulator.stop()
+        self.sms.stop()
+
+
+def show_sms_on_max_phones(sms: SmsRuEmulator, max_emu: MaxEmulator, stop: threading.Event) -> None:
+    """The demo's "SMS app": each SMS the appliance sends (the one-time code that links a
+    MAX account) appears on the MAX phone page of the person with that number."""
+    shown = 0
+    while not stop.wait(0.5):
+        for message in sms.sent[shown:]:
+            for chat_id in max_emu.chats_with_phone(message.to):
+                max_emu.note(chat_id, f"SMS на {message.to}: {message.msg}")
+            shown += 1
 
 
 def _toml_value(value: Any) -> str:
@@ -137,8 +174,14 @@ def prepare_demo(
     )
     clinic.clock = clinic_clock
 
+    max_port = emulator_port + 1 if emulator_port else 0
+    if max_port:
+        free_port(port=max_port)
     emulator = TelegramEmulator(host="127.0.0.1", port=emulator_port)
     emulator.start()
+    max_emu = MaxEmulator(DEMO_MAX_TOKEN, port=max_port).start()
+    max_emu.bot.update(first_name="Клиника «Улыбка»", username=DEMO_MAX_BOT)
+    sms = SmsRuEmulator([DEMO_SMS_API_ID]).start()
     emulator.register_bot(token=DEMO_TOKEN, username=DEMO_BOT, first_name="Клиника «Улыбка»")
     anna = persona("anna")
     # Her Telegram account knows her number, as a real one does: "Share my number" sends
@@ -149,6 +192,9 @@ def prepare_demo(
         language_code="ru",
         phone_number=anna.phone_e164,
     )
+    # The same Anna in MAX: her number is what MAX's "share contact" sends; linking there
+    # takes the code the clinic sends by SMS to the number in the MIS.
+    max_chat_id = max_emu.create_user(anna.name, anna.surname, phone=anna.phone_e164)
     staff = emulator.create_user(first_name="Ольга", last_name="Администратор", language_code="ru")
     staff_chat_id = emulator.create_group(title="Администраторы клиники", member_ids=[staff["id"]])
 
@@ -167,6 +213,12 @@ def prepare_demo(
                 "api_url": emulator.url,
                 "staff_chat_id": staff_chat_id,
             },
+            "max": {
+                "enabled": True,
+                "token": DEMO_MAX_TOKEN,
+                "bot_name": DEMO_MAX_BOT,
+                "api_url": max_emu.url,
+            },
             "mis": {
                 "profile": "demo",
                 "dsn": str((data_dir / "clinic.sqlite3").resolve()),
@@ -178,10 +230,13 @@ def prepare_demo(
                 "quiet_hours_start": "00:00",
                 "quiet_hours_end": "00:00",
                 "reminder_send_at": "00:00",
+                "sms_enabled": True,
+                "sms_api_url": sms.url,
+                "sms_api_id": DEMO_SMS_API_ID,
             },
         },
     )
-    return DemoSetup(
+    setup = DemoSetup(
         config_path=data_dir / "kabinet.toml",
         emulator=emulator,
         clinic=clinic,
@@ -189,7 +244,13 @@ def prepare_demo(
         patient_user_id=patient["id"],
         owner_password=owner_password,
         panel_url=panel_url,
+        max_emulator=max_emu,
+        max_chat_id=max_chat_id,
+        sms=sms,
     )
+    setup.emulator.elsewhere = {"MAX": setup.max_phone}
+    max_emu.elsewhere = {"Telegram": setup.telegram_phone}
+    return setup
 
 
 def run_demo(
@@ -225,11 +286,13 @@ def run_demo(
                     "Kabinet demo is starting.",
                     f"  Panel:          {setup.panel_url}   login: owner   "
                     f"password: {setup.owner_password}",
-                    # The page's START button sends the deep link's /start payload.
-                    f"  Patient phone:  {emulator.phone_url(setup.patient_user_id)}&start=demo",
+                    f"  Patient phone:  {setup.telegram_phone}",
+                    f"  Same in MAX:    {setup.max_phone}",
                     f"  Staff group:    {emulator.url}/_emulator/chats/{setup.staff_chat_id}"
                     "/transcript (JSON)",
                     f"  Bot API:        {emulator.url} (emulator; deep link {bot_link})",
+                    f"  MAX Bot API:    {setup.max_emulator.url} (emulator; deep link "
+                    f"https://max.ru/{DEMO_MAX_BOT}?start=demo)",
                     f"  Health:         {setup.panel_url}healthz",
                     "Press Ctrl+C to stop.",
                     "",
@@ -240,8 +303,11 @@ def run_demo(
         def simulate(stop: threading.Event) -> None:
             simulator.run_in_thread(stop)
 
-        serve(config, extra_threads=(simulate,))
+        def sms_to_phones(stop: threading.Event) -> None:
+            show_sms_on_max_phones(setup.sms, setup.max_emulator, stop)
+
+        serve(config, extra_threads=(simulate, sms_to_phones))
     except KeyboardInterrupt:  # before serve() took over Ctrl+C: still a clean stop
         click.echo("Kabinet demo stopped.", err=True)
     finally:
-        setup.emulator.stop()
+        setup.stop()

@@ -77,6 +77,7 @@ class MaxEmulator(BotApi):
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.schema_errors: list[str] = []
         self.formats: dict[str, str | None] = {}
+        self.elsewhere: dict[str, str] = {}  # label -> url, linked from the phone page
         self._faults: list[int] = []  # HTTP statuses for the next requests
         self.retry_after = 1
         # Webhook deliveries go one at a time, in order, as MAX's do: a queue and one worker.
@@ -266,6 +267,22 @@ class MaxEmulator(BotApi):
                 "user": person.user,
             }
         )
+
+    def note(self, chat_id: int, text: str) -> None:
+        """A line on the person's phone that is not the bot's (the demo shows the SMS with
+        the one-time code there); the bot sees nothing of it."""
+        with self._lock:
+            self._people[chat_id].log.append({"event": "note", "text": text, "timestamp": _ms()})
+
+    def chats_with_phone(self, phone: str) -> list[int]:
+        """The dialogs of the people whose phone (as given to create_user) is `phone`."""
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        with self._lock:
+            return [
+                c
+                for c, p in self._people.items()
+                if p.phone and "".join(ch for ch in p.phone if ch.isdigit()) == digits
+            ]
 
     def fail_next(self, count: int = 1, status: int = 429) -> None:
         """The next `count` Bot API requests answer `status` (429 with too.many.requests)."""

@@ -21,7 +21,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from sandbox.telegram.formatting import EntityParseError, parse_text
-from sandbox.telegram.server import ControlRoutes, _json, _page, phone_html
+from sandbox.telegram.server import ControlRoutes, _json, _page
 
 if TYPE_CHECKING:
     from .emulator import MaxEmulator
@@ -44,7 +44,7 @@ class ControlApp(ControlRoutes):
 
     def __init__(self, emu: MaxEmulator) -> None:
         self.emu = emu
-        self._phone_html: str | None = None
+        self._title = "<title>Клиника — бот в MAX</title>"
         user = "/_emulator/users/<int:user_id>"
         chat = "/_emulator/chats/<int:chat_id>"
         super().__init__(
@@ -234,7 +234,10 @@ class ControlApp(ControlRoutes):
                     press["answer"] = {"text": answer.get("notification") or ""}
                 out.append(press)
             else:
-                out.append({"event": item["event"], "date": item["timestamp"] // 1000})
+                event = {"event": item["event"], "date": item["timestamp"] // 1000}
+                if item.get("text"):
+                    event["text"] = item["text"]
+                out.append(event)
         return out
 
     def c_user_state(self, request: Request, user_id: int) -> Response:
@@ -276,11 +279,8 @@ class ControlApp(ControlRoutes):
                 status=404,
                 mimetype="text/html",
             )
-        if self._phone_html is None:
-            self._phone_html = phone_html(_THEME).replace(
-                "<title>Клиника — бот</title>", "<title>Клиника — бот в MAX</title>"
-            )
-        return Response(self._phone_html, mimetype="text/html")
+        page = self.phone_page(_THEME).replace("<title>Клиника — бот</title>", self._title)
+        return Response(page, mimetype="text/html")
 
     def _phone_form(self) -> Response:
         links = "".join(
@@ -301,6 +301,7 @@ class ControlApp(ControlRoutes):
         )
         if links:
             body += f"<h3>Уже есть</h3><ul id='user-list'>{links}</ul>"
+        body += self.elsewhere_html()
         return Response(_page("Телефон — эмулятор MAX", body), mimetype="text/html")
 
 

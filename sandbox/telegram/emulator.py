@@ -376,6 +376,8 @@ class TelegramEmulator:
         self._next_update_id = 1
         self._next_file = 1
         self._next_callback = 1
+        # Links from the phone page to elsewhere ({label: url}: the demo's other messenger).
+        self.elsewhere: dict[str, str] = {}
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._webhook_thread: threading.Thread | None = None

@@ -66,6 +66,10 @@ class ControlRoutes:
     mapped to ``c_<endpoint>`` methods, JSON or form bodies, errors as JSON — a missing
     thing 404, a bad value 400, a conflict 409."""
 
+    # The emulator; its `elsewhere` ({label: url}, e.g. the demo's other messenger) is shown
+    # as links on the phone page and its form.
+    emu: Any
+
     def __init__(self, rules: list[tuple[str, str, list[str]]]) -> None:
         self.url_map = Map(
             [Rule(path, endpoint=name, methods=methods) for path, name, methods in rules],
@@ -114,13 +118,37 @@ class ControlRoutes:
     def c_favicon(self, request: Request) -> Response:
         return Response(status=204)
 
+    def _elsewhere(self) -> dict[str, str]:
+        return dict(getattr(self.emu, "elsewhere", None) or {})
+
+    def elsewhere_head(self) -> str:
+        links = [{"label": label, "url": url} for label, url in self._elsewhere().items()]
+        if not links:
+            return ""
+        data = json.dumps(links, ensure_ascii=False).replace("</", "<\\/")
+        return f"<script>window.ELSEWHERE={data};</script>"
+
+    def elsewhere_html(self) -> str:
+        links = " · ".join(
+            f'<a href="{html.escape(url)}">{html.escape(label)}</a>'
+            for label, url in self._elsewhere().items()
+        )
+        return f"<p class='elsewhere' id='elsewhere'>Попробовать и в {links}</p>" if links else ""
+
+    def phone_page(self, head: str = "") -> str:
+        """The phone page with `head` and the links elsewhere, made once per such pair."""
+        key = head + self.elsewhere_head()
+        cached: dict[str, str] = self.__dict__.setdefault("_phone_pages", {})
+        if key not in cached:
+            cached[key] = phone_html(key)
+        return cached[key]
+
 
 class EmulatorApp(ControlRoutes):
     """WSGI application; all state lives in the emulator, none here."""
 
     def __init__(self, emu: TelegramEmulator) -> None:
         self.emu = emu
-        self._phone_html: str | None = None
         chat = "<int(signed=True):chat_id>"
         user = "/_emulator/users/<int:user_id>"
         rules = [
@@ -441,9 +469,7 @@ class EmulatorApp(ControlRoutes):
                 status=404,
                 mimetype="text/html",
             )
-        if self._phone_html is None:
-            self._phone_html = phone_html()
-        return Response(self._phone_html, mimetype="text/html")
+        return Response(self.phone_page(), mimetype="text/html")
 
     def _phone_form(self) -> Response:
         links = "".join(
@@ -464,6 +490,7 @@ class EmulatorApp(ControlRoutes):
         )
         if links:
             body += f"<h3>Уже есть</h3><ul id='user-list'>{links}</ul>"
+        body += self.elsewhere_html()
         return Response(_page("Телефон — эмулятор Telegram", body), mimetype="text/html")
 
 
@@ -481,5 +508,6 @@ def _page(title: str, body: str) -> str:
         "button{width:100%;padding:10px;background:#3390ec;color:#fff;border:0;"
         "border-radius:8px;font-size:15px;cursor:pointer}"
         "h2,h3{margin:0 0 8px;text-align:center}li{margin:6px 0 6px 16px}"
+        ".elsewhere{text-align:center}"
         f"</style></head><body>{body}</body></html>"
     )
