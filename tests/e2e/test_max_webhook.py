@@ -109,6 +109,7 @@ def test_updates_by_webhook_reach_the_bot_and_the_patient_gets_an_answer(
     rows = _stored(webhook_appliance)
     assert [r.payload["update_type"] for r in rows] == ["bot_started", "message_created"]
     assert {r.source for r in rows} == {"webhook"} and not any(r.error for r in rows)
+    _pump(webhook_appliance, lambda: len(max_emu.deliveries) >= 2)
     assert [d["status"] for d in max_emu.deliveries] == [200, 200]
     assert max_emu.schema_errors == []
 
