@@ -6,6 +6,7 @@ by SMS on the MAX phone page, types it, and is linked."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -131,3 +132,28 @@ def test_a_visitor_tries_the_demo_in_max(setup: DemoSetup) -> None:
         sms_app.join(timeout=5)
         appliance.stop()
         engine.dispose()
+
+
+@pytest.mark.browser
+def test_each_phone_page_links_to_the_other_in_a_browser(setup: DemoSetup) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("KABINET_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        pytest.skip(f"no Chromium at {chromium}")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(setup.telegram_phone)
+        page.click("a.elsewhere >> text=→ MAX")
+        page.wait_for_url(setup.max_phone)
+        page.wait_for_selector("#start-btn")
+        assert page.title() == "Клиника — бот в MAX"
+        page.click("a.elsewhere >> text=→ Telegram")
+        page.wait_for_url(setup.telegram_phone)
+        browser.close()
+    assert errors == []
