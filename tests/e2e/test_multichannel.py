@@ -5,6 +5,10 @@ messenger, and a staff reply goes back by the messenger of the message it answer
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -13,12 +17,12 @@ from core.conversations import inbox, staff_links
 from core.conversations.models import Conversation, ThreadMessage
 from core.conversations.threads import reply
 from core.db import transaction
-from core.models import OutboxMessage, Subscriber, Task
+from core.models import Appointment, OutboxMessage, Subscriber, Task
 from core.staff import create_user
 from sandbox.demo_clinic import persona
-from tests.conftest import make_app
+from tests.conftest import WallClock, make_app
 from tests.e2e.flows import buttons, connect
-from tests.e2e.max_wired import MaxWired, max_emu, max_wired, smsru
+from tests.e2e.max_wired import MaxWired, max_emu, max_wired, smsru, wire_max
 
 __all__ = ["max_emu", "max_wired", "smsru"]  # fixtures
 
@@ -279,3 +283,47 @@ def test_a_patient_in_one_messenger_is_told_there_is_nothing_to_choose(
     answer = max_wired.wait_messages(chat, seen + 1)[-1]
     assert answer["text"].startswith("Вы подключены к клинике только в MAX")
     assert buttons(answer) == []
+
+
+def test_a_patient_in_both_gets_every_reminder_of_the_sequence_once(
+    tmp_path: Path, emulator: Any, max_emu: Any, smsru: Any, demo_clinic: Any, clock: WallClock
+) -> None:
+    """The day before and two hours before: each step once, in the messenger she used
+    last, however often the planner runs; nothing in the other."""
+    wired = wire_max(
+        tmp_path, emulator, max_emu, smsru, messaging={"reminder_sequence": ["1d", "2h"]}
+    )
+    try:
+        tg, tg_chat, max_chat = _anna_in_both(wired, last="max")
+        anna = str(persona("anna").patient_id)
+        with wired.appliance.factory() as s:
+            visit = s.scalars(
+                select(Appointment)
+                .where(Appointment.patient_mis_id == anna, Appointment.starts_at > utcnow())
+                .order_by(Appointment.starts_at)
+            ).first()
+        assert visit is not None
+        seen_tg, seen_max = (
+            len(tg.emulator.messages(tg_chat)),
+            len(wired.emulator.messages(max_chat)),
+        )
+
+        def reminders() -> list[dict]:
+            return [
+                m for m in wired.emulator.messages(max_chat)[seen_max:] if "напоминаем" in m["text"]
+            ]
+
+        for _ in range(2):
+            wired.appliance.reminders_job()
+        wired.pump(lambda: len(reminders()) == 1)
+        clock.set(visit.starts_at - timedelta(hours=2) + timedelta(minutes=1))
+        for _ in range(2):
+            wired.appliance.reminders_job()
+        wired.pump(lambda: len(reminders()) == 2)
+        wired.appliance.reminders_job()
+        wired.pump(lambda: True)
+        assert len(reminders()) == 2
+        assert len(tg.emulator.messages(tg_chat)) == seen_tg
+        assert _rows(wired, "reminder", (tg_chat, max_chat)) == [("max", max_chat, "sent")] * 2
+    finally:
+        wired.appliance.stop()
