@@ -26,6 +26,7 @@ TASK_KINDS = {
     "unknown_patient": "неизвестный пациент",
     "service_recovery": "низкая оценка",
     "no_show": "не пришёл(ла)",
+    "mis_writeback": "подтверждение не записано в МИС",
     "arrival_offer": "пациент в холле",
     "second_account": "второй аккаунт пациента",
     "phone_confirm": "подтвердить номер",

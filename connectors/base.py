@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 # Sync order matters: appointments name doctors and patients, payments name patients.
 ENTITIES = ("doctor", "patient", "appointment", "payment", "payment_reversal", "deletion")
@@ -18,6 +18,7 @@ class ConnectorError(RuntimeError):
         super().__init__(message)
         self.retryable = retryable
         # unreachable | timeout | permission | missing_column | config | error
+        # | missing_row (a write found no row to change) | unsupported (no such capability)
         self.kind = kind
 
 
@@ -147,3 +148,21 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ConfirmsVisits(Protocol):
+    """An optional capability: writing a patient's confirmation back to the MIS.
+
+    `confirm_column()` names the column written ("Receptions.IsNotified"), or is None when
+    the profile has none; `confirm_visit()` writes it for one visit (ConnectorError on
+    failure, `retryable` saying whether trying again can help)."""
+
+    def confirm_column(self) -> str | None: ...
+
+    def confirm_visit(self, visit_id: str) -> None: ...
+
+
+def confirm_column(connector: object) -> str | None:
+    """The column `connector` writes confirmations to; None: it cannot."""
+    return connector.confirm_column() if isinstance(connector, ConfirmsVisits) else None

@@ -51,4 +51,5 @@ def open_connector(config: Config, profile_overrides: str | None = None) -> SqlC
         phone_region=config.clinic.phone_region,
         query_timeout=config.mis.query_timeout_seconds,
         password=config.mis.password,
+        write_dsn=config.mis.write_dsn if config.mis.write_back_confirmations else "",
     )

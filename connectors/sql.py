@@ -55,12 +55,14 @@ class SqlConnector:
         phone_region: str = "RU",
         query_timeout: int = 10,
         password: str = "",
+        write_dsn: str = "",
     ) -> None:
         self.profile = profile
         self.profile_name = profile.name
         self.driver = driver
         self.mis_tz = mis_tz
         self._dsn = dsn
+        self._write_dsn = write_dsn
         self._password = password
         self._timeout = query_timeout
         self._conn: DriverConnection | None = None
@@ -126,6 +128,53 @@ class SqlConnector:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+    # -- the one write ----------------------------------------------------------------------
+
+    def confirm_column(self) -> str | None:
+        """The MIS column a confirmation is written to, or None: this profile cannot."""
+        return self.profile.confirm.column if self.profile.confirm is not None else None
+
+    def confirm_visit(self, visit_id: str) -> None:
+        """Write the patient's confirmation of visit `visit_id` into its MIS row: exactly
+        one column of one row, by key, in its own short transaction, over mis.write_dsn
+        (the read account stays read-only). Raises ConnectorError: `retryable` says
+        whether trying again later can help (kind missing_row: nothing was written)."""
+        if self.profile.confirm is None:
+            raise ConnectorError(
+                f"profile {self.profile.name!r} has no column to write a confirmation to",
+                retryable=False,
+                kind="unsupported",
+            )
+        if not self._write_dsn:
+            raise ConnectorError("mis.write_dsn is not set", retryable=False, kind="config")
+        connect = getattr(self.driver, "connect_write", None)
+        if connect is None:
+            raise ConnectorError(
+                f"the {self.driver.name} driver cannot write", retryable=False, kind="unsupported"
+            )
+        try:
+            conn = connect(self._write_dsn, self._timeout, "")
+        except Exception as exc:
+            raise self._write_error(exc) from None
+        try:
+            value_sql, sql, slots = self.profile.render_confirm(
+                getattr(conn, "dialect", self.driver.dialect)
+            )
+            conn.write_one(value_sql, sql, slots, visit_id)
+        except Exception as exc:
+            raise self._write_error(exc) from None
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _write_error(self, exc: BaseException) -> ConnectorError:
+        err = self.driver.classify(exc)
+        return ConnectorError(
+            redact(str(err), extra=(self._password,)).replace(self._write_dsn or "\0", "***"),
+            retryable=err.retryable,
+            kind=err.kind,
+        )
 
     # -- reading --------------------------------------------------------------------------
 

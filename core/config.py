@@ -39,6 +39,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "KABINET_MAX_WEBHOOK_SECRET": "max.webhook_secret",
     "KABINET_MIS_DSN": "mis.dsn",
     "KABINET_MIS_PASSWORD": "mis.password",
+    "KABINET_MIS_WRITE_DSN": "mis.write_dsn",
     "KABINET_SMS_API_ID": "messaging.sms_api_id",
     "KABINET_LOG_FORMAT": "logging.format",
 }
@@ -50,6 +51,7 @@ SECRET_KEYS = {
     "max.webhook_secret",
     "mis.dsn",
     "mis.password",
+    "mis.write_dsn",
     "messaging.sms_api_id",
     "documents.key_password",
 }
@@ -259,6 +261,10 @@ class MisConfig:
     retry_max_seconds: int = field(default=600, metadata=_check(_between(10, 86400)))
     # A scheduled visit whose end passed this long ago with no arrival is a no-show.
     no_show_grace_minutes: int = field(default=60, metadata=_check(_between(0, 1440)))
+    # Write a patient's Confirm back to the MIS (where the profile has a column for it),
+    # over write_dsn: an account allowed to update that one column. Off by default.
+    write_back_confirmations: bool = False
+    write_dsn: str = ""
 
 
 _HOLIDAY_DATE = re.compile(r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -799,6 +805,39 @@ def _cross_checks(config: Config) -> None:
         raise ConfigError(
             f"mis.dsn = '': expected a connection string for profile {config.mis.profile!r} "
             "(or set KABINET_MIS_DSN)"
+        )
+    _check_write_back(config)
+
+
+def _check_write_back(config: Config) -> None:
+    """mis.write_back_confirmations needs a write DSN other than the read one, and a profile
+    (with its overrides) that names a column to write."""
+    mis = config.mis
+    if not mis.write_back_confirmations:
+        return
+    if not mis.write_dsn.strip():
+        raise ConfigError(
+            "mis.write_dsn = '': expected the connection string of an account allowed to "
+            "update the confirmation column, when mis.write_back_confirmations = true "
+            "(or set KABINET_MIS_WRITE_DSN)"
+        )
+    if mis.dsn and mis.write_dsn.strip() == mis.dsn.strip() and mis.profile != "demo":
+        raise ConfigError(
+            "mis.write_dsn: expected another account than mis.dsn's, which stays read-only"
+        )
+    # Imported here: connectors import this module.
+    from connectors.base import ConnectorError
+    from connectors.profiles import load_profile
+
+    try:
+        profile = load_profile(mis.profile, mis.profile_overrides or None)
+    except ConnectorError as exc:
+        raise ConfigError(str(exc)) from None
+    if profile.confirm is None:
+        raise ConfigError(
+            f"mis.write_back_confirmations = true: the {mis.profile!r} profile has no column "
+            "to write a confirmation to (README: «Confirm»); add a [confirm] "
+            "table in mis.profile_overrides, or set it to false"
         )
 
 

@@ -16,6 +16,7 @@ from core.texts_max import TEXTS as PHONE_CODE_TEXTS
 from core.texts_menu import TEXTS as MENU_TEXTS
 from core.texts_messengers import TEXTS as MESSENGER_TEXTS
 from core.texts_screenshots import TEXTS as SCREENSHOT_TEXTS
+from core.visits.texts import TEXTS as WRITEBACK_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "welcome": {
@@ -584,6 +585,7 @@ CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
 CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts_screenshots.py)
 CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/texts_campaigns.py)
+CATALOGUE.update(WRITEBACK_TEXTS)  # a confirmation the MIS refused (core/visits/texts.py)
 
 
 def render(

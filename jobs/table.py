@@ -164,6 +164,14 @@ JOBS: tuple[JobSpec, ...] = (
         description="offer to book again after a no-show when due; close tasks the MIS made moot",
     ),
     JobSpec(
+        "mis_confirm_writeback",
+        "core.visits.confirm_writeback:job",
+        every_seconds=60,
+        enabled_key="mis.write_back_confirmations",
+        description="write patients' confirmations back to the MIS (where the profile can); "
+        "retry what the MIS refused for now, a task for what it cannot take",
+    ),
+    JobSpec(
         "documents_first_visit",
         "jobs.documents:first_visit",
         every_seconds=300,

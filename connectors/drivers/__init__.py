@@ -5,6 +5,11 @@ A driver module has `name`, `dialect` (the sqlglot dialect of its engine), `conn
 returning a `DriverConnection`, and `classify()` turning the engine's exceptions into
 ConnectorError kinds: unreachable, timeout, permission, missing_column, config, error.
 Every fetch is one short read-only transaction with a statement timeout.
+
+A driver may also have `connect_write()`, for the one write Kabinet ever makes (a
+confirmation written back, connectors/profiles ConfirmWrite), over its own connection
+string and account: `write_one()` runs it in its own short transaction, and commits only
+when exactly one row changed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,53 @@ class DriverConnection(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class DriverWriteConnection(Protocol):
+    def write_one(self, value_sql: str, sql: str, slots: Sequence[str], visit_id: Any) -> None:
+        """In one transaction: read the value (if value_sql), run the UPDATE, commit if it
+        changed exactly one row, else roll back and raise (kind missing_row)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def key_param(visit_id: Any) -> Any:
+    """An MIS id as the engine's key column wants it: integer keys as integers."""
+    text = str(visit_id)
+    return int(text) if text.isdigit() else text
+
+
+def write_one_row(
+    cursor: Any,
+    value_sql: str,
+    sql: str,
+    slots: Sequence[str],
+    visit_id: Any,
+    fmt: Any = None,
+) -> None:
+    """The body of write_one on a DB-API cursor; the caller commits or rolls back."""
+    render = fmt or (lambda text: text)
+    params: dict[str, Any] = {"visit_id": key_param(visit_id)}
+    if value_sql:
+        cursor.execute(render(value_sql), [])
+        row = cursor.fetchone()
+        if row is None or row[0] is None:
+            raise ConnectorError(
+                "the value to write was not found in the MIS (value_sql returned no row)",
+                retryable=False,
+                kind="config",
+            )
+        params["value"] = row[0]
+    cursor.execute(render(sql), [params[slot] for slot in slots])
+    changed = cursor.rowcount
+    if changed != 1:
+        raise ConnectorError(
+            f"the write would change {changed} rows, not 1: the visit {visit_id} is not in "
+            "the MIS any more, or no longer in a state to confirm; nothing was written",
+            retryable=False,
+            kind="missing_row",
+        )
 
 
 class Driver(Protocol):

@@ -25,7 +25,7 @@ from typing import Any
 import fdb
 
 from connectors.base import ConnectorError
-from connectors.drivers import parse_url_dsn
+from connectors.drivers import parse_url_dsn, write_one_row
 
 name = "fdb"
 dialect = "firebird"
@@ -36,6 +36,16 @@ _FB_CANCEL_RAISE = 3
 
 
 def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
+    return _Connection(_connect(dsn, timeout_seconds, password), timeout_seconds)
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The write account's connection (mis.write_dsn), for a [confirm] a clinic's override
+    adds (the built-in Инфодент profile knows no confirmation column)."""
+    return _WriteConnection(_connect(dsn, timeout_seconds, password), timeout_seconds)
+
+
+def _connect(dsn: str, timeout_seconds: int, password: str) -> Any:
     url = parse_url_dsn(dsn, "firebird", EXAMPLE)
     if not url.database:
         raise ConnectorError(
@@ -54,7 +64,7 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
             retryable=True,
             kind="unreachable",
         ) from None
-    conn = fdb.connect(
+    return fdb.connect(
         host=url.host,
         port=port,
         database=url.database,
@@ -63,7 +73,6 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
         role=url.options.get("role") or None,
         charset=url.options.get("charset", "UTF8"),
     )
-    return _Connection(conn, timeout_seconds)
 
 
 def _read_only_tpb(lock_timeout: int) -> bytes:
@@ -74,6 +83,37 @@ def _read_only_tpb(lock_timeout: int) -> bytes:
     tpb.lock_timeout = max(1, lock_timeout)
     rendered: bytes = tpb.render()
     return rendered
+
+
+def _write_tpb(lock_timeout: int) -> bytes:
+    tpb = fdb.TPB()
+    tpb.access_mode = fdb.isc_tpb_write
+    tpb.isolation_level = (fdb.isc_tpb_read_committed, fdb.isc_tpb_rec_version)
+    tpb.lock_resolution = fdb.isc_tpb_wait
+    tpb.lock_timeout = max(1, lock_timeout)
+    rendered: bytes = tpb.render()
+    return rendered
+
+
+class _WriteConnection:
+    def __init__(self, conn: Any, timeout: int) -> None:
+        self._conn = conn
+        self._tpb = _write_tpb(timeout)
+
+    def write_one(self, value_sql: str, sql: str, slots: Sequence[str], visit_id: Any) -> None:
+        self._conn.begin(tpb=self._tpb)
+        try:
+            cursor = self._conn.cursor()
+            write_one_row(cursor, value_sql, sql, slots, visit_id)
+            cursor.close()
+        except BaseException:
+            if self._conn.main_transaction.active:
+                self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class _Connection:

@@ -15,7 +15,7 @@ from typing import Any
 import pymysql
 
 from connectors.base import ConnectorError
-from connectors.drivers import parse_url_dsn, qmark_to_format
+from connectors.drivers import parse_url_dsn, qmark_to_format, write_one_row
 
 name = "pymysql"
 dialect = "mysql"
@@ -59,6 +59,65 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
         conn.close()
         raise
     return _Connection(conn)
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The write account's connection (mis.write_dsn). FOUND_ROWS: an UPDATE that sets the
+    value already there counts its row (MySQL would say 0 changed), so writing the same
+    confirmation again is not mistaken for a missing visit."""
+    url = parse_url_dsn(dsn, "mysql", EXAMPLE)
+    if not url.database:
+        raise ConnectorError(
+            f"mis.write_dsn: no database named (expected e.g. {EXAMPLE})",
+            retryable=False,
+            kind="config",
+        )
+    conn = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.user,
+        password=password or url.password,
+        database=url.database,
+        charset=url.options.get("charset", "utf8mb4"),
+        connect_timeout=max(1, min(timeout_seconds, 30)),
+        read_timeout=timeout_seconds + 5,
+        write_timeout=timeout_seconds + 5,
+        autocommit=False,
+        client_flag=pymysql.constants.CLIENT.FOUND_ROWS,
+    )
+    try:
+        is_mariadb = "mariadb" in str(conn.get_server_info()).lower()
+        with conn.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            # Wait for Open Dental's own row locks only briefly, then try again later.
+            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, int(timeout_seconds))}")
+            if is_mariadb:
+                cursor.execute(f"SET SESSION max_statement_time = {int(timeout_seconds)}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(timeout_seconds) * 1000}")
+        conn.commit()
+    except Exception:
+        conn.close()
+        raise
+    return _WriteConnection(conn)
+
+
+class _WriteConnection:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def write_one(self, value_sql: str, sql: str, slots: Sequence[str], visit_id: Any) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.execute("START TRANSACTION READ WRITE")
+            try:
+                write_one_row(cursor, value_sql, sql, slots, visit_id, fmt=qmark_to_format)
+            except BaseException:
+                self._conn.rollback()
+                raise
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class _Connection:

@@ -27,6 +27,7 @@ from typing import Any
 import pyodbc
 
 from connectors.base import ConnectorError
+from connectors.drivers import write_one_row
 
 name = "pyodbc"
 dialect = "tsql"
@@ -84,6 +85,55 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
         conn.close()
         raise
     return _Connection(conn, engine)
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The write account's connection (mis.write_dsn): no read-only session, the same
+    timeouts, and on SQL Server the same low deadlock priority."""
+    if not dsn.strip():
+        raise ConnectorError("mis.write_dsn is empty", retryable=False, kind="config")
+    conn = pyodbc.connect(
+        _connection_string(dsn, password),
+        timeout=max(1, min(timeout_seconds, 30)),
+        autocommit=False,
+    )
+    try:
+        engine = _dialect_of(str(conn.getinfo(pyodbc.SQL_DBMS_NAME)))
+        try:
+            conn.timeout = timeout_seconds
+        except pyodbc.Error:
+            if engine == "tsql":
+                raise
+        cursor = conn.cursor()
+        for statement in _session_setup(engine, timeout_seconds):
+            if "READ ONLY" not in statement:
+                cursor.execute(statement)
+        cursor.close()
+        conn.commit()
+    except Exception:
+        conn.close()
+        raise
+    return _WriteConnection(conn, engine)
+
+
+class _WriteConnection:
+    def __init__(self, conn: Any, engine: str) -> None:
+        self._conn = conn
+        self.dialect = engine
+
+    def write_one(self, value_sql: str, sql: str, slots: Sequence[str], visit_id: Any) -> None:
+        cursor = self._conn.cursor()
+        try:
+            write_one_row(cursor, value_sql, sql, slots, visit_id)
+        except BaseException:
+            self._conn.rollback()
+            raise
+        finally:
+            cursor.close()
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def _session_setup(engine: str, timeout: int) -> list[str]:

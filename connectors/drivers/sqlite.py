@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import ConnectorError
+from connectors.drivers import write_one_row
 
 name = "sqlite"
 dialect = "sqlite"
@@ -40,6 +41,39 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> Any:
     conn.set_progress_handler(_watchdog, 10_000)
     conn.execute("PRAGMA query_only = ON")
     return _Connection(conn, deadline, timeout_seconds)
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The demo clinic's database opened for the one write (mis.write_dsn)."""
+    path = Path(_path(dsn))
+    if not path.exists():
+        raise ConnectorError(
+            f"demo clinic database {path} does not exist", retryable=True, kind="unreachable"
+        )
+    conn = sqlite3.connect(
+        f"file:{path}?mode=rw", uri=True, timeout=timeout_seconds, isolation_level=None
+    )
+    return _WriteConnection(conn)
+
+
+class _WriteConnection:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def write_one(self, value_sql: str, sql: str, slots: Sequence[str], visit_id: Any) -> None:
+        cursor = self._conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            write_one_row(cursor, value_sql, sql, slots, visit_id)
+        except BaseException:
+            self._conn.rollback()
+            raise
+        finally:
+            cursor.close()
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 class _Connection:

@@ -28,6 +28,11 @@ The SQL never writes a parameter itself; macros do, in the engine's own form:
                             in the MIS (appointment -> cancelled, payment -> reversed). Read
                             at most every `reread_seconds`.
 
+A profile may also say how a patient's confirmation of a visit is written back to the MIS
+(`[confirm]`: the one column it sets, the UPDATE of one row by the visit's key with
+`{visit_id}`, and optionally `value_sql`, a query for the value the UPDATE sets as
+`{value}`). A profile without it cannot write back; see ConfirmWrite.
+
 Every query returns canonical column names (AS mis_id, AS starts_at, ...) and the cursor
 as `sync_cursor` (`cursor` is accepted too, but it is a reserved word in Firebird and
 MySQL), plus `sync_key` for the timestamp strategy's tie-breaker.
@@ -91,12 +96,46 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class ConfirmWrite:
+    """How a confirmation is written back: `sql` updates exactly `column` of the one row
+    whose key is the visit's MIS id (`{visit_id}`), to a constant or to `{value}`, which
+    `value_sql` reads first in the same transaction (Open Dental: the office's own
+    "confirmed" definition). Never more than one row: the driver checks the row count."""
+
+    column: str
+    sql: str
+    value_sql: str = ""
+
+
+_CONFIRM_MACRO = re.compile(r"\{(visit_id|value)\}")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     dialect: str  # sqlglot dialect the SQL is written in ("firebird": not transpiled)
     driver: str  # key in connectors.registry.DRIVERS
     entities: dict[str, EntityQuery]
+    confirm: ConfirmWrite | None = None
+
+    def render_confirm(self, target_dialect: str) -> tuple[str, str, tuple[str, ...]]:
+        """The confirmation write in the engine's dialect: (value_sql, sql, slots), where
+        slots say what each `?` of sql is (visit_id | value)."""
+        if self.confirm is None:
+            raise ConnectorError(
+                f"profile {self.name!r} cannot write confirmations back (no [confirm])",
+                retryable=False,
+                kind="unsupported",
+            )
+        slots = tuple(m.group(1) for m in _CONFIRM_MACRO.finditer(self.confirm.sql))
+        sql = _CONFIRM_MACRO.sub("?", self.confirm.sql)
+        value_sql = self.confirm.value_sql
+        if target_dialect != self.dialect:
+            sql = _transpile(sql, self.dialect, target_dialect)
+            if value_sql:
+                value_sql = _transpile(value_sql, self.dialect, target_dialect)
+        return value_sql, sql, slots
 
     def render(self, entity: str, limit: int, target_dialect: str) -> Rendered:
         """The entity's SQL with the batch size and cursor conditions filled in, in the
@@ -241,6 +280,32 @@ def _entity(name: str, raw: dict[str, Any], source: str) -> EntityQuery:
     )
 
 
+def _confirm(raw: dict[str, Any], source: str) -> ConfirmWrite | None:
+    def bad(problem: str) -> ConnectorError:
+        return ConnectorError(f"{source}: [confirm]: {problem}", retryable=False, kind="config")
+
+    if raw.get("enabled", True) is False:
+        return None
+    unknown = sorted(set(raw) - {"column", "sql", "value_sql", "enabled"})
+    if unknown:
+        raise bad(f"unknown key(s) {', '.join(unknown)}; expected column, sql, value_sql")
+    column = str(raw.get("column", "")).strip()
+    sql = str(raw.get("sql", "")).strip()
+    value_sql = str(raw.get("value_sql", "")).strip()
+    if not column:
+        raise bad("column = '': name the one column the write sets, e.g. 'Receptions.IsNotified'")
+    if not re.match(r"(?is)^update\s", sql) or ";" in sql:
+        raise bad("sql: expected one UPDATE statement")
+    used = [m.group(1) for m in _CONFIRM_MACRO.finditer(sql)]
+    if used.count("visit_id") != 1:
+        raise bad("sql: expected {visit_id} once, in the WHERE on the visit's key")
+    if ("value" in used) != bool(value_sql):
+        raise bad("sql uses {value} exactly when value_sql is given")
+    if value_sql and (not re.match(r"(?is)^select\s", value_sql) or ";" in value_sql):
+        raise bad("value_sql: expected one SELECT returning the value")
+    return ConfirmWrite(column=column, sql=sql, value_sql=value_sql)
+
+
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -270,23 +335,29 @@ def load_profile(name: str, override_file: str | Path | None = None) -> Profile:
         merged_entities = dict(base.get("entity", {}))
         for key, value in data.get("entity", {}).items():
             merged_entities[key] = {**merged_entities.get(key, {}), **value}
-        data = {"profile": {**base["profile"], **data["profile"]}, "entity": merged_entities}
+        data = {
+            "profile": {**base["profile"], **data["profile"]},
+            "entity": merged_entities,
+            "confirm": {**base.get("confirm", {}), **data.get("confirm", {})},
+        }
     entities_raw: dict[str, dict[str, Any]] = {
         k: dict(v) for k, v in data.get("entity", {}).items()
     }
     source = str(path)
+    confirm_raw: dict[str, Any] = dict(data.get("confirm", {}))
     if override_file:
         overrides = _read_toml(Path(override_file), "mis.profile_overrides")
-        unknown = set(overrides) - {"entity"}
+        unknown = set(overrides) - {"entity", "confirm"}
         if unknown:
             raise ConnectorError(
                 f"mis.profile_overrides {override_file}: unknown table(s) "
-                f"{', '.join(sorted(unknown))}; only [entity.NAME] tables are read",
+                f"{', '.join(sorted(unknown))}; only [entity.NAME] tables and a [confirm] table are read",
                 retryable=False,
                 kind="config",
             )
         for key, value in overrides.get("entity", {}).items():
             entities_raw[key] = {**entities_raw.get(key, {}), **value}
+        confirm_raw.update(overrides.get("confirm", {}))
         source = f"{path} + {override_file}"
     meta = data["profile"]
     return Profile(
@@ -299,4 +370,5 @@ def load_profile(name: str, override_file: str | Path | None = None) -> Profile:
             for k, v in entities_raw.items()
             if v.get("enabled", True) is not False
         },
+        confirm=_confirm(confirm_raw, source) if confirm_raw else None,
     )

@@ -69,6 +69,7 @@ CREATE TABLE Receptions (
     ReceptionCanceled timestamp,
     ID_ReceptionCancelReasons int,
     CancelReasonComment varchar(200),
+    IsNotified int NOT NULL DEFAULT 0,
     DateTimeAdded timestamp,
     DateTimeChanged timestamp,
     RowVersion bigint NOT NULL
