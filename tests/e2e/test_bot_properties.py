@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -236,7 +237,8 @@ def _quiet(phone: Phone) -> bool:
 
 
 @settings(
-    max_examples=10,
+    # 10 sequences a messenger in `make test`; KABINET_BOT_EXAMPLES=1000 for a long run.
+    max_examples=int(os.environ.get("KABINET_BOT_EXAMPLES", "10")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
