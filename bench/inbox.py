@@ -21,8 +21,9 @@ What runs, all on this machine:
   line is there: how long a patient's message takes to be in the inbox, server side (the
   page shows it at its next poll, at most 3 s later).
 
-Not measured here: the staff group's post (it needs the dispatcher and a Telegram, see
-bench/broadcast.py) and the inbox while a 30,000-message campaign is being sent.
+The staff group's post and the way of a patient's message while a 30,000-message campaign
+is being sent: bench/inbox_campaign.py (the runner, its dispatcher and the Telegram
+emulator).
 
 The last line printed is one JSON object.
 """
@@ -76,8 +77,11 @@ def _bulk(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(model), rows[start : start + CHUNK])
 
 
-def fill(factory: Any, patients: int, messages: int, open_count: int, seed: int) -> list[int]:
-    """The store of a clinic that has used the chat for a while; returns the open tasks."""
+def fill(
+    factory: Any, patients: int, messages: int, open_count: int, seed: int, first_chat: int = 10**7
+) -> list[int]:
+    """The store of a clinic that has used the chat for a while; returns the open tasks.
+    Patient i's Telegram user and chat are `first_chat` + i (a messenger emulator's ids)."""
     rng = random.Random(seed)
     now = utcnow()
     start = now - timedelta(days=365)
@@ -94,7 +98,11 @@ def fill(factory: Any, patients: int, messages: int, open_count: int, seed: int)
             s,
             Subscriber,
             [
-                {"telegram_user_id": 10**7 + i, "chat_id": 10**7 + i, "consent_at": start}
+                {
+                    "telegram_user_id": first_chat + i,
+                    "chat_id": first_chat + i,
+                    "consent_at": start,
+                }
                 for i in range(patients)
             ],
         )
@@ -110,7 +118,7 @@ def fill(factory: Any, patients: int, messages: int, open_count: int, seed: int)
         _bulk(
             s,
             Conversation,
-            [{"subscriber_id": sub, "chat_id": 10**7 + i} for i, sub in enumerate(subs)],
+            [{"subscriber_id": sub, "chat_id": first_chat + i} for i, sub in enumerate(subs)],
         )
         convs = list(s.execute(select(Conversation.id, Conversation.subscriber_id)))
     # Messages per conversation, then episodes of 2-5 lines; the open ones last.
@@ -288,6 +296,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1)]
 
 
+def latency(name: str, seconds: list[float], **counts: int) -> dict[str, Any]:
+    """One kind of request's figures for the JSON line: how many, the counts given
+    (errors, …), p50 / p95 / max in milliseconds."""
+    ms = [v * 1000 for v in seconds]
+    out: dict[str, Any] = {f"{name}_requests": len(ms)}
+    out.update({f"{name}_{key}": value for key, value in counts.items()})
+    out[f"{name}_p50_ms"] = round(statistics.median(ms), 1)
+    out[f"{name}_p95_ms"] = round(percentile(ms, 95), 1)
+    out[f"{name}_max_ms"] = round(max(ms), 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=30_000)
@@ -421,12 +441,7 @@ def main() -> None:
         "machine_cores": os.cpu_count(),
     }
     for name, values in sorted(timings.items()):
-        ms = [v * 1000 for v in values]
-        result[f"{name}_requests"] = len(ms)
-        result[f"{name}_errors"] = errors.get(name, 0)
-        result[f"{name}_p50_ms"] = round(statistics.median(ms), 1)
-        result[f"{name}_p95_ms"] = round(percentile(ms, 95), 1)
-        result[f"{name}_max_ms"] = round(max(ms), 1)
+        result.update(latency(name, values, errors=errors.get(name, 0)))
     total = sum(len(v) for v in timings.values())
     result["requests_per_s"] = round(total / args.seconds, 1)
     if appear:

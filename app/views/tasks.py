@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from sqlalchemy import func, select
 
 from app.auth import current_user
 from app.extensions import db
@@ -122,6 +123,29 @@ def _shown_rows() -> int:
     return min(max(wanted, PAGE_ROWS), MAX_ROWS)
 
 
+# Where the app keeps every task kind seen so far, with the highest task id read for it.
+_KINDS = "kabinet.task_kinds"
+
+
+def _kinds_ever() -> list[str]:
+    """Every kind of task there has been, for the «все» page's filter, without reading all
+    tasks at each view (15 ms of the page's 20 over a busy year's 66,000). Tasks are never
+    deleted and keep their kind, and SQLite commits one writer at a time, in id order:
+    only tasks after the highest id already read can bring a new kind. PostgreSQL hands
+    out ids before commits that may land in any order, so there every view reads them."""
+    if db.engine.dialect.name != "sqlite":
+        return inbox.kinds(db.session())
+    last, known = current_app.extensions.get(_KINDS, (0, frozenset()))
+    rows = db.session.execute(
+        select(Task.kind, func.max(Task.id)).where(Task.id > last).group_by(Task.kind)
+    ).all()
+    if rows:
+        last = max(last, *(top for _, top in rows))
+        known = known | {kind for kind, _ in rows}
+        current_app.extensions[_KINDS] = (last, known)  # one tuple: threads see a pair
+    return sorted(known)
+
+
 def _index(page: str) -> Any:
     show = request.args.get("show", "open")
     who = request.args.get("who", "all")
@@ -146,7 +170,14 @@ def _index(page: str) -> Any:
             []
             if not page
             else sorted(
-                {*inbox.kinds(db.session(), open_only=show == "open"), *[kind] * bool(kind)}
+                {
+                    *(
+                        inbox.kinds(db.session(), open_only=True)
+                        if show == "open"
+                        else _kinds_ever()
+                    ),
+                    *[kind] * bool(kind),
+                }
             )
         ),
         state_labels=STATE_LABELS,
