@@ -177,9 +177,12 @@ def prepare_demo(
     max_port = emulator_port + 1 if emulator_port else 0
     if max_port:
         free_port(port=max_port)
-    emulator = TelegramEmulator(host="127.0.0.1", port=emulator_port)
+    # The emulators listen where the panel does: KABINET_HOST=0.0.0.0 (the Docker image's)
+    # lets a browser outside the container open the patient's phone pages too.
+    host = os.environ.get("KABINET_HOST") or "127.0.0.1"
+    emulator = TelegramEmulator(host=host, port=emulator_port)
     emulator.start()
-    max_emu = MaxEmulator(DEMO_MAX_TOKEN, port=max_port).start()
+    max_emu = MaxEmulator(DEMO_MAX_TOKEN, host=host, port=max_port).start()
     max_emu.bot.update(first_name="Клиника «Улыбка»", username=DEMO_MAX_BOT)
     sms = SmsRuEmulator([DEMO_SMS_API_ID]).start()
     emulator.register_bot(token=DEMO_TOKEN, username=DEMO_BOT, first_name="Клиника «Улыбка»")

@@ -102,16 +102,7 @@ def test_mypy_passes_on_the_product() -> None:
     assert result.returncode == 0, "mypy:\n" + result.stdout + result.stderr
 
 
-def test_dockerfile_essentials() -> None:
-    text = (REPO / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim-bookworm$", text, re.M)
-    assert re.search(r"^USER (?!root|0\b)\S+", text, re.M), "must run as a non-root user"
-    assert "VOLUME /var/lib/kabinet" in text
-    assert "KABINET_CONFIG=/etc/kabinet/config.toml" in text
-    assert "EXPOSE 8080" in text
-    assert "http://127.0.0.1:8080/healthz" in text
-    assert 'CMD ["kabinet", "run"]' in text
-    assert (REPO / ".dockerignore").exists()
+# The Dockerfile's facts (stages, user, health check, the lock): tests/infra/test_docker.py.
 
 
 def test_shell_scripts_are_executable() -> None:
