@@ -46,6 +46,7 @@ from inbox import (  # noqa: E402  (a sibling benchmark: the same store, the sam
     PASSWORD,
     fill,
     free_port,
+    latency,
     login,
     percentile,
     say,
@@ -180,13 +181,7 @@ def main() -> None:
         "machine_cores": os.cpu_count(),
     }
     for name, values in sorted(timings.items()):
-        ms = [v * 1000 for v in values]
-        result[f"{name}_requests"] = len(ms)
-        result[f"{name}_errors"] = errors.get(name, 0)
-        result[f"{name}_resent"] = resent.get(name, 0)
-        result[f"{name}_p50_ms"] = round(statistics.median(ms), 1)
-        result[f"{name}_p95_ms"] = round(percentile(ms, 95), 1)
-        result[f"{name}_max_ms"] = round(max(ms), 1)
+        result.update(latency(name, values, errors=errors.get(name, 0), resent=resent.get(name, 0)))
     reports = [v * 1000 for name, values in timings.items() if name.startswith("report_")
                for v in values]  # fmt: skip
     if reports:
