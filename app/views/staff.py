@@ -98,6 +98,13 @@ def add() -> Any:
     form = AddForm()
     if not form.validate():
         return _page(form, status=400)
+    # WTForms' Optional() lets a password of spaces only through as "not given", but its
+    # data is not empty: refuse it here rather than make one from blanks.
+    if form.password.data and not form.password.data.strip():
+        form.password.errors = [
+            "Пароль из одних пробелов не подходит: введите другой или оставьте поле пустым."
+        ]
+        return _page(form, status=400)
     login = (form.login.data or "").strip().lower()
     if db.session.scalar(select(StaffUser.id).where(StaffUser.login == login)) is not None:
         form.login.errors = [f"Логин «{login}» уже занят."]

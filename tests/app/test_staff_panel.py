@@ -76,6 +76,7 @@ def test_the_owner_adds_a_manager_who_logs_in_with_the_password_shown_once(
         ({"login": "x" * 65, "role": "admin"}, "не длиннее 64 символов"),
         ({"login": "admin", "role": "admin"}, "Логин «admin» уже занят."),
         ({"login": "new", "role": "admin", "password": "short"}, "не короче 8 символов"),
+        ({"login": "new", "role": "admin", "password": " "}, "Пароль из одних пробелов"),
         ({"login": "new", "role": "superuser"}, "Not a valid choice"),
     ],
 )
