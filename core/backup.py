@@ -10,6 +10,9 @@ A backup is `kabinet-<UTC stamp>.tar.gz` holding
 - `secret_key`: <data_dir>/secret_key, which signs panel sessions, when it lives there;
 - `documents/…`: every file under <data_dir>/documents/ — the PDFs sent to sign, the
   signed copies and the clinic's generated certificate and key (core.documents);
+- `files/…`: every file under <data_dir>/files/ — what patients and staff sent in the
+  threads (core.conversations.files) and the care instructions' attachments (core.care):
+  without them a restored thread would name photos that are gone;
 - `manifest.json`: the store's engine ("sqlite" or "postgresql"; none in the first
   backups, which were SQLite's), versions (Kabinet, schema, SQLite or PostgreSQL,
   Python), and the size and SHA-256 of every other member. A restore checks them all before it touches anything.
@@ -53,6 +56,9 @@ CONFIG = "config.toml"
 SECRET = "secret_key"
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents"  # members "documents/<path under <data_dir>/documents>"
+FILES = "files"  # members "files/<path under <data_dir>/files>"
+# The directories of <data_dir> whose files a backup carries and a restore puts back.
+FILE_ROOTS = (DOCUMENTS, FILES)
 # The kv row where the runner notes its last backup (jobs/backups.py) for /healthz.
 BACKUP_KEY = "backup.last"
 _NAME = re.compile(r"^kabinet-(\d{8}T\d{6}\d{6})Z\.(tar\.gz|sqlite3)$")
@@ -190,17 +196,20 @@ def make_backup(
     return backup(config, target_dir, prune_old=prune_old, copy=copy).path
 
 
-def document_files(config: Config) -> dict[str, Path]:
-    """The documents' files as backup members ("documents/12/signed.pdf" -> its path);
-    unfinished writes (*.part) and anything but a plain file are left out."""
-    root = Path(config.storage.data_dir, DOCUMENTS)
-    if not root.is_dir():
-        return {}
-    return {
-        f"{DOCUMENTS}/{path.relative_to(root).as_posix()}": path
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and not path.is_symlink() and path.suffix != ".part"
-    }
+def data_files(config: Config) -> dict[str, Path]:
+    """The files of FILE_ROOTS as backup members ("documents/12/signed.pdf",
+    "files/care/3/ab12.pdf" -> its path); unfinished writes (*.part) and anything but a
+    plain file are left out."""
+    members: dict[str, Path] = {}
+    for name in FILE_ROOTS:
+        root = Path(config.storage.data_dir, name)
+        if root.is_dir():
+            members.update(
+                (f"{name}/{path.relative_to(root).as_posix()}", path)
+                for path in sorted(root.rglob("*"))
+                if path.is_file() and not path.is_symlink() and path.suffix != ".part"
+            )
+    return members
 
 
 def backup(
@@ -242,7 +251,7 @@ def backup(
             members[CONFIG] = Path(config.source)
         if secret_key_path(config).is_file():
             members[SECRET] = secret_key_path(config)
-        members.update(document_files(config))
+        members.update(data_files(config))
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "created_at": now.isoformat(),

@@ -33,7 +33,7 @@ from alembic.script import ScriptDirectory
 from core import pg_store
 from core.backup import (
     CONFIG,
-    DOCUMENTS,
+    FILE_ROOTS,
     MANIFEST,
     SECRET,
     STORE,
@@ -175,7 +175,7 @@ def _unpack(archive: Path, checked: Checked) -> None:
         if names - set(listed):
             raise BackupError(f"{archive.name}: files not in the manifest: {sorted(names)}")
         for name, expected in listed.items():
-            if name not in (store, CONFIG, SECRET) and not _document_member(name):
+            if name not in (store, CONFIG, SECRET) and not _data_member(name):
                 raise BackupError(f"{archive.name}: unexpected member {name!r}")
             try:
                 # filter="data": no links, devices or paths outside the directory.
@@ -193,11 +193,13 @@ def _unpack(archive: Path, checked: Checked) -> None:
     checked.manifest = manifest
 
 
-def _document_member(name: str) -> bool:
-    """A file under documents/, by a plain relative path (extract's "data" filter refuses
-    anything else again)."""
+def _data_member(name: str) -> bool:
+    """A file under one of FILE_ROOTS (documents/, files/), by a plain relative path
+    (extract's "data" filter refuses anything else again)."""
     parts = name.split("/")
-    return len(parts) > 1 and parts[0] == DOCUMENTS and all(p not in ("", ".", "..") for p in parts)
+    return (
+        len(parts) > 1 and parts[0] in FILE_ROOTS and all(p not in ("", ".", "..") for p in parts)
+    )
 
 
 def verify(config: Config, archive: Path) -> dict[str, Any]:
@@ -298,15 +300,17 @@ def restore(config: Config, archive: Path, *, with_config: bool = False) -> Rest
         if SECRET in checked.files:
             atomic_copy(checked.files[SECRET], secret_key_path(config))
             restored.append(SECRET)
-        # Documents' files come back beside any made since the backup (those belong to
-        # requests the restored store no longer has: kept, never overwritten by nothing).
-        documents = [name for name in checked.files if _document_member(name)]
-        for name in documents:
-            target = data_dir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_copy(checked.files[name], target)
-        if documents:
-            restored.append(f"{DOCUMENTS}/ ({len(documents)})")
+        # Documents' and threads' files come back beside any made since the backup (those
+        # belong to rows the restored store no longer has: kept, never overwritten by
+        # nothing).
+        for root in FILE_ROOTS:
+            members = [n for n in checked.files if _data_member(n) and n.startswith(f"{root}/")]
+            for name in members:
+                target = data_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_copy(checked.files[name], target)
+            if members:
+                restored.append(f"{root}/ ({len(members)})")
         config_differs = False
         if CONFIG in checked.files:
             config_differs = not (
