@@ -29,6 +29,9 @@ from core.models import OutboxMessage, Subscriber, TelegramUpdate
 # Lower goes first. Within a level, earlier due_at, then enqueue order.
 PRIORITY_REPLY = 0  # an answer to something the patient just did
 PRIORITY_STAFF = 5  # tasks and alerts to the staff group
+# A backlog's edits to the staff group (the posts of tasks escalated in one sweep): after
+# the group's new posts, ahead of anything a patient waits for less.
+PRIORITY_STAFF_BACKLOG = 7
 PRIORITY_NOTICE = 10  # "you are booked / moved / cancelled", bonus notices: news, now
 PRIORITY_REMINDER = 20  # day-before reminders, ratings: planned in bulk, due within hours
 PRIORITY_GREETING = 30  # birthdays

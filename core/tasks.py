@@ -20,7 +20,7 @@ from core.conversations.lines import conversation_for, record_event
 from core.conversations.staff_group import STATUS_KEYS, staff_keyboard
 from core.conversations.staff_links import managers_to_ping
 from core.models import Subscriber, Task
-from core.outbox import PRIORITY_STAFF, enqueue
+from core.outbox import PRIORITY_STAFF, PRIORITY_STAFF_BACKLOG, enqueue
 from core.settings import store as settings
 from core.texts import render
 
@@ -144,10 +144,19 @@ def escalation_minutes(config: Config, kind: str) -> int:
     return config.conversations.escalate_after.get(kind, config.messaging.task_escalate_minutes)
 
 
+# One sweep names at most this many tasks in its alert; the rest are counted.
+PING_IDS = 20
+
+
 def escalate_stale(session: Session, config: Config, now: datetime) -> int:
     """Alert the managers once about every open task nobody took within its kind's minutes
     of working time: its post in the staff group says so (edited, not posted again) and a
-    short alert names the linked owners and managers, so their Telegram pings them."""
+    short alert names the linked owners and managers, so their Telegram pings them.
+
+    One sweep sends one alert, however many tasks it finds: after the runner was down
+    over a long weekend, a thousand overdue tasks must not become a thousand alerts that
+    hold the group's 20 messages a minute for an hour. For the same reason their posts'
+    edits go behind new patients' posts (PRIORITY_STAFF_BACKLOG)."""
     config = settings.effective(session, config)  # working hours set on «Настройки»
     staff_chat = config.telegram.staff_chat_id
     limits = [escalation_minutes(config, k) for k in ("", *config.conversations.escalate_after)]
@@ -156,33 +165,56 @@ def escalate_stale(session: Session, config: Config, now: datetime) -> int:
         return 0
     lang = config.clinic.language
     candidates = session.scalars(
-        select(Task).where(
+        select(Task)
+        .where(
             Task.state == "open",
             Task.escalated_at.is_(None),
             Task.created_at <= now - timedelta(minutes=shortest),
         )
+        .order_by(Task.id)
     ).all()
-    mentions = " ".join(
-        f'<a href="tg://user?id={tg}">{html.escape(name)}</a>'
-        for name, tg in managers_to_ping(session)
-    )
-    count = 0
+    escalated: list[tuple[Task, int]] = []
     for task in candidates:
         minutes = escalation_minutes(config, task.kind)
         if not minutes or hours.working_seconds(config, task.created_at, now) < minutes * 60:
             continue
         task.escalated_at = now
-        staff_group.refresh(session, config, task, urgent=True, now=now)
-        enqueue(
-            session,
-            key=f"task:{task.id}:escalate",
-            chat_id=staff_chat,
-            text=render("staff_ping", lang, id=task.id, minutes=minutes, who=mentions),
-            kind="task",
-            priority=PRIORITY_STAFF,
-            parse_mode="HTML" if mentions else "",
-            # Counted in working hours, so it comes when someone is at the desk.
-            respect_quiet_hours=False,
+        staff_group.refresh(
+            session, config, task, urgent=True, now=now, priority=PRIORITY_STAFF_BACKLOG
         )
-        count += 1
-    return count
+        escalated.append((task, minutes))
+    if not escalated:
+        return 0
+    mentions = " ".join(
+        f'<a href="tg://user?id={tg}">{html.escape(name)}</a>'
+        for name, tg in managers_to_ping(session)
+    )
+    first, minutes = escalated[0]
+    if len(escalated) == 1:
+        # "task:<id>:…": a reply to this alert reaches the task's patient, as one to its post.
+        key, text = (
+            f"task:{first.id}:escalate",
+            render("staff_ping", lang, id=first.id, minutes=minutes, who=mentions),
+        )
+    else:
+        # Not "task:…": a reply to an alert about many tasks must reach none of them.
+        ids = ", ".join(f"#{task.id}" for task, _ in escalated[:PING_IDS])
+        more = len(escalated) - PING_IDS
+        if more > 0:
+            ids += render("staff_ping_more", lang, count=more)
+        key, text = (
+            f"escalation:{first.id}:{len(escalated)}",
+            render("staff_ping_many", lang, count=len(escalated), ids=ids, who=mentions),
+        )
+    enqueue(
+        session,
+        key=key,
+        chat_id=staff_chat,
+        text=text,
+        kind="task",
+        priority=PRIORITY_STAFF,
+        parse_mode="HTML" if mentions else "",
+        # Counted in working hours, so it comes when someone is at the desk.
+        respect_quiet_hours=False,
+    )
+    return len(escalated)

@@ -396,6 +396,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "⏰ Задача #{id} ждёт {minutes} мин, никто не взял. {who}",
         "en": "⏰ Task #{id} has waited {minutes} min, nobody took it. {who}",
     },
+    "staff_ping_many": {
+        "ru": "⏰ Ждут дольше срока, никто не взял — задач: {count}: {ids}. {who}",
+        "en": "⏰ Waiting past their time, nobody took them — {count} tasks: {ids}. {who}",
+    },
+    "staff_ping_more": {"ru": " и ещё {count}", "en": " and {count} more"},
     "staff_not_linked": {
         "ru": "{name}, сначала привяжите Telegram: в панели «Задачи» → «Привязать Telegram», "
         "затем отправьте боту /link КОД. Ничего не изменено.",

@@ -188,9 +188,11 @@ def refresh(
     *,
     urgent: bool = False,
     now: datetime | None = None,
+    priority: int = PRIORITY_STAFF,
 ) -> None:
     """Bring the task's post up to date (see the module's docstring); `urgent` for state
-    changes, which go out without waiting for the post's edit interval."""
+    changes, which go out without waiting for the post's edit interval; `priority` of a
+    new edit (an edit already queued keeps its own)."""
     post, row = _post(session, task)
     if post is None:
         return
@@ -256,7 +258,7 @@ def refresh(
         chat_id=post.chat_id,
         text=text,
         kind="edit_text",
-        priority=PRIORITY_STAFF,
+        priority=priority,
         reply_markup=markup,
         edit_message_id=post.message_id,
         due_at=due,

@@ -227,6 +227,43 @@ def test_an_untaken_task_alerts_the_managers_once_in_working_time(
         assert s.get(StaffPost, late.id).message_id == 42
 
 
+def test_a_backlog_of_overdue_tasks_is_one_alert_and_new_posts_go_first(
+    tmp_path: Path, factory: sessionmaker[Session]
+) -> None:
+    """After the runner was down over a weekend: 30 overdue tasks make one alert (a reply to
+    it reaches no patient), and their posts' edits queue behind a new patient's post."""
+    from core.outbox import PRIORITY_STAFF, PRIORITY_STAFF_BACKLOG, claim
+
+    config = make_config(
+        tmp_path, telegram={"staff_chat_id": STAFF}, messaging={"task_escalate_minutes": 15}
+    )
+    later = MONDAY_10 + timedelta(hours=1)
+    with transaction(factory) as s:
+        with time_machine.travel(MONDAY_10, tick=False):
+            old = [create_task(s, config, kind="message", key=f"k{i}", text="?") for i in range(30)]
+        for n, task in enumerate(old):
+            _sent(s, _rows(s, f"task:{task.id}:announce")[0], 100 + n)
+        with time_machine.travel(later, tick=False):
+            assert escalate_stale(s, config, later) == 30
+            assert escalate_stale(s, config, later + timedelta(minutes=1)) == 0  # once
+            fresh = create_task(s, config, kind="message", key="new", text="Болит зуб")
+        (ping,) = [r for r in _rows(s, "") if r.kind == "task" and r.key.startswith("escalation:")]
+        assert ping.key == f"escalation:{old[0].id}:30" and ping.priority == PRIORITY_STAFF
+        assert ping.text.startswith("⏰ Ждут дольше срока, никто не взял — задач: 30: ")
+        assert f"#{old[19].id} и ещё 10." in ping.text and f"#{old[20].id}," not in ping.text
+        assert not [r for r in _rows(s, "task:") if r.key.endswith(":escalate")]
+        edits = _rows(s, "staff-post:")
+        assert len(edits) == 30 and {e.priority for e in edits} == {PRIORITY_STAFF_BACKLOG}
+        expected = [ping.key, f"task:{fresh.id}:announce"]
+        # The dispatcher's next two for the group: the alert and the new post, no edit.
+        picked = claim(s, later + timedelta(seconds=1), 2, "test:1")
+        assert [m.key for m in picked] == expected
+        ping.state, ping.telegram_message_id = "sent", 555
+        s.flush()
+        # A reply to the alert is a reply to no task: it reaches no patient.
+        assert staff_group.task_for_message(s, STAFF, 555) is None
+
+
 def test_the_escalation_minutes_are_checked(tmp_path: Path) -> None:
     from core.config import ConfigError
 
