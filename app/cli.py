@@ -512,11 +512,11 @@ def run(port: int | None) -> None:
     "--emulator-port",
     type=int,
     default=None,
-    help="Telegram emulator port (default 8081; 0: any free port).",
+    help="Telegram emulator port (default 8081; 0: any free port); the MAX emulator takes the next one (any free with 0).",
 )
 @click.option("--data-dir", default="var/demo", show_default=True)
 def demo(port: int | None, emulator_port: int | None, data_dir: str) -> None:
-    """Run Kabinet on the embedded demo clinic with the Telegram emulator."""
+    """Run Kabinet on the embedded demo clinic with the Telegram and MAX emulators."""
     from sandbox.demo import run_demo
 
     run_demo(Path(data_dir), port=port, emulator_port=emulator_port)
