@@ -26,12 +26,12 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, UserMixin, login_user, logout_user
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from app.extensions import db
+from app.forms import PanelForm
 from app.login_guard import LoginGuard
 from app.permissions import public, requires
 from core.access import audit, sessions
@@ -92,7 +92,7 @@ def init_app(app: Flask) -> None:
     app.extensions["kabinet.login_guard"] = LoginGuard(app.config["KABINET"].web)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PanelForm):
     login = StringField("Логин", validators=[InputRequired(), Length(max=64)])
     password = PasswordField("Пароль", validators=[InputRequired(), Length(max=1024)])
 

@@ -7,12 +7,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, Regexp
 
 from app.extensions import db
+from app.forms import PanelForm
 from app.permissions import requires
 from core.access import audit
 
@@ -27,7 +27,7 @@ ACTION_LABELS = {
 }
 
 
-class FilterForm(FlaskForm):
+class FilterForm(PanelForm):
     class Meta:
         csrf = False  # a GET that changes nothing
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -19,6 +18,7 @@ from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 from app.auth import current_user
 from app.extensions import db
+from app.forms import PanelForm
 from app.permissions import requires
 from core.access.sessions import open_count
 from core.clock import utcnow
@@ -28,7 +28,7 @@ from core.staff import MIN_PASSWORD, ROLE_LABELS, ROLES, create_user, set_active
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-class AddForm(FlaskForm):
+class AddForm(PanelForm):
     login = StringField(
         "Логин",
         validators=[

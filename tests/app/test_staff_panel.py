@@ -77,7 +77,7 @@ def test_the_owner_adds_a_manager_who_logs_in_with_the_password_shown_once(
         ({"login": "admin", "role": "admin"}, "Логин «admin» уже занят."),
         ({"login": "new", "role": "admin", "password": "short"}, "не короче 8 символов"),
         ({"login": "new", "role": "admin", "password": " "}, "Пароль из одних пробелов"),
-        ({"login": "new", "role": "superuser"}, "Not a valid choice"),
+        ({"login": "new", "role": "superuser"}, "Неверный вариант."),
     ],
 )
 def test_a_wrong_new_user_is_refused_with_the_reason(
