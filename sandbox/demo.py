@@ -17,10 +17,8 @@ import shutil
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from filelock import Timeout
@@ -33,7 +31,9 @@ from core.staff import create_user
 from jobs.lock import RunnerLock
 from sandbox.demo_clinic import DemoClinic, build_demo_clinic
 from sandbox.demo_clinic.personas import persona
-from sandbox.demo_clinic.simulator import ClinicSimulator
+from sandbox.demo_clinic.simulator import ClinicSimulator, SimulatorRates
+from sandbox.demo_clinic.timeline import DEMO_TIMELINE, StagedVisit, stage_demo_visit
+from sandbox.demo_clinic.wallclock import clinic_now
 from sandbox.max import MaxEmulator
 from sandbox.sms import SmsRuEmulator
 from sandbox.telegram import TelegramEmulator
@@ -62,6 +62,8 @@ class DemoSetup:
     max_emulator: MaxEmulator
     max_chat_id: int  # the same patient's dialog in MAX
     sms: SmsRuEmulator
+    simulator: ClinicSimulator  # follows the clinic's real time (run_demo starts it)
+    visit: StagedVisit  # Anna's visit today, a few minutes after the start
 
     @property
     def telegram_phone(self) -> str:
@@ -163,16 +165,13 @@ def prepare_demo(
         free_port(port=emulator_port)  # fail before building anything
     reset_data_dir(data_dir)
     # The clinic lives on its own wall clock, whatever the machine's time zone (often UTC
-    # on servers): its "tomorrow at 10:00" must be Moscow's, as Kabinet reads it.
-    tz = ZoneInfo(DEMO_TIMEZONE)
-
-    def clinic_clock() -> datetime:
-        return datetime.now(tz).replace(tzinfo=None)
-
+    # on servers): its "tomorrow at 10:00" must be Moscow's, as Kabinet reads it. The
+    # simulator follows that clock: Kabinet believes no arrival before the visit is near.
     clinic = build_demo_clinic(
-        data_dir / "clinic.sqlite3", seed=seed, patients=patients, now=clinic_clock()
+        data_dir / "clinic.sqlite3", seed=seed, patients=patients, now=clinic_now()
     )
-    clinic.clock = clinic_clock
+    simulator = ClinicSimulator(clinic, seed=seed, wallclock=clinic_now)
+    visit = stage_demo_visit(clinic, simulator)
 
     max_port = emulator_port + 1 if emulator_port else 0
     if max_port:
@@ -233,6 +232,7 @@ def prepare_demo(
                 "quiet_hours_start": "00:00",
                 "quiet_hours_end": "00:00",
                 "reminder_send_at": "00:00",
+                "rating_delay_minutes": DEMO_TIMELINE.rating_delay_minutes,
                 "sms_enabled": True,
                 "sms_api_url": sms.url,
                 "sms_api_id": DEMO_SMS_API_ID,
@@ -250,6 +250,8 @@ def prepare_demo(
         max_emulator=max_emu,
         max_chat_id=max_chat_id,
         sms=sms,
+        simulator=simulator,
+        visit=visit,
     )
     setup.emulator.elsewhere = {"MAX": setup.max_phone}
     max_emu.elsewhere = {"Telegram": setup.telegram_phone}
@@ -279,7 +281,9 @@ def run_demo(
         engine.dispose()
         ensure_owner(config)  # no-op now; kept so the demo takes the same path as a real start
 
-        simulator = ClinicSimulator(setup.clinic, speed=config.demo.speed)
+        # demo.speed compresses the day by a busier desk; the clock stays the clinic's.
+        simulator = setup.simulator
+        simulator.rates = SimulatorRates().busier(config.demo.speed)
         emulator = setup.emulator
         bot_link = f"https://t.me/{DEMO_BOT}?start=demo"
         click.echo(
@@ -297,6 +301,8 @@ def run_demo(
                     f"  MAX Bot API:    {setup.max_emulator.url} (emulator; deep link "
                     f"https://max.ru/{DEMO_MAX_BOT}?start=demo)",
                     f"  Health:         {setup.panel_url}healthz",
+                    f"  Anna's visit:   {setup.visit.starts_at:%H:%M} "
+                    f"({DEMO_TIMEZONE}; README: Try it)",
                     "Press Ctrl+C to stop.",
                     "",
                 ]

@@ -9,6 +9,13 @@ hours (09:00-20:00); arrivals and completions follow the schedule.
 
 All writes go through DemoClinic, whose clock the simulator takes over: each write is
 stamped with the simulated moment it happens at.
+
+Beside a real appliance (`kabinet demo`) the simulator follows the clinic's real time
+(`wallclock`, e.g. wallclock.clinic_now): the appliance believes an arrival or a
+completion only once the visit's start is near by its own clock (core/visits/arrival.py),
+so a simulated day running ahead of it would fill «Доставка» with «не может быть». The
+day is compressed by a busier desk instead (`SimulatorRates.busier`), and a visit can be
+staged to arrive and end at set moments (`stage`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import random
 import threading
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -56,6 +63,19 @@ class SimulatorRates:
     unpaid: float = 0.06  # completed visits with no payment (warranty, free check-up)
     bonus_share: float = 0.08  # paid visits settled partly with bonus points
 
+    def busier(self, factor: float) -> SimulatorRates:
+        """The desk `factor` times as busy (bookings, moves, cancellations, refunds,
+        deletions, phone changes); the shares stay as they are."""
+        return replace(
+            self,
+            book=self.book * factor,
+            move=self.move * factor,
+            cancel=self.cancel * factor,
+            refund=self.refund * factor,
+            delete=self.delete * factor,
+            phone_change=self.phone_change * factor,
+        )
+
 
 @dataclass
 class _Doctor:
@@ -69,7 +89,8 @@ class ClinicSimulator:
 
     `step(until)` advances from the last step (initially `start`, default the clinic's
     clock) to `until` and returns one short description per action. `run_in_thread()`
-    advances `speed` simulated seconds per real second.
+    advances `speed` simulated seconds per real second, or, given a `wallclock`, follows
+    it and never runs ahead of it.
     """
 
     def __init__(
@@ -80,6 +101,7 @@ class ClinicSimulator:
         *,
         start: datetime | None = None,
         rates: SimulatorRates | None = None,
+        wallclock: Callable[[], datetime] | None = None,
     ) -> None:
         self.clinic = clinic
         self.seed = seed
@@ -92,13 +114,19 @@ class ClinicSimulator:
         self._live: tuple[float, datetime] | None = None  # (monotonic, sim) anchor in a thread
         self._step_doctors: list[_Doctor] = []
         self._step_patients: list[int] | None = None
+        self.wallclock = wallclock
+        # Staged visits: reception id -> (arrival, completion), instead of the schedule's.
+        self._staged: dict[int, tuple[datetime, datetime]] = {}
         clinic.clock = self.clock
 
     # ------------------------------------------------------------------ time
 
     def clock(self) -> datetime:
         """The clinic's time: the moment of the current action during a step; between
-        steps of a running thread, simulated time flowing at `speed`."""
+        steps of a running thread, simulated time flowing at `speed` (or the wallclock's
+        time, when following one)."""
+        if self.wallclock is not None and not self._in_step:
+            return max(self.now, self.wallclock().replace(microsecond=0))
         if self._live is not None and not self._in_step:
             real0, sim0 = self._live
             live = sim0 + timedelta(seconds=(_time.monotonic() - real0) * self.speed)
@@ -133,7 +161,11 @@ class ClinicSimulator:
             self._live = (real0, sim0)
             try:
                 while not stop_event.wait(tick):
-                    target = sim0 + timedelta(seconds=(_time.monotonic() - real0) * self.speed)
+                    if self.wallclock is not None:
+                        target = self.wallclock()
+                    else:
+                        elapsed = _time.monotonic() - real0
+                        target = sim0 + timedelta(seconds=elapsed * self.speed)
                     try:
                         actions = self.step(target)
                     except Exception:  # keep the demo alive; the log says what broke
@@ -149,6 +181,14 @@ class ClinicSimulator:
         thread = threading.Thread(target=loop, name="demo-clinic-simulator", daemon=True)
         thread.start()
         return thread
+
+    def stage(self, reception_id: int, arrive_at: datetime, complete_at: datetime) -> None:
+        """Have the patient of this visit arrive at `arrive_at` and the visit end (and be
+        paid) at `complete_at`, whatever the schedule's habits; the demo's own visit."""
+        if complete_at <= arrive_at:
+            raise ValueError("a staged visit must end after its arrival")
+        with self._lock:
+            self._staged[reception_id] = (arrive_at, complete_at)
 
     # ------------------------------------------------------------------ the step
 
@@ -178,6 +218,8 @@ class ClinicSimulator:
                 """,
                 (fmt_dt(start), fmt_dt(until + timedelta(seconds=901))),
             ):
+                if row["ID"] in self._staged:
+                    continue
                 plan = parse_dt(row["PlanStart"])
                 assert plan is not None
                 push(
@@ -198,11 +240,22 @@ class ClinicSimulator:
                 """,
                 (fmt_dt(start - timedelta(hours=12)), fmt_dt(until + timedelta(seconds=301))),
             ):
+                if row["ID"] in self._staged:
+                    continue
                 done = self._completion_time(row["ID"], row["PlanEnd"])
                 if done > start - timedelta(hours=12):
                     push(done, "complete", row["ID"])
         finally:
             con.close()
+        for rid, (arrive_at, complete_at) in sorted(self._staged.items()):
+            if start < arrive_at <= until:
+                try:
+                    plan_start = self.clinic.reception(rid)["PlanStart"]
+                except KeyError:  # deleted meanwhile
+                    continue
+                push(arrive_at, "arrive", (rid, plan_start))
+            elif arrive_at <= start < complete_at <= until:
+                push(complete_at, "complete", rid)
 
         per_hour = max(1, len(doctors))
         r = self.rates
@@ -270,8 +323,9 @@ class ClinicSimulator:
         # pieces, so they come from the visit's id rather than the running stream.
         return random.Random(f"{self.seed}:{salt}:{reception_id}").random()
 
-    @staticmethod
-    def _completion_time(reception_id: int, plan_end: str) -> datetime:
+    def _completion_time(self, reception_id: int, plan_end: str) -> datetime:
+        if reception_id in self._staged:
+            return self._staged[reception_id][1]
         end = parse_dt(plan_end)
         assert end is not None
         return end + timedelta(seconds=C.completion_delay_seconds(reception_id))
