@@ -1,7 +1,8 @@
 """Patient- and staff-facing texts: Russian first, with an English catalogue.
 
-Templates use str.format fields. Administrators may override any template; an override is
-stored in the kv table under "template:<key>:<lang>" and falls back to the catalogue.
+Templates use str.format fields. The owner may override the texts listed in
+core/settings/templates.py on «Настройки»; render() uses the override for that key and
+language (core.settings.templates.publish hands them over) and falls back to the catalogue.
 """
 
 from __future__ import annotations
@@ -593,10 +594,21 @@ CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/te
 CATALOGUE.update(WRITEBACK_TEXTS)  # a confirmation the MIS refused (core/visits/texts.py)
 
 
+# The owner's texts from «Настройки → Тексты сообщений», "<key>:<lang>" -> text, set by
+# core.settings.templates.publish (each time the settings in force are read); replaced
+# whole, never changed in place, so a reader sees one set or the other.
+_PANEL_OVERRIDES: dict[str, str] = {}
+
+
+def set_panel_overrides(texts: dict[str, str]) -> None:
+    global _PANEL_OVERRIDES
+    _PANEL_OVERRIDES = dict(texts)
+
+
 def render(
     key: str, lang: str = "ru", overrides: dict[str, str] | None = None, **fields: Any
 ) -> str:
-    template = (overrides or {}).get(f"{key}:{lang}")
+    template = (overrides or {}).get(f"{key}:{lang}") or _PANEL_OVERRIDES.get(f"{key}:{lang}")
     if template is None:
         entry = CATALOGUE[key]
         template = entry.get(lang) or entry["ru"]

@@ -40,6 +40,7 @@ from core.ratings import plan_rating_requests
 from core.referral_qr import outgoing_qr
 from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
+from core.settings import store as settings_store
 from core.tasks import escalate_stale
 from core.visits import no_show
 from core.visits.no_show_sweep import NoShowSweep
@@ -121,7 +122,8 @@ class Appliance:
         self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
-        self.connector = connector or open_connector(config)
+        # The MIS connection checked and kept on «Настройки → Подключение к МИС», if any.
+        self.connector = connector or open_connector(settings_store.mis_in_force(factory, config))
         self.sync = SyncEngine(self.connector, factory, clock=clock)
         self.no_shows = NoShowSweep(
             factory, grace=timedelta(minutes=config.mis.no_show_grace_minutes), clock=clock

@@ -9,14 +9,15 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
-from core.settings import store
-from core.settings.catalogue import BY_KEY, SETTINGS, Setting
+from core.config import ConfigError, redact
+from core.settings import mis_check, store, templates
+from core.settings.catalogue import BY_KEY, MIS_SETTINGS, SETTINGS, Setting
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -106,4 +107,190 @@ def reset() -> Any:
         flash(f"«{BY_KEY[key].label}»: снова действует значение из файла.")
     else:
         flash(f"«{BY_KEY[key].label}» и так берётся из файла.")
+    if key.startswith("mis."):
+        return redirect(url_for("settings.mis_view"))
     return redirect(url_for("settings.index"))
+
+
+# -- «Тексты сообщений»: the patient-facing texts (core/settings/templates.py) ---------------
+
+
+def _template_rows(
+    s: Session, typed: dict[str, dict[str, str]] | None = None
+) -> list[tuple[str, list[dict]]]:
+    config = clinic_config()
+    kept = templates.stored(s)
+    rows: list[dict[str, Any]] = []
+    for template in templates.TEMPLATES:
+        langs = {}
+        for lang in templates.LANGS:
+            row = kept.get(f"{template.key}:{lang}")
+            text = (typed or {}).get(template.key, {}).get(lang)
+            if text is None:
+                text = row.value if row is not None else templates.builtin(template.key, lang)
+            try:
+                shown, error = templates.preview(config, template, lang, text), ""
+            except templates.TemplateRefused as exc:
+                shown, error = "", str(exc)
+            langs[lang] = {"text": text, "changed": row, "preview": shown, "error": error}
+        rows.append(
+            {
+                "template": template,
+                "fields": [(f, templates.FIELD_HELP[f]) for f in template.fields],
+                "langs": langs,
+            }
+        )
+    by_group = groupby(rows, lambda r: str(r["template"].group))
+    return [(group, list(items)) for group, items in by_group]
+
+
+def _template(key: str) -> templates.Template:
+    template = templates.BY_KEY.get(key)
+    if template is None:
+        abort(400, description="Такого текста нет.")
+    return template
+
+
+@bp.route("/templates", methods=["GET", "POST"])
+@requires("settings.edit")
+def templates_view() -> Any:
+    """The texts; a POST keeps one text's Russian and English version, or (the
+    «Предпросмотр» button, for a browser without script) only shows them filled in."""
+    s = _session()
+    if request.method == "GET":
+        return render_template("settings/templates.html", groups=_template_rows(s))
+    template = _template(request.form.get("key", ""))
+    values = {
+        lang: request.form[f"text_{lang}"]
+        for lang in templates.LANGS
+        if f"text_{lang}" in request.form
+    }
+    typed = {template.key: values}
+    if request.form.get("action") == "preview":
+        return render_template(
+            "settings/templates.html", groups=_template_rows(s, typed), focus=template.key
+        )
+    try:
+        changed = templates.save(s, template.key, values, signed_in().login)
+    except templates.TemplateRefused as exc:
+        s.rollback()
+        flash(f"Не сохранено: {exc}", "error")
+        page = render_template(
+            "settings/templates.html", groups=_template_rows(s, typed), focus=template.key
+        )
+        return page, 400
+    s.commit()
+    templates.publish(s)
+    if changed:
+        flash(f"Сохранено: «{template.label}».")
+    else:
+        flash("Ничего не изменилось.")
+    return redirect(url_for("settings.templates_view") + f"#t-{template.key}")
+
+
+@bp.route("/templates/reset", methods=["POST"])
+@requires("settings.edit")
+def templates_reset() -> Any:
+    template = _template(request.form.get("key", ""))
+    lang = request.form.get("lang", "")
+    if lang not in templates.LANGS:
+        abort(400, description="Такого языка нет.")
+    s = _session()
+    word = "русский" if lang == "ru" else "английский"
+    if templates.reset(s, template.key, lang):
+        s.commit()
+        templates.publish(s)
+        flash(f"«{template.label}» ({word}): снова действует исходный текст.")
+    else:
+        flash(f"«{template.label}» ({word}) и так исходный текст.")
+    return redirect(url_for("settings.templates_view") + f"#t-{template.key}")
+
+
+@bp.route("/templates/preview", methods=["POST"])
+@requires("settings.edit")
+def templates_preview() -> Any:
+    """The live preview (app/static/settings.js): the text filled in with the sample
+    values, or the reason it would be refused. Nothing is kept."""
+    template = _template(request.form.get("key", ""))
+    lang = request.form.get("lang", "")
+    if lang not in templates.LANGS:
+        abort(400, description="Такого языка нет.")
+    try:
+        shown = templates.preview(clinic_config(), template, lang, request.form.get("text", ""))
+    except templates.TemplateRefused as exc:
+        return jsonify({"ok": False, "error": str(exc)})
+    return jsonify({"ok": True, "text": shown})
+
+
+# -- «Подключение к МИС»: «Проверить» before a changed profile or DSN is kept ---------------
+
+
+def _mis_page(s: Session, typed: dict[str, str] | None = None, report: Any = None) -> str:
+    config = clinic_config()
+    in_force = store.effective(s, config)
+    changed = store.changed_at(s)
+    rows = []
+    for setting in MIS_SETTINGS:
+        value = store.file_value(in_force, setting.key)
+        text = (typed or {}).get(setting.key, str(value))
+        rows.append(
+            {
+                "setting": setting,
+                "field": setting.key.replace(".", "__"),
+                "value": value,
+                # A DSN may hold a password: it is never sent back to the browser.
+                "text": redact(text, config),
+                "file": redact(_shown(setting, store.file_value(config, setting.key)), config),
+                "changed": changed.get(setting.key),
+            }
+        )
+    return render_template("settings/mis.html", rows=rows, report=report)
+
+
+@bp.route("/mis", methods=["GET", "POST"])
+@requires("settings.edit")
+def mis_view() -> Any:
+    """«Проверить» runs the checks of `kabinet mis check` on the typed profile and DSN;
+    «Сохранить» runs them too and keeps the values only when they pass."""
+    s = _session()
+    if request.method == "GET":
+        return _mis_page(s)
+    config = clinic_config()
+    in_force = store.effective(s, config)
+    values: dict[str, Any] = {}
+    typed: dict[str, str] = {}
+    for setting in MIS_SETTINGS:
+        text = (request.form.get(setting.key.replace(".", "__")) or "").strip()
+        current = str(store.file_value(in_force, setting.key))
+        if text == redact(current, config):
+            text = current  # the masked DSN shown on the page, sent back unchanged
+        typed[setting.key] = text
+        try:
+            values[setting.key] = store.parse(setting, text)
+        except store.SettingRefused as exc:
+            flash(f"Не сохранено: {redact(str(exc), config)}", "error")
+            return _mis_page(s, typed), 400
+    if not values["mis.dsn"]:
+        flash("Не сохранено: «Строка подключения (DSN)» пустая.", "error")
+        return _mis_page(s, typed), 400
+    try:
+        candidate = in_force.replace(
+            mis={"profile": values["mis.profile"], "dsn": values["mis.dsn"]}
+        )
+    except ConfigError as exc:
+        flash(f"Не сохранено: настройки МИС не подходят ({redact(str(exc), config)}).", "error")
+        return _mis_page(s, typed), 400
+    report = mis_check.run(candidate, who=signed_in().login)
+    if request.form.get("action") != "save":
+        return _mis_page(s, typed, report)
+    if not report.ok:
+        flash(f"Не сохранено: проверка не прошла. {report.headline}", "error")
+        return _mis_page(s, typed, report), 400
+    changed = store.save(s, config, values, signed_in().login)
+    s.commit()
+    if changed:
+        labels = ", ".join(f"«{BY_KEY[key].label}»" for key in changed)
+        flash(f"Проверено и сохранено: {labels}. Кабинет подключится так после перезапуска.")
+    else:
+        flash("Проверено; ничего не изменилось.")
+    return redirect(url_for("settings.mis_view"))

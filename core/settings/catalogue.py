@@ -139,4 +139,30 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-BY_KEY = {s.key: s for s in SETTINGS}
+# The MIS connection: kept only after «Проверить» passed on «Подключение к МИС» (the
+# check of `kabinet mis check`), so it is not on the main form; it takes effect when the
+# runner next starts (it opens the connection once). The password stays in the file.
+MIS_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "mis.profile",
+        "Подключение к МИС",
+        "МИС (профиль запросов)",
+        "choice",
+        "один из профилей списка",
+        (
+            ("ident", "IDENT"),
+            ("infodent", "Инфодент"),
+            ("opendental", "Open Dental"),
+            ("demo", "демо-клиника"),
+        ),
+    ),
+    Setting(
+        "mis.dsn",
+        "Подключение к МИС",
+        "Строка подключения (DSN)",
+        "text",
+        "строка подключения к базе МИС, как в mis.dsn файла конфигурации",
+    ),
+)
+
+BY_KEY = {s.key: s for s in SETTINGS + MIS_SETTINGS}

@@ -14,10 +14,12 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utcnow
-from core.config import Config, ConfigError
+from core.config import Config, ConfigError, redact
+from core.settings import templates
 from core.settings.catalogue import BY_KEY, Setting
 from core.settings.models import PanelSetting
 
@@ -58,7 +60,9 @@ def _apply(config: Config, changes: dict[str, Any]) -> Config:
 
 def effective(session: Session, config: Config) -> Config:
     """The configuration in force now. An override that no longer validates (a release
-    made a rule stricter) is ignored with a warning rather than stopping the jobs."""
+    made a rule stricter) is ignored with a warning rather than stopping the jobs. The
+    owner's message texts are handed to render() on the way (core.settings.templates)."""
+    templates.publish(session)
     changes = overrides(session)
     if not changes:
         return config
@@ -155,3 +159,21 @@ def in_force(factory: sessionmaker[Session], config: Config) -> Config:
     """`effective` for a job that has no session open yet."""
     with factory() as session:
         return effective(session, config)
+
+
+def mis_in_force(factory: sessionmaker[Session], config: Config) -> Config:
+    """The file's configuration with the MIS connection checked and kept on «Подключение
+    к МИС» (the runner opens its connector with it, once, at start). A store not yet
+    migrated, or a kept value that no longer validates, leaves the file's."""
+    try:
+        with factory() as session:
+            changes = {k: v for k, v in overrides(session).items() if k.startswith("mis.")}
+    except SQLAlchemyError:
+        return config
+    if not changes:
+        return config
+    try:
+        return _apply(config, changes)
+    except ConfigError as exc:
+        log.warning("ignoring the panel's MIS connection: %s", redact(str(exc), config))
+        return config

@@ -49,6 +49,7 @@ class _Page(HTMLParser):
         self._select: str | None = None
         self.text: list[str] = []  # what a person reads (HIDDEN aside)
         self._hidden = 0
+        self._english_textareas = 0
 
     def handle_data(self, data: str) -> None:
         if not self._hidden and data.strip():
@@ -58,6 +59,11 @@ class _Page(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if tag in HIDDEN:
             self._hidden += 1
+        if tag == "textarea" and a.get("lang", "").startswith("en"):
+            # A text the clinic keeps in English on purpose (its English version, marked
+            # lang="en"), as a person typed it.
+            self._hidden += 1
+            self._english_textareas += 1
         if a.get("title"):
             self.text.append(a["title"])
         if tag == "a" and a.get("href", "").startswith("/"):
@@ -84,6 +90,9 @@ class _Page(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        if tag == "textarea" and self._english_textareas:
+            self._english_textareas -= 1
             self._hidden = max(0, self._hidden - 1)
         if tag == "form":
             self._current = None
