@@ -1,0 +1,64 @@
+"""«Тексты сообщений» in a real headless Chromium: the preview under a text follows what
+the owner types (app/static/settings.js, under the panel's CSP), an unknown placeholder
+shows the reason at once, saving it is refused, and a good text is saved and reverted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core import texts
+from tests.app.test_browser import _screenshot, browser, page, panel_url  # noqa: F401  (fixtures)
+from tests.conftest import PASSWORDS, Wired
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture(autouse=True)
+def _clean_hook() -> Iterator[None]:
+    texts.set_panel_overrides({})
+    yield
+    texts.set_panel_overrides({})
+
+
+def test_the_owner_edits_a_text_and_watches_the_preview(
+    wired: Wired,
+    page: Any,  # noqa: F811
+    panel_url: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(panel_url + "/login")
+    page.fill("#login", "owner")
+    page.fill("#password", PASSWORDS["owner"])
+    page.click("#login-submit")
+    page.goto(panel_url + "/settings/")
+    page.click("text=Тексты сообщений")
+    expect(page.locator("h1")).to_have_text("Тексты сообщений")
+
+    preview = page.locator("#p-birthday-ru")
+    expect(preview).to_contain_text("Анна Петровна, с днём рождения!")
+    page.fill("#f-birthday-ru", "{name}, с праздником! Ваш {doctor}")
+    expect(preview).to_contain_text("подстановки {doctor} здесь нет — можно: {name}, {clinic}.")
+    page.fill("#f-birthday-ru", "{name}, с праздником от «{clinic}»!")
+    expect(preview).to_contain_text("Анна Петровна, с праздником от «Тестовая клиника»!")
+    page.fill("#f-birthday-en", "Happy birthday, {age}")
+    expect(page.locator("#p-birthday-en")).to_contain_text("подстановки {age} здесь нет")
+    page.click("#t-birthday button[value=save]")
+    expect(page.locator("body")).to_contain_text("Не сохранено: «С днём рождения» (по-английски)")
+
+    page.fill("#f-birthday-en", "Happy birthday, {name}!")
+    page.click("#t-birthday button[value=save]")
+    expect(page.locator("body")).to_contain_text("Сохранено: «С днём рождения».")
+    expect(page.locator("#t-birthday")).to_contain_text("изменено в панели")
+    _screenshot(page, "panel-templates.png")
+    assert texts.render("birthday", "ru", name="Анна", clinic="К") == "Анна, с праздником от «К»!"
+
+    page.click("#t-birthday >> text=вернуть исходный текст >> nth=0")
+    expect(page.locator("body")).to_contain_text("снова действует исходный текст")
+    expect(page.locator("#f-birthday-ru")).to_have_value(texts.CATALOGUE["birthday"]["ru"])
+    assert not [e for e in errors if "Content Security Policy" in e]
