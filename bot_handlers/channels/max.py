@@ -29,11 +29,14 @@ so each mid gets a local integer (core.models.MaxMessage), the same one every ti
 from __future__ import annotations
 
 import logging
+import mimetypes
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select
@@ -75,6 +78,9 @@ UPDATE_TYPES = [
     "message_callback",
     "message_edited",
 ]
+# The attachments a patient's message is filed as; others (a link's preview, "share", the
+# bot's own keyboard) leave the message its text.
+_FILED = ("image", "file", "audio", "video", "sticker", "location")
 _TEL = re.compile(r"^TEL[^:]*:(.+)$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -272,7 +278,11 @@ def update_event(update: Mapping[str, Any], ids: Callable[[str], int]) -> Event 
                 last_name=info.get("last_name") or "",
                 number_proven=False,  # see the module's docstring
             )
-        return _attachment(base, attachment, text)
+        if attachment.get("type") in _FILED:
+            return _attachment(base, attachment, text)
+    if not text and body.get("attachments"):  # only kinds nobody at the clinic can act on
+        kinds = ",".join(str(a.get("type")) for a in body["attachments"])
+        return Attachment(**base, kind="unsupported", extra={"type": kinds})
     if text.startswith("/"):
         head, _, args = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
@@ -288,15 +298,24 @@ def _attachment(base: dict[str, Any], attachment: Mapping[str, Any], text: str) 
     if kind == "location":
         lat, lon = attachment.get("latitude", 0.0), attachment.get("longitude", 0.0)
         return Attachment(**base, kind="location", text=f"{lat:.6f}, {lon:.6f}")
-    mapped = {"image": "photo", "file": "document"}.get(kind, kind)
+    if kind == "sticker":
+        # As Telegram's: a line saying "sticker", nothing downloaded (MAX gives a code, no
+        # emoji).
+        return Attachment(**base, kind="sticker", extra={"emoji": ""})
+    # MAX has no voice type: its client sends a voice note as ``audio`` (a music file goes
+    # as a ``file``), so audio is the thread's voice note, as Telegram's voice.
+    mapped = {"image": "photo", "file": "document", "audio": "voice"}.get(kind, kind)
     return Attachment(
         **base,
         kind=mapped,
         text=text,
-        file_id=str(payload.get("url") or ""),  # fetch_file downloads it
+        # fetch_file downloads it. (For a video the schema says the URL may not be a direct
+        # link — GET /videos/{token} lists those —; not handled yet: a failed download
+        # leaves the line "failed" with the reason, the staff still see it.)
+        file_id=str(payload.get("url") or ""),
         file_name=str(attachment.get("filename") or ""),
         mime_type="image/jpeg" if kind == "image" else "",
-        file_size=attachment.get("size"),
+        file_size=attachment.get("size"),  # a file's, known before the download
     )
 
 
@@ -460,16 +479,26 @@ class MaxChannel:
         return self._send(chat_id, caption, attachments)
 
     def fetch_file(self, file_id: str, limit: int) -> tuple[bytes, str]:
-        # A MAX attachment carries its URL: file_id is that URL.
+        """A MAX attachment carries its URL: file_id is that URL. Read no more than `limit`
+        bytes (a declared Content-Length over it is refused before reading). The name
+        returned gives the stored file its extension: the URL's own when it has one, else
+        one for the content type the link answers with."""
         with requests.get(file_id, stream=True, timeout=self.client.timeout) as response:
             response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise FileTooBig
             chunks, size = [], 0
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > limit:
                     raise FileTooBig
                 chunks.append(chunk)
-        return b"".join(chunks), file_id.rsplit("/", 1)[-1]
+            content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+        name = urlsplit(file_id).path.rsplit("/", 1)[-1]
+        if not PurePosixPath(name).suffix:
+            name += mimetypes.guess_extension(content_type) or ""
+        return b"".join(chunks), name
 
     def set_commands(
         self, commands: Mapping[str, Sequence[tuple[str, str]]], default_language: str

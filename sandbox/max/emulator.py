@@ -9,9 +9,16 @@ used at once, and updates are posted to the URL with ``X-Max-Bot-Api-Secret``).
 
 Every request is checked against schema.json (the official schema's shapes); a request that
 does not fit gets a 400 naming what is wrong, so the adapter's tests fail on a wrong shape.
+Every response and every update the emulator makes is checked too: a response that does not
+fit is counted in ``schema_errors`` (``stats()``), an update that does not fit is refused
+with SchemaError before anyone sees it.
+
+A person's file is served at the URL its attachment carries (``/_files/<token>``, no token
+needed, as MAX's own file links), with the content type it was sent with.
 
 The control side is this class's methods (people, their texts, contacts — their own or
-another's — presses, blocking, faults, transcripts, stats), and the same over HTTP under
+another's —, pictures, files, voice notes, videos, stickers, locations and edits as MAX
+delivers them, presses, blocking, faults, transcripts, stats), and the same over HTTP under
 ``/_emulator/`` with a phone page at ``/phone`` (server.py), in the Telegram emulator's shape.
 """
 
@@ -33,6 +40,7 @@ from werkzeug.serving import make_server
 from sandbox.telegram.server import QuietRequestHandler
 
 from .api import BotApi, _ms
+from .schema import SchemaError, errors
 from .server import ControlApp
 
 __all__ = ["MaxEmulator"]
@@ -70,6 +78,8 @@ class MaxEmulator(BotApi):
         self._callbacks: dict[str, tuple[int, str]] = {}  # callback_id -> (chat, mid)
         self.answers: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # token -> (data, content type) of users'
+        self._sent: dict[str, dict[str, Any]] = {}  # mid -> a person's message, for edits
         self.upload_names: dict[str, str] = {}  # token -> the file name the part carried
         self.not_ready_once: set[str] = set()  # upload tokens that answer attachment.not.ready once
         self.subscription: dict[str, Any] | None = None
@@ -227,6 +237,115 @@ class MaxEmulator(BotApi):
         }
         return self._user_message(chat_id, None, [{"type": "contact", "payload": payload}])
 
+    def _file(self, data: bytes, content_type: str) -> tuple[str, str]:
+        """Keep a person's file; returns its token and the URL it is served at."""
+        with self._lock:
+            token = f"f{next(self._ids)}{hashlib.sha256(data).hexdigest()[:12]}"
+            self.files[token] = (data, content_type or "application/octet-stream")
+        return token, f"{self.url}/_files/{token}"
+
+    def send_image(
+        self,
+        chat_id: int,
+        data: bytes,
+        caption: str | None = None,
+        content_type: str = "image/jpeg",
+    ) -> str:
+        """A picture (MAX's ``image`` attachment; the caption is the message's text)."""
+        token, url = self._file(data, content_type)
+        with self._lock:
+            photo_id = next(self._ids)
+        attachment = {
+            "type": "image",
+            "payload": {"photo_id": photo_id, "token": token, "url": url},
+        }
+        return self._user_message(chat_id, caption, [attachment])
+
+    def send_file(
+        self,
+        chat_id: int,
+        data: bytes,
+        file_name: str,
+        caption: str | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """A document: MAX's ``file`` attachment names the file and its size."""
+        if not file_name:
+            raise ValueError("file_name is required")
+        token, url = self._file(data, content_type)
+        attachment = {
+            "type": "file",
+            "payload": {"url": url, "token": token},
+            "filename": file_name,
+            "size": len(data),
+        }
+        return self._user_message(chat_id, caption, [attachment])
+
+    def send_audio(
+        self,
+        chat_id: int,
+        data: bytes,
+        content_type: str = "audio/ogg",
+        transcription: str | None = None,
+    ) -> str:
+        """A voice note: MAX has no voice type of its own, its client sends ``audio``."""
+        token, url = self._file(data, content_type)
+        attachment: dict[str, Any] = {"type": "audio", "payload": {"url": url, "token": token}}
+        if transcription is not None:
+            attachment["transcription"] = transcription
+        return self._user_message(chat_id, None, [attachment])
+
+    def send_video(
+        self,
+        chat_id: int,
+        data: bytes,
+        caption: str | None = None,
+        duration: int = 1,
+        content_type: str = "video/mp4",
+    ) -> str:
+        token, url = self._file(data, content_type)
+        attachment = {
+            "type": "video",
+            "payload": {"url": url, "token": token},
+            "thumbnail": None,
+            "width": 640,
+            "height": 360,
+            "duration": duration,
+        }
+        return self._user_message(chat_id, caption, [attachment])
+
+    def send_sticker(self, chat_id: int, code: str = "smile") -> str:
+        token, url = self._file(b"RIFF\x1a\x00\x00\x00WEBPVP8L", "image/webp")
+        attachment = {
+            "type": "sticker",
+            "payload": {"url": url, "code": code},
+            "width": 512,
+            "height": 512,
+        }
+        return self._user_message(chat_id, None, [attachment])
+
+    def send_location(self, chat_id: int, latitude: float, longitude: float) -> str:
+        attachment = {"type": "location", "latitude": latitude, "longitude": longitude}
+        return self._user_message(chat_id, None, [attachment])
+
+    def edit_user_text(self, chat_id: int, mid: str, text: str) -> None:
+        """The person edits a message of theirs (its text, or a file's caption): the bot
+        gets ``message_edited`` with the message as it is now."""
+        if not text:
+            raise ValueError("text is required")
+        with self._lock:
+            message = self._sent.get(mid)
+            if message is None or message["recipient"]["chat_id"] != chat_id:
+                raise KeyError(f"no message {mid} of this user")
+            edited = json.loads(json.dumps(message))
+            edited["body"]["text"] = text
+            self._sent[mid] = edited
+            log = self._people[chat_id].log
+            for i, item in enumerate(log):  # the page shows the message as it is now
+                if "user" in item and item["user"]["body"]["mid"] == mid:
+                    log[i] = {"user": edited}
+        self._push({"update_type": "message_edited", "timestamp": _ms(), "message": edited})
+
     def press(self, chat_id: int, mid: str, payload: str) -> str:
         """Press a callback button (any payload: a modified client can send anything)."""
         person = self._people[chat_id]
@@ -345,6 +464,7 @@ class MaxEmulator(BotApi):
         }
         with self._lock:
             person.log.append({"user": message})
+            self._sent[mid] = message
         self._push(
             {
                 "update_type": "message_created",
@@ -356,6 +476,11 @@ class MaxEmulator(BotApi):
         return mid
 
     def _push(self, update: dict[str, Any]) -> None:
+        problems = errors(update, "Update", "update")
+        if problems:
+            with self._lock:
+                self.schema_errors += problems
+            raise SchemaError("; ".join(problems))
         with self._lock:
             hook = self.subscription
             if hook is None:

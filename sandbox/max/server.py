@@ -2,7 +2,9 @@
 
 Under ``/_emulator/``: users (``GET/POST users``, one user, its ``state``), what a user does
 (``start`` — the Start button, with a deep link's payload —, ``text``, ``contact`` — their
-own or another's —, ``press``, ``block``, ``unblock``), what the bot did (a chat's
+own or another's —, ``image``, ``file``, ``audio`` — a voice note —, ``video``, ``sticker``,
+``location``, ``edit`` of a message of theirs, ``press``, ``block``, ``unblock``; a file as
+multipart field ``file`` or JSON ``data_base64``), what the bot did (a chat's
 ``messages`` and ``transcript``, ``calls``, ``callback-answers``, ``webhook``), ``faults``
 and ``stats``. ``/phone`` shows a MAX dialog with the Telegram emulator's page
 (sandbox/telegram/phone.html), fed a state in that page's shape.
@@ -13,6 +15,8 @@ chat id of its own, which POST users returns beside it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,13 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ControlApp"]
 
-# MAX's colours on the shared page; Start is MAX's bot_started, not a "/start" text; a MAX
-# user sends no photos through this emulator.
+# MAX's colours on the shared page; Start is MAX's bot_started, not a "/start" text; the
+# photo button sends MAX's image attachment (POST .../photo).
 _THEME = (
     "<style>header{background:linear-gradient(90deg,#3d5afe,#8e44ef)}"
     "#avatar{background:#b9a7ff}.inline-btn{background:#5b6cffcc}"
     ".inline-btn:hover{background:#4a59e0dd}.msg.user .bubble{background:#e4e9ff}"
-    ".msg.user .meta{color:#5b6cff}#photo-btn{display:none}</style>"
+    ".msg.user .meta{color:#5b6cff}</style>"
     "<script>window.MESSENGER={name:'MAX',startEvent:true};</script>"
 )
 
@@ -59,6 +63,14 @@ class ControlApp(ControlRoutes):
                 (f"{user}/start", "user_start", ["POST"]),
                 (f"{user}/text", "user_text", ["POST"]),
                 (f"{user}/contact", "user_contact", ["POST"]),
+                (f"{user}/image", "user_image", ["POST"]),
+                (f"{user}/photo", "user_image", ["POST"]),  # the phone page's photo button
+                (f"{user}/file", "user_file", ["POST"]),
+                (f"{user}/audio", "user_audio", ["POST"]),
+                (f"{user}/video", "user_video", ["POST"]),
+                (f"{user}/sticker", "user_sticker", ["POST"]),
+                (f"{user}/location", "user_location", ["POST"]),
+                (f"{user}/edit", "user_edit", ["POST"]),
                 (f"{user}/press", "user_press", ["POST"]),
                 (f"{user}/block", "user_block", ["POST"]),
                 (f"{user}/unblock", "user_unblock", ["POST"]),
@@ -137,6 +149,100 @@ class ControlApp(ControlRoutes):
             self._chat(user_id), phone, own=own, first_name=str(body.get("first_name") or "")
         )
         return _json({"mid": mid, "own": own}, 201)
+
+    @staticmethod
+    def _upload_of(request: Request) -> tuple[bytes, dict[str, Any], str, str]:
+        """A person's file: multipart field ``file`` or ``photo`` (with its name and content
+        type), or JSON ``data_base64`` with ``file_name`` and ``content_type``. Returns the
+        bytes, the other fields, the name and the content type."""
+        storage = request.files.get("file") or request.files.get("photo")
+        if storage is not None:
+            data = storage.read()
+            body: dict[str, Any] = dict(request.form.items())
+            name, content_type = storage.filename or "", storage.mimetype or ""
+        else:
+            body = ControlApp._body(request)
+            try:
+                data = base64.b64decode(str(body.get("data_base64") or ""), validate=True)
+            except binascii.Error:
+                raise ValueError("data_base64 is not valid base64") from None
+            name, content_type = "", ""
+        if not data:
+            raise ValueError("send the file as multipart field 'file' or as JSON data_base64")
+        name = str(body.get("file_name") or name)
+        content_type = str(body.get("content_type") or content_type)
+        return data, body, name, content_type
+
+    def c_user_image(self, request: Request, user_id: int) -> Response:
+        data, body, _, content_type = self._upload_of(request)
+        mid = self.emu.send_image(
+            self._chat(user_id),
+            data,
+            caption=body.get("caption") or None,
+            content_type=content_type or "image/jpeg",
+        )
+        return _json({"mid": mid}, 201)
+
+    def c_user_file(self, request: Request, user_id: int) -> Response:
+        data, body, name, content_type = self._upload_of(request)
+        if not name:
+            raise ValueError("file_name is required")
+        mid = self.emu.send_file(
+            self._chat(user_id),
+            data,
+            name,
+            caption=body.get("caption") or None,
+            content_type=content_type or "application/octet-stream",
+        )
+        return _json({"mid": mid}, 201)
+
+    def c_user_audio(self, request: Request, user_id: int) -> Response:
+        """A voice note (MAX sends one as an ``audio`` attachment)."""
+        data, body, _, content_type = self._upload_of(request)
+        mid = self.emu.send_audio(
+            self._chat(user_id),
+            data,
+            content_type=content_type or "audio/ogg",
+            transcription=body.get("transcription"),
+        )
+        return _json({"mid": mid}, 201)
+
+    def c_user_video(self, request: Request, user_id: int) -> Response:
+        data, body, _, content_type = self._upload_of(request)
+        mid = self.emu.send_video(
+            self._chat(user_id),
+            data,
+            caption=body.get("caption") or None,
+            duration=int(body.get("duration") or 1),
+            content_type=content_type or "video/mp4",
+        )
+        return _json({"mid": mid}, 201)
+
+    def c_user_sticker(self, request: Request, user_id: int) -> Response:
+        code = str(self._body(request).get("code") or "smile")
+        return _json({"mid": self.emu.send_sticker(self._chat(user_id), code)}, 201)
+
+    def c_user_location(self, request: Request, user_id: int) -> Response:
+        body = self._body(request)
+        try:
+            lat, lon = float(body["latitude"]), float(body["longitude"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("latitude and longitude are required numbers") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("latitude: -90..90, longitude: -180..180")
+        return _json({"mid": self.emu.send_location(self._chat(user_id), lat, lon)}, 201)
+
+    def c_user_edit(self, request: Request, user_id: int) -> Response:
+        """The person edits a message of theirs: ``mid`` and the new ``text``."""
+        body = self._body(request)
+        mid, text = (
+            str(body.get("mid") or body.get("message_id") or ""),
+            str(body.get("text") or ""),
+        )
+        if not mid or not text:
+            raise ValueError("mid and text are required")
+        self.emu.edit_user_text(self._chat(user_id), mid, text)
+        return _json({"ok": True}, 201)
 
     def c_user_press(self, request: Request, user_id: int) -> Response:
         body = self._body(request)
@@ -376,7 +482,13 @@ def _user_entry(message: dict[str, Any]) -> dict[str, Any]:
     if body.get("text"):
         entry["text"] = body["text"]
     for a in body.get("attachments") or []:
-        if a["type"] == "contact":
+        if a["type"] == "image":
+            entry["photo"] = {"url": a["payload"]["url"]}
+        elif a["type"] == "file":
+            entry["document"] = {"url": a["payload"]["url"], "file_name": a.get("filename")}
+        elif a["type"] == "location":
+            entry["location"] = {"latitude": a["latitude"], "longitude": a["longitude"]}
+        elif a["type"] == "contact":
             vcf = a["payload"].get("vcf_info") or ""
             phone = next(
                 (line.split(":", 1)[1] for line in vcf.splitlines() if line.startswith("TEL")), ""

@@ -8,6 +8,10 @@ own contact or someone else's card, press a button by its label (an inline butto
 button — Telegram's keyboard under the input field, MAX's message button under a message —
 or the «share my number» button), press data no button offers (a modified client), and
 read what the bot has sent, as `Shown` messages (text or caption, buttons, links, picture).
+She may also send a photo, a document, a voice note, a video, a sticker or a location, and
+edit a message she sent (`text` and the `send_*` steps return the message's id for that):
+each as her messenger delivers it (MAX: attachments whose URL the emulator serves; a voice
+note is MAX's ``audio``).
 
 One step differs for a real reason: a MAX contact card proves the account but not the
 number (bot_handlers/channels/max.py, ``number_proven`` False), so linking there needs the
@@ -90,12 +94,35 @@ class Phone:
         """Telegram's /start (with a deep link's payload), MAX's Start button."""
         raise NotImplementedError
 
-    def text(self, chat: int, text: str) -> None:
+    def text(self, chat: int, text: str) -> int | str:
+        """Write `text`; returns the message's id (for `edit`)."""
         raise NotImplementedError
 
     def contact(self, chat: int, number: str, *, own: bool = True, first_name: str = "") -> None:
         """A contact card: her own (the «share my number» button), else someone else's card
         (forwarded, or picked from the address book)."""
+        raise NotImplementedError
+
+    def send_photo(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        raise NotImplementedError
+
+    def send_file(self, chat: int, data: bytes, file_name: str, mime_type: str) -> int | str:
+        raise NotImplementedError
+
+    def send_voice(self, chat: int, data: bytes) -> int | str:
+        raise NotImplementedError
+
+    def send_video(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        raise NotImplementedError
+
+    def send_sticker(self, chat: int) -> int | str:
+        raise NotImplementedError
+
+    def send_location(self, chat: int, latitude: float, longitude: float) -> int | str:
+        raise NotImplementedError
+
+    def edit(self, chat: int, message_id: int | str, text: str) -> None:
+        """She edits a message she sent (its words, or a file's caption)."""
         raise NotImplementedError
 
     def messages(self, chat: int) -> list[Shown]:
@@ -199,6 +226,14 @@ class Phone:
 class TelegramPhone(Phone):
     messenger = "telegram"
 
+    def __init__(self, world: Wired) -> None:
+        super().__init__(world)
+        self._files: set[int | str] = set()  # her messages that are files (captions)
+
+    def _file(self, message_id: int) -> int:
+        self._files.add(message_id)
+        return message_id
+
     @property
     def emu(self) -> TelegramEmulator:
         return self.world.emulator
@@ -209,8 +244,37 @@ class TelegramPhone(Phone):
     def start(self, chat: int, payload: str = "") -> None:
         self.emu.send_text(chat, f"/start {payload}" if payload else "/start")
 
-    def text(self, chat: int, text: str) -> None:
-        self.emu.send_text(chat, text)
+    def text(self, chat: int, text: str) -> int | str:
+        return int(self.emu.send_text(chat, text)["message"]["message_id"])
+
+    def send_photo(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        return self._file(
+            int(self.emu.send_photo(chat, data, caption=caption or None)["message"]["message_id"])
+        )
+
+    def send_file(self, chat: int, data: bytes, file_name: str, mime_type: str) -> int | str:
+        sent = self.emu.send_document(chat, data, file_name, mime_type)
+        return self._file(int(sent["message"]["message_id"]))
+
+    def send_voice(self, chat: int, data: bytes) -> int | str:
+        return self._file(int(self.emu.send_voice(chat, data, duration=3)["message"]["message_id"]))
+
+    def send_video(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        sent = self.emu.send_video(chat, data, duration=4, caption=caption or None)
+        return self._file(int(sent["message"]["message_id"]))
+
+    def send_sticker(self, chat: int) -> int | str:
+        return int(self.emu.send_sticker(chat, emoji="😊")["message"]["message_id"])
+
+    def send_location(self, chat: int, latitude: float, longitude: float) -> int | str:
+        return int(self.emu.send_location(chat, latitude, longitude)["message"]["message_id"])
+
+    def edit(self, chat: int, message_id: int | str, text: str) -> None:
+        # Telegram edits a text and a file's caption by different updates' fields.
+        if message_id in self._files:
+            self.emu.edit_user_caption(chat, int(message_id), text)
+        else:
+            self.emu.edit_user_text(chat, int(message_id), text)
 
     def contact(self, chat: int, number: str, *, own: bool = True, first_name: str = "") -> None:
         # As Telegram sends it: bare international digits; only her own card has her id.
@@ -274,8 +338,29 @@ class MaxPhoneDriver(Phone):
     def start(self, chat: int, payload: str = "") -> None:
         self.emu.start_bot(chat, payload)
 
-    def text(self, chat: int, text: str) -> None:
-        self.emu.send_text(chat, text)
+    def text(self, chat: int, text: str) -> int | str:
+        return self.emu.send_text(chat, text)
+
+    def send_photo(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        return self.emu.send_image(chat, data, caption=caption or None, content_type="image/png")
+
+    def send_file(self, chat: int, data: bytes, file_name: str, mime_type: str) -> int | str:
+        return self.emu.send_file(chat, data, file_name, content_type=mime_type)
+
+    def send_voice(self, chat: int, data: bytes) -> int | str:
+        return self.emu.send_audio(chat, data, content_type="audio/ogg")
+
+    def send_video(self, chat: int, data: bytes, caption: str = "") -> int | str:
+        return self.emu.send_video(chat, data, caption=caption or None, duration=4)
+
+    def send_sticker(self, chat: int) -> int | str:
+        return self.emu.send_sticker(chat, "smile")
+
+    def send_location(self, chat: int, latitude: float, longitude: float) -> int | str:
+        return self.emu.send_location(chat, latitude, longitude)
+
+    def edit(self, chat: int, message_id: int | str, text: str) -> None:
+        self.emu.edit_user_text(chat, str(message_id), text)
 
     def contact(self, chat: int, number: str, *, own: bool = True, first_name: str = "") -> None:
         self.emu.send_contact(chat, number.lstrip("+"), own=own, first_name=first_name)

@@ -1,7 +1,8 @@
 """Everything else a patient may send (issue 11 part 8), through the Telegram emulator with
 the real pyTelegramBotAPI: a sticker, a location, a video, emoji alone, a die, an edited
 caption, an edit of an old message the thread never held. Each reaches the thread (or is
-answered) sensibly, and no handler fails."""
+answered) sensibly, and no handler fails. A sticker, a location and a video also run in
+Telegram and MAX alike (tests/e2e/phone.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from core.conversations.models import Conversation, ThreadMessage
-from core.models import Task, TelegramUpdate
+from core.models import MaxUpdate, Task, TelegramUpdate
 from tests.conftest import Wired
 from tests.e2e.flows import connect
+from tests.e2e.phone import MaxPhoneDriver, Phone, max_emu, phone, smsru
+
+__all__ = ["max_emu", "phone", "smsru"]  # fixtures
 
 pytestmark = pytest.mark.clock
 
@@ -109,3 +113,40 @@ def test_a_die_is_answered_and_edits_reach_the_thread(
     edited = _incoming(wired, chat)[1]
     assert edited.text == "Можно перенести на пятницу?" and edited.edited_at is not None
     _no_failures(wired, caplog)
+
+
+def test_a_sticker_a_location_and_a_video_in_either_messenger(
+    phone: Phone, caplog: pytest.LogCaptureFixture
+) -> None:
+    wired = phone.world
+    wired.appliance.sync_job()
+    chat = phone.link("anna", "Анна")
+    seen = len(phone.messages(chat))
+    video = b"\x00\x00\x00\x18ftypmp42video"
+    phone.send_sticker(chat)
+    phone.send_location(chat, 55.751244, 37.618423)
+    phone.send_video(chat, video, caption="как я хожу")
+    wired.pump(
+        lambda: (
+            len(_incoming(wired, chat)) == 3
+            and _incoming(wired, chat)[2].file_state == "stored"
+            and len(phone.messages(chat)) >= seen + 1
+        )
+    )
+    sticker, location, clip = _incoming(wired, chat)
+    assert (sticker.kind, location.kind, clip.kind) == ("sticker", "location", "video")
+    assert sticker.file_id == "" and sticker.file_state in ("", None)  # nothing to fetch
+    assert location.text == "55.751244, 37.618423"
+    assert clip.text == "как я хожу" and clip.mime_type == "video/mp4"
+    with wired.appliance.factory() as s:
+        (task,) = s.scalars(select(Task).where(Task.kind == "message")).all()
+        assert task.message_count == 3 and "стикер" in task.text
+    replies = phone.messages(chat)[seen:]
+    assert len(replies) == 1 and "ответим" in replies[0].text
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    stored = MaxUpdate if isinstance(phone, MaxPhoneDriver) else TelegramUpdate
+    with wired.appliance.factory() as s:
+        assert s.scalars(select(stored.error).where(stored.error != "")).all() == []
+    if isinstance(phone, MaxPhoneDriver):
+        assert phone.emu.schema_errors == []

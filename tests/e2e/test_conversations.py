@@ -1,7 +1,7 @@
 """The chat with the clinic: one thread per patient, one episode (task) per burst of
-messages, files kept, menu buttons never questions. The burst and the menu button run in
-Telegram and in MAX (tests/e2e/phone.py); files, voice notes and edits through the Telegram
-emulator only, whose control API sends them (the MAX emulator's sends texts and cards)."""
+messages, files kept, menu buttons never questions. The burst, the menu button, files over
+the limit, voice notes and edits run in Telegram and in MAX (tests/e2e/phone.py), each as its
+emulator delivers them; in MAX every update and Bot API answer is held to the schema too."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from core.tasks import transition
 from sandbox.demo_clinic import persona
 from tests.conftest import Wired
 from tests.e2e.flows import connect
-from tests.e2e.phone import Phone, max_emu, phone, smsru
+from tests.e2e.phone import MaxPhoneDriver, Phone, max_emu, phone, smsru
 from tests.sandbox.test_telegram_emulator import PNG
 
 __all__ = ["max_emu", "phone", "smsru"]  # fixtures
@@ -56,9 +56,8 @@ def test_a_burst_is_one_episode_acknowledged_once(phone: Phone) -> None:
 
     phone.text(chat, "Здравствуйте!")
     phone.text(chat, "Можно ли прийти на час раньше?")
-    if phone.messenger == "telegram":  # (the MAX emulator sends no pictures)
-        wired.emulator.send_photo(chat, PNG, caption="снимок")
-    kinds = ["text", "text", "photo"] if phone.messenger == "telegram" else ["text", "text"]
+    phone.send_photo(chat, PNG, caption="снимок")
+    kinds = ["text", "text", "photo"]
     wired.pump(
         lambda: (
             len(_incoming(wired, chat)) == len(kinds)
@@ -73,10 +72,9 @@ def test_a_burst_is_one_episode_acknowledged_once(phone: Phone) -> None:
     lines = _incoming(wired, chat)
     assert [line.task_id for line in lines] == [tasks[0].id] * len(kinds)
     assert [line.kind for line in lines] == kinds
-    if phone.messenger == "telegram":
-        assert lines[2].text == "снимок"
-        stored = Path(wired.config.storage.data_dir, "files", lines[2].file_path)
-        assert stored.read_bytes() == PNG
+    assert lines[2].text == "снимок" and lines[2].file_state == "stored"
+    stored = Path(wired.config.storage.data_dir, "files", lines[2].file_path)
+    assert stored.read_bytes() == PNG
     # One acknowledgement, one staff-group post, whatever the number of lines.
     phone.settle()
     replies = phone.messages(chat)[seen:]
@@ -96,6 +94,13 @@ def test_a_burst_is_one_episode_acknowledged_once(phone: Phone) -> None:
     assert _incoming(wired, chat)[-1].task_id == tasks[1].id
     phone.settle()
     assert len(phone.messages(chat)) == seen + 2
+    _schema_kept(phone)
+
+
+def _schema_kept(phone: Phone) -> None:
+    """MAX: every update the emulator gave and every answer it made fit the schema."""
+    if isinstance(phone, MaxPhoneDriver):
+        assert phone.emu.schema_errors == []
 
 
 def test_the_menu_button_is_not_a_question(phone: Phone) -> None:
@@ -126,43 +131,51 @@ def test_a_long_text_is_one_staff_post_within_telegrams_limit(wired: Wired) -> N
     assert _incoming(wired, chat)[0].text == text[:4096]
 
 
-def test_a_file_over_the_limit_is_refused_with_the_limit(wired: Wired) -> None:
-    emu = wired.emulator
+def test_a_file_over_the_limit_is_refused_with_the_limit(phone: Phone) -> None:
+    wired = phone.world
     wired.appliance.sync_job()
-    chat = connect(wired, "anna", "Анна")
-    seen = len(emu.messages(chat))
+    chat = phone.link("anna", "Анна")
+    seen = len(phone.messages(chat))
     big = b"%PDF-1.4\n" + b"0" * (20 * 1024 * 1024)
-    emu.send_document(chat, big, "снимок.pdf", "application/pdf")
-    emu.send_document(chat, b"%PDF-1.4\nsmall", "направление.pdf", "application/pdf")
+    phone.send_file(chat, big, "снимок.pdf", "application/pdf")
+    phone.send_file(chat, b"%PDF-1.4\nsmall", "направление.pdf", "application/pdf")
     wired.pump(
         lambda: (
             len(_incoming(wired, chat)) == 2
             and _incoming(wired, chat)[1].file_state == "stored"
-            and len(emu.messages(chat)) >= seen + 2
+            and len(phone.messages(chat)) >= seen + 2
         )
     )
-    texts = [m["text"] for m in emu.messages(chat)[seen:]]
+    texts = [m.text for m in phone.messages(chat)[seen:]]
     assert any("до 20 МБ" in t for t in texts)
     first, second = _incoming(wired, chat)
     assert first.file_state == "too_big" and first.file_path == ""
     assert second.file_name == "направление.pdf" and second.file_path.endswith(".pdf")
+    stored = Path(wired.config.storage.data_dir, "files", second.file_path)
+    assert stored.read_bytes() == b"%PDF-1.4\nsmall"
     with wired.appliance.factory() as s:
         assert s.scalar(select(func.count(Task.id))) == 1
+    _schema_kept(phone)
 
 
-def test_an_edit_and_a_voice_note_show_in_the_thread(wired: Wired) -> None:
-    emu = wired.emulator
+def test_an_edit_and_a_voice_note_show_in_the_thread(phone: Phone) -> None:
+    wired = phone.world
     wired.appliance.sync_job()
-    chat = connect(wired, "anna", "Анна")
-    sent = emu.send_text(chat, "Приду в 10")
-    emu.send_voice(chat, b"OggS\x00voice", duration=3)
-    wired.pump(lambda: len(_incoming(wired, chat)) == 2)
-    emu.edit_user_text(chat, sent["message"]["message_id"], "Приду в 11")
-    wired.pump(lambda: _incoming(wired, chat)[0].edited_at is not None)
-    first, voice = _incoming(wired, chat)
-    assert first.text == "Приду в 11"
-    assert voice.kind == "voice"
+    chat = phone.link("anna", "Анна")
+    sent = phone.text(chat, "Приду в 10")
+    phone.send_voice(chat, b"OggS\x00voice")
+    photo = phone.send_photo(chat, PNG, caption="до")
+    wired.pump(lambda: len(_incoming(wired, chat)) == 3)
+    phone.edit(chat, sent, "Приду в 11")
+    phone.edit(chat, photo, "после")
+    wired.pump(lambda: all(line.edited_at is not None for line in _incoming(wired, chat)[::2]))
+    first, voice, picture = _incoming(wired, chat)
+    assert first.text == "Приду в 11" and picture.text == "после"
+    assert voice.kind == "voice" and voice.edited_at is None
     wired.pump(lambda: _incoming(wired, chat)[1].file_state == "stored")
+    voice = _incoming(wired, chat)[1]
+    stored = Path(wired.config.storage.data_dir, "files", voice.file_path)
+    assert stored.read_bytes() == b"OggS\x00voice" and stored.suffix in (".ogg", ".oga")
     with wired.appliance.factory() as s:
         assert (
             s.scalar(
@@ -170,3 +183,4 @@ def test_an_edit_and_a_voice_note_show_in_the_thread(wired: Wired) -> None:
             )
             == 1
         )
+    _schema_kept(phone)

@@ -5,6 +5,7 @@ official schema's shapes (sandbox/max/schema.json)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -14,11 +15,15 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy.orm import sessionmaker
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from bot_handlers.channels.base import Attachment, Text
+from bot_handlers.channels.max import MaxChannel, MaxClient, update_event
+from core.conversations.files import FileTooBig
 from sandbox.max import MaxEmulator
-from sandbox.max.schema import check_response
+from sandbox.max.schema import SchemaError, check_response
 
 TOKEN = "max-control-token"
 
@@ -116,6 +121,102 @@ def test_own_contact_and_another_persons_card(emu: MaxEmulator) -> None:
     assert [c["max_info"]["user_id"] == uid for c in cards] == [True, False, False, True]
     nothing = control(emu, "POST", f"/users/{uid}/contact")
     assert nothing.status_code == 400
+
+
+def test_a_persons_files_location_sticker_and_edit_as_max_delivers_them(
+    emu: MaxEmulator,
+) -> None:
+    uid = new_user(emu)["user_id"]
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nimage").decode()
+    sent = {
+        "image": control(emu, "POST", f"/users/{uid}/image", data_base64=png,
+                         content_type="image/png", caption="снимок"),
+        "audio": control(emu, "POST", f"/users/{uid}/audio", data_base64=png),
+        "video": control(emu, "POST", f"/users/{uid}/video", data_base64=png, duration=4),
+        "sticker": control(emu, "POST", f"/users/{uid}/sticker", code="smile"),
+        "location": control(emu, "POST", f"/users/{uid}/location", latitude=55.75,
+                            longitude=37.61),
+    }  # fmt: skip
+    multipart = requests.post(
+        f"{emu.url}/_emulator/users/{uid}/file",
+        files={"file": ("Направление.pdf", b"%PDF-1.4 small", "application/pdf")},
+        data={"caption": "вот"},
+        timeout=10,
+    )
+    assert [r.status_code for r in [*sent.values(), multipart]] == [201] * 6
+    got = updates(emu)  # each one held to the schema by bot()
+    attachments = [u["message"]["body"]["attachments"][0] for u in got]
+    assert [a["type"] for a in attachments] == [*sent, "file"]
+    image, audio, video, sticker, location, document = attachments
+    assert got[0]["message"]["body"]["text"] == "снимок"
+    assert set(image["payload"]) == {"photo_id", "token", "url"}
+    assert set(audio["payload"]) == {"url", "token"} and video["duration"] == 4
+    assert sticker["payload"]["code"] == "smile" and sticker["width"] > 0
+    assert (location["latitude"], location["longitude"]) == (55.75, 37.61)
+    assert document["filename"] == "Направление.pdf" and document["size"] == 14
+    # The attachment's URL serves the file, with no token, in its content type.
+    served = requests.get(image["payload"]["url"], timeout=10)
+    assert served.content == b"\x89PNG\r\n\x1a\nimage" and served.headers["Content-Type"] == (
+        "image/png"
+    )
+    pdf = requests.get(document["payload"]["url"], timeout=10)
+    assert pdf.content == b"%PDF-1.4 small" and pdf.headers["Content-Type"] == "application/pdf"
+    assert requests.get(f"{emu.url}/_files/nope", timeout=10).status_code == 404
+
+    # An edit: message_edited with the message as it is now; the page shows the new words.
+    mid = got[0]["message"]["body"]["mid"]
+    edited = control(emu, "POST", f"/users/{uid}/edit", mid=mid, text="снимок колена")
+    assert edited.status_code == 201
+    (update,) = updates(emu)
+    assert update["update_type"] == "message_edited"
+    assert update["message"]["body"]["mid"] == mid
+    assert update["message"]["body"]["text"] == "снимок колена"
+    assert update["message"]["body"]["attachments"] == [image]
+    chat = emu.chat_of(uid)
+    assert control(emu, "GET", f"/chats/{chat}/transcript").json()[0]["text"] == "снимок колена"
+    # Bad input is told, never a 500.
+    assert control(emu, "POST", f"/users/{uid}/edit", mid="mid.x", text="а").status_code == 404
+    assert control(emu, "POST", f"/users/{uid}/edit", mid=mid).status_code == 400
+    assert control(emu, "POST", f"/users/{uid}/image").status_code == 400
+    assert control(emu, "POST", f"/users/{uid}/image", data_base64="***").status_code == 400
+    assert control(emu, "POST", f"/users/{uid}/file", data_base64=png).status_code == 400
+    assert control(emu, "POST", f"/users/{uid}/location", latitude=91,
+                   longitude=0).status_code == 400  # fmt: skip
+    assert control(emu, "POST", f"/users/{uid}/location", latitude="x").status_code == 400
+    # The phone page's photo button: multipart field "photo".
+    page = requests.post(
+        f"{emu.url}/_emulator/users/{uid}/photo",
+        files={"photo": ("a.png", b"\x89PNG page", "image/png")},
+        timeout=10,
+    )
+    assert page.status_code == 201
+    (update,) = updates(emu)
+    assert update["message"]["body"]["attachments"][0]["type"] == "image"
+    assert emu.schema_errors == []
+
+
+def test_an_update_that_does_not_fit_the_schema_is_refused(emu: MaxEmulator) -> None:
+    chat = emu.create_user("Анна")
+    with pytest.raises(SchemaError, match="filename"):
+        emu._user_message(chat, None, [{"type": "file", "payload": {"url": "u", "token": "t"}}])
+    assert emu.schema_errors == [
+        "update.message.body.attachments[0]: 'filename' is required",
+        "update.message.body.attachments[0]: 'size' is required",
+    ]
+    assert emu.stats()["schema_errors"] == 2 and updates(emu) == []
+
+
+def test_the_adapter_downloads_a_persons_file_within_the_limit(emu: MaxEmulator) -> None:
+    chat = emu.create_user("Анна")
+    channel = MaxChannel(MaxClient(TOKEN, emu.url), sessionmaker())
+    emu.send_audio(chat, b"OggS" + b"v" * 300)
+    emu.send_image(chat, b"\x89PNG" + b"i" * 300, content_type="image/png")
+    voice, image = [u["message"]["body"]["attachments"][0]["payload"]["url"] for u in updates(emu)]
+    data, name = channel.fetch_file(voice, 1000)
+    assert data == b"OggS" + b"v" * 300 and name.endswith((".ogg", ".oga"))
+    assert channel.fetch_file(image, 1000)[1].endswith(".png")
+    with pytest.raises(FileTooBig):
+        channel.fetch_file(image, 100)
 
 
 def test_press_answer_and_the_transcript(emu: MaxEmulator) -> None:
@@ -409,3 +510,16 @@ def test_phone_page_shows_a_max_chat_in_a_browser(emu: MaxEmulator) -> None:
     finally:
         stop.set()
         poller.join(timeout=5)
+
+
+def test_a_links_preview_leaves_the_words_and_an_unknown_kind_alone_is_unsupported(
+    emu: MaxEmulator,
+) -> None:
+    chat = emu.create_user("Анна")
+    share = {"type": "share", "payload": {"url": "https://example.ru/x"}}
+    emu._user_message(chat, "Смотрите https://example.ru/x", [share])
+    emu._user_message(chat, None, [share])
+    words, alone = (update_event(u, lambda mid: 1) for u in updates(emu))
+    assert isinstance(words, Text) and words.text == "Смотрите https://example.ru/x"
+    assert isinstance(alone, Attachment) and alone.kind == "unsupported"
+    assert alone.extra == {"type": "share"}
