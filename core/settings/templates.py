@@ -74,7 +74,12 @@ _SAMPLES = {
 
 _VISIT = ("name", "when", "doctor")
 
+_NOTICE = ("name", "clinic", "when", "doctor")  # core/rules.py notify_patient
+
 TEMPLATES: tuple[Template, ...] = (
+    Template("booked", "Запись на приём", "Пациент записан", _NOTICE),
+    Template("moved", "Запись на приём", "Визит перенесён", _NOTICE),
+    Template("cancelled", "Запись на приём", "Визит отменён", ("name", "clinic", "when")),
     Template("reminder", "Напоминания о визите", "Напоминание (за дни или часы)", _VISIT),
     Template(
         "awaiting",

@@ -107,3 +107,15 @@ def test_saved_texts_reach_render_through_the_settings_in_force(
         assert texts.render("reminder", "ru", name="А", when="завтра", doctor="Д").startswith(
             "А, напоминаем"
         )
+
+
+def test_a_booking_notice_uses_the_owners_text(
+    factory: sessionmaker[Session], config: Config
+) -> None:
+    with factory() as s:
+        templates.save(s, "cancelled", {"ru": "{name}, визит {when} отменён. «{clinic}»"}, "owner")
+        s.commit()
+        store.effective(s, config)
+    assert texts.render("cancelled", "ru", name="Анна", clinic="К", when="завтра") == (
+        "Анна, визит завтра отменён. «К»"
+    )
