@@ -41,6 +41,7 @@
           body.set("key", key);
           body.set("lang", lang);
           body.set("text", area.value);
+          body.set("patient", root.getAttribute("data-patient") || "");
           fetch(url, {
             method: "POST",
             credentials: "same-origin",

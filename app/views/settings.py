@@ -115,8 +115,25 @@ def reset() -> Any:
 # -- «Тексты сообщений»: the patient-facing texts (core/settings/templates.py) ---------------
 
 
+def _patient_values(s: Session, mis_id: str) -> dict[str, dict[str, str]] | None:
+    """The preview's values for the patient asked for (by MIS card number), per language;
+    None (and a notice) if none is asked for or there is no such patient."""
+    mis_id = mis_id.strip()[:64]
+    if not mis_id:
+        return None
+    config = clinic_config()
+    values = {lang: templates.patient_samples(s, config, mis_id, lang) for lang in templates.LANGS}
+    found = {lang: v for lang, v in values.items() if v is not None}
+    if not found:
+        flash(f"Пациента с номером карты «{mis_id}» нет — пример на вымышленном пациенте.", "error")
+        return None
+    return found
+
+
 def _template_rows(
-    s: Session, typed: dict[str, dict[str, str]] | None = None
+    s: Session,
+    typed: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
 ) -> list[tuple[str, list[dict]]]:
     config = clinic_config()
     kept = templates.stored(s)
@@ -129,7 +146,8 @@ def _template_rows(
             if text is None:
                 text = row.value if row is not None else templates.builtin(template.key, lang)
             try:
-                shown, error = templates.preview(config, template, lang, text), ""
+                sample = (values or {}).get(lang)
+                shown, error = templates.preview(config, template, lang, text, sample), ""
             except templates.TemplateRefused as exc:
                 shown, error = "", str(exc)
             langs[lang] = {"text": text, "changed": row, "preview": shown, "error": error}
@@ -157,8 +175,21 @@ def templates_view() -> Any:
     """The texts; a POST keeps one text's Russian and English version, or (the
     «Предпросмотр» button, for a browser without script) only shows them filled in."""
     s = _session()
+    patient = (request.values.get("patient") or "").strip()[:64]
+    sample = _patient_values(s, patient)
+    if sample is None:
+        patient = ""
+
+    def page(typed: dict[str, dict[str, str]] | None = None, focus: str = "") -> str:
+        return render_template(
+            "settings/templates.html",
+            groups=_template_rows(s, typed, sample),
+            focus=focus,
+            patient=patient,
+        )
+
     if request.method == "GET":
-        return render_template("settings/templates.html", groups=_template_rows(s))
+        return page()
     template = _template(request.form.get("key", ""))
     values = {
         lang: request.form[f"text_{lang}"]
@@ -167,25 +198,21 @@ def templates_view() -> Any:
     }
     typed = {template.key: values}
     if request.form.get("action") == "preview":
-        return render_template(
-            "settings/templates.html", groups=_template_rows(s, typed), focus=template.key
-        )
+        return page(typed, template.key)
     try:
         changed = templates.save(s, template.key, values, signed_in().login)
     except templates.TemplateRefused as exc:
         s.rollback()
         flash(f"Не сохранено: {exc}", "error")
-        page = render_template(
-            "settings/templates.html", groups=_template_rows(s, typed), focus=template.key
-        )
-        return page, 400
+        return page(typed, template.key), 400
     s.commit()
     templates.publish(s)
     if changed:
         flash(f"Сохранено: «{template.label}».")
     else:
         flash("Ничего не изменилось.")
-    return redirect(url_for("settings.templates_view") + f"#t-{template.key}")
+    back = url_for("settings.templates_view", patient=patient or None)
+    return redirect(back + f"#t-{template.key}")
 
 
 @bp.route("/templates/reset", methods=["POST"])
@@ -215,8 +242,11 @@ def templates_preview() -> Any:
     lang = request.form.get("lang", "")
     if lang not in templates.LANGS:
         abort(400, description="Такого языка нет.")
+    config = clinic_config()
+    patient = (request.form.get("patient") or "").strip()[:64]
+    sample = templates.patient_samples(_session(), config, patient, lang) if patient else None
     try:
-        shown = templates.preview(clinic_config(), template, lang, request.form.get("text", ""))
+        shown = templates.preview(config, template, lang, request.form.get("text", ""), sample)
     except templates.TemplateRefused as exc:
         return jsonify({"ok": False, "error": str(exc)})
     return jsonify({"ok": True, "text": shown})

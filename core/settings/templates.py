@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from core import texts
 from core.clock import utcnow
 from core.config import Config
+from core.models import Appointment, Doctor, Patient
 from core.settings.models import PanelSetting
 
 PREFIX = "template:"
@@ -151,6 +153,34 @@ def samples(config: Config, lang: str) -> dict[str, str]:
     return values
 
 
+def patient_samples(
+    session: Session, config: Config, mis_id: str, lang: str, *, now: datetime | None = None
+) -> dict[str, str] | None:
+    """The preview's values for a real patient (by MIS card number): their name, and the
+    time and doctor of their next visit, else their last one; None if there is no such
+    patient. Nothing is sent."""
+    patient = session.scalar(
+        select(Patient).where(Patient.mis_id == mis_id, Patient.status != "deleted")
+    )
+    if patient is None:
+        return None
+    values = samples(config, lang)
+    values["name"] = patient.address_name
+    now = now or utcnow()
+    visits = select(Appointment).where(Appointment.patient_mis_id == mis_id)
+    visit = session.scalar(
+        visits.where(Appointment.starts_at >= now).order_by(Appointment.starts_at)
+    ) or session.scalar(visits.order_by(Appointment.starts_at.desc()))
+    if visit is not None:
+        starts = visit.starts_at.astimezone(config.clinic.tz)
+        values["when"] = texts.when(starts, now.astimezone(config.clinic.tz).date(), lang)
+        values["time"] = starts.strftime("%H:%M")
+        doctor = session.scalar(select(Doctor).where(Doctor.mis_id == visit.doctor_mis_id))
+        if doctor is not None:
+            values["doctor"] = f"{doctor.specialty} {doctor.full_name}".strip()
+    return values
+
+
 def check(template: Template, lang: str, text: str) -> str:
     """The text as it will be kept (line ends normalised), or TemplateRefused with why."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -183,10 +213,17 @@ def check(template: Template, lang: str, text: str) -> str:
     return text
 
 
-def preview(config: Config, template: Template, lang: str, text: str) -> str:
-    """The checked text with the sample values (TemplateRefused if it does not pass)."""
+def preview(
+    config: Config,
+    template: Template,
+    lang: str,
+    text: str,
+    values: dict[str, str] | None = None,
+) -> str:
+    """The checked text filled in with `values` (a real patient's), else the sample ones
+    (TemplateRefused if it does not pass)."""
     kept = check(template, lang, text)
-    return kept.format(**samples(config, lang))
+    return kept.format(**(values or samples(config, lang)))
 
 
 def stored(session: Session) -> dict[str, PanelSetting]:

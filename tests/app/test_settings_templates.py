@@ -151,3 +151,39 @@ def test_a_saved_text_is_used_shown_and_reverted(owner: Persona, tmp_path, facto
         owner.post("/settings/templates/reset", {"key": "rating_request", "lang": "xx"}).status_code
         == 400
     )
+
+
+def test_the_preview_on_a_real_patient(owner: Persona, factory, config) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from core.clock import utcnow
+    from core.db import transaction
+    from core.models import Appointment, Doctor
+    from tests.core.people import patient
+
+    with transaction(factory) as s:
+        s.add(Doctor(mis_id="d1", full_name="Петров П. П.", specialty="Терапевт"))
+        patient(s, "p77", first="Ольга", middle="Ивановна")
+        starts = utcnow() + timedelta(days=30)
+        s.add(
+            Appointment(
+                mis_id="v77",
+                patient_mis_id="p77",
+                doctor_mis_id="d1",
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=30),
+                status="scheduled",
+            )
+        )
+    page = _text(owner.get("/settings/templates?patient=p77"))
+    assert "Ольга Ивановна, как прошёл визит " in page and "Терапевт Петров П. П." in page
+    assert 'name="patient" value="p77"' in page  # the forms keep to this patient
+    live = owner.post(
+        "/settings/templates/preview",
+        {"key": "reminder", "lang": "ru", "text": "{name}: {doctor}", "patient": "p77"},
+    ).get_json()
+    assert live == {"ok": True, "text": "Ольга Ивановна: Терапевт Петров П. П."}
+    missing = _text(owner.get("/settings/templates?patient=nobody"))
+    assert "Пациента с номером карты «nobody» нет — пример на вымышленном пациенте." in missing
+    assert "Анна Петровна, с днём рождения!" in missing
+    assert _rows(factory) == {}
