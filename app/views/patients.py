@@ -48,12 +48,19 @@ def index() -> Any:
         stmt = stmt.where(or_(*conditions))
     if only_connected:
         stmt = stmt.where(Patient.mis_id.in_(select(PatientLink.patient_mis_id)))
-    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    patients = s.scalars(
-        stmt.order_by(Patient.last_name, Patient.first_name)
+    # The page and the count of all matches in one read (a window count is taken before
+    # the LIMIT): a surname matches anywhere in it, so each read scans every patient, and a
+    # separate count was a second scan — half of a search's time at 30,000 patients.
+    rows = s.execute(
+        stmt.add_columns(func.count().over())
+        .order_by(Patient.last_name, Patient.first_name)
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     ).all()
+    patients = [row[0] for row in rows]
+    total = int(rows[0][1]) if rows else 0
+    if not rows and page > 1:  # a page past the last: the count alone, for the pager
+        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     connected = set(
         s.scalars(
             select(PatientLink.patient_mis_id).where(

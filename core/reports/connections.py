@@ -13,10 +13,8 @@ whose link the patient came — the same count as the staff leaderboard.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from core.loyalty.referrals import parse_payload
 from core.loyalty.reports import leaderboard
@@ -32,54 +30,56 @@ SOURCES = {
 }
 
 
-def first_links(session: Session, period: Period) -> list[tuple[str, datetime, str]]:
-    """(patient, when, source) for each patient first connected within the period."""
-    first = (
-        select(
-            PatientLink.patient_mis_id.label("mis_id"),
-            func.min(PatientLink.linked_at).label("at"),
-        )
-        .group_by(PatientLink.patient_mis_id)
-        .having(
-            func.min(PatientLink.linked_at) >= period.start,
-            func.min(PatientLink.linked_at) < period.end,
-        )
-        .subquery()
-    )
+def connected_counts(session: Session, period: Period) -> dict[str, list[int]]:
+    """How many patients were first connected in each of the period's buckets, by source.
+
+    A patient's first link is the one no other of theirs precedes (earlier, or in the same
+    instant with a smaller id: two chats linked at once count once, by the first one's
+    link). Read as the links made in the period (a range of ix_patient_links_linked_at),
+    each probed for an earlier one (ix_patient_links_patient_linked), and counted in the
+    database by bucket, referral kind and start payload: rows for the payloads used, not
+    one per patient, instead of grouping every link of the store for its earliest."""
+    buckets = period.buckets()
+    counts = {source: [0] * len(buckets) for source in SOURCES}
+    if not buckets:
+        return counts
+    earlier = aliased(PatientLink)
+    bucket = case(
+        *((PatientLink.linked_at < b.end, index) for index, b in enumerate(buckets)),
+        else_=len(buckets),
+    ).label("bucket")
     rows = session.execute(
-        select(
-            PatientLink.patient_mis_id,
-            PatientLink.linked_at,
-            Subscriber.start_payload,
-            Referral.referrer_kind,
-        )
-        .join(
-            first,
-            and_(first.c.mis_id == PatientLink.patient_mis_id, first.c.at == PatientLink.linked_at),
-        )
+        select(bucket, Referral.referrer_kind, Subscriber.start_payload, func.count())
+        .select_from(PatientLink)
         .join(Subscriber, Subscriber.id == PatientLink.subscriber_id)
         .outerjoin(Referral, Referral.referred_patient_mis_id == PatientLink.patient_mis_id)
-        .order_by(PatientLink.linked_at, PatientLink.id)
+        .where(
+            PatientLink.linked_at >= period.start,
+            PatientLink.linked_at < period.end,
+            ~select(earlier.id)
+            .where(
+                earlier.patient_mis_id == PatientLink.patient_mis_id,
+                or_(
+                    earlier.linked_at < PatientLink.linked_at,
+                    and_(earlier.linked_at == PatientLink.linked_at, earlier.id < PatientLink.id),
+                ),
+            )
+            .exists(),
+        )
+        .group_by(bucket, Referral.referrer_kind, Subscriber.start_payload)
     ).all()
-    out: list[tuple[str, datetime, str]] = []
-    seen: set[str] = set()
-    for mis_id, linked_at, payload, referrer_kind in rows:
-        if mis_id in seen:
-            continue  # two chats linked in the same instant: the first one's link counts
-        seen.add(mis_id)
+    for index, referrer_kind, payload, count in rows:
+        if not 0 <= index < len(buckets):
+            continue
         # A referral not made (an unknown code) still shows the link was a coded one.
         kind = referrer_kind or ("tag" if parse_payload(payload).kind != "none" else "none")
-        out.append((mis_id, linked_at, kind))
-    return out
+        counts[kind][index] += int(count)
+    return counts
 
 
 def report(session: Session, period: Period) -> Report:
     buckets = period.buckets()
-    counts = {source: [0] * len(buckets) for source in SOURCES}
-    for _, linked_at, source in first_links(session, period):
-        index = period.locate(buckets, linked_at)
-        if index is not None:
-            counts[source][index] += 1
+    counts = connected_counts(session, period)
     totals = [sum(counts[s][i] for s in SOURCES) for i in range(len(buckets))]
     standings = leaderboard(session, period.start, period.end)
     inactive = session.scalar(select(StaffUser.id).where(StaffUser.active.is_(False)))

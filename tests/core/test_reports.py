@@ -150,6 +150,33 @@ def test_connections_by_where_the_patient_came_from_and_by_whose_staff_link(
     assert stacked.style == "stacked" and stacked.series[0].values == [0, 2, 0, 0]
 
 
+def test_a_connection_is_the_patients_first_link_even_in_the_same_instant(
+    make_world: MakeWorld,
+) -> None:
+    """Two chats linked to a patient at once count once, by the first one's link; a patient
+    linked before the period and again in it is not connected in it; one linked on the
+    period's last day is."""
+    w = make_world()
+    for p in ("twice", "before", "late"):
+        w.patient(p)
+    w.connect("before")
+    w.later(days=2)
+    w.connect("twice", payload="clinic_qr")  # the clock stands still: the same instant
+    w.connect("twice")
+    w.connect("before", payload="clinic_qr")
+    w.later(days=2)
+    w.connect("late")
+    today = w.now.astimezone(MOSCOW).date()
+    period = Period(today - timedelta(days=3), today, MOSCOW)
+    with w.factory() as s:
+        report = connections.report(s, period)
+    rows = {row[0]: row[1:] for row in table(report, "connections").rows}
+    # staff, patient's recommendation, another tag, none, total
+    assert rows[f"{today - timedelta(days=2):%d.%m.%Y}"] == (0, 0, 1, 0, 1)
+    assert rows[f"{today:%d.%m.%Y}"] == (0, 0, 0, 1, 1)
+    assert figure(report, "connected") == 2
+
+
 # --- reminder confirmations ---------------------------------------------------------------
 
 
