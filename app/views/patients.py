@@ -21,6 +21,8 @@ from core.models import (
 )
 from core.phones import normalize
 
+MAX_PAGE = 1_000_000  # 50 million patients
+
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 PAGE_SIZE = 50
@@ -32,7 +34,8 @@ def index() -> Any:
     s = db.session
     q = request.args.get("q", "").strip()
     only_connected = request.args.get("connected") == "1"
-    page = max(request.args.get("page", 1, type=int), 1)
+    # Bounded: an offset past 2**63 is an OverflowError in the driver, not an empty page.
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     stmt = select(Patient).where(Patient.status != "deleted")
     if q:
         phone = normalize(q, current_app.config["KABINET"].clinic.phone_region)
