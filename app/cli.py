@@ -158,44 +158,12 @@ def mis_group() -> None:
 @mis_group.command("check")
 def mis_check() -> None:
     """Connect and run every query of the profile with a small limit."""
-    from connectors.base import ConnectorError
-    from connectors.diagnose import check_data, explain, explain_connect
-    from connectors.registry import open_connector
+    from core.settings.mis_check import steps
 
-    config = _config()
-    try:
-        connector = open_connector(config)
-    except ConnectorError as exc:
-        click.echo(f"✗ the MIS profile cannot be used: {exc}", err=True)
-        sys.exit(1)
-    try:
-        connector.test_connection()
-    except ConnectorError as exc:
-        click.echo(explain_connect(exc, connector.profile), err=True)
-        sys.exit(1)
-    click.echo(
-        f"connected: {connector.profile.description} ({connector.dialect}), "
-        f"profile {connector.profile_name!r}"
-    )
-    failed = False
-    for entity in connector.entities():
-        query = connector.profile.entities[entity]
-        try:
-            records = connector.sample(entity, None, limit=5)
-            click.echo(f"✓ {entity}: OK ({len(records)} rows read, {query.strategy} cursor)")
-        except ConnectorError as exc:
-            failed = True
-            click.echo(
-                explain(
-                    entity, exc, connector.profile, query_timeout=config.mis.query_timeout_seconds
-                ),
-                err=True,
-            )
-    # Signs of a wrong phone_region or time zone: warnings, the queries themselves work.
-    for line in check_data(connector, config):
-        click.echo(line)
-    connector.close()
-    sys.exit(1 if failed else 0)
+    report = steps(_config())  # the same steps as «Проверить» in the panel
+    for line in report.lines:
+        click.echo(line, err=line.startswith("✗"))
+    sys.exit(0 if report.ok else 1)
 
 
 @mis_group.command("dump")

@@ -1,9 +1,10 @@
 """«Проверить» on «Настройки → Подключение к МИС»: the checks of `kabinet mis check` on the
 profile and DSN typed in the panel, before they are kept.
 
-The steps are the command's (app/cli.py mis_check): open the profile's connector, connect,
-read each entity's query with a small limit, explain what failed in the words of
-connectors/diagnose.py, then what the data says about phone_region and the time zones.
+`steps` is the check itself, and `kabinet mis check` prints its lines (app/cli.py): open
+the profile's connector, connect, read each entity's query with a small limit, explain what
+failed in the words of connectors/diagnose.py, then what the data says about phone_region
+and the time zones. A line that says what failed starts with «✗».
 The whole check runs under a deadline in a worker thread, so a server that does not
 answer cannot hold the panel's request. Every line of the report is passed through
 core.config.redact with the configured password, so no credential reaches the page or
@@ -49,7 +50,8 @@ def _why(error: ConnectorError) -> str:
     return _WHY.get(error.kind, "подключение не удалось")
 
 
-def _run(config: Config) -> MisReport:
+def steps(config: Config) -> MisReport:
+    """The whole check, without a deadline (the command waits; the panel uses `run`)."""
     secrets = (config.mis.password,)
 
     def clean(text: str) -> str:
@@ -105,7 +107,7 @@ def run(config: Config, *, seconds: float = CHECK_SECONDS, who: str = "") -> Mis
     """The check on `config`'s [mis] section, within `seconds`."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mis-check")
     try:
-        report = pool.submit(_run, config).result(timeout=seconds)
+        report = pool.submit(steps, config).result(timeout=seconds)
     except concurrent.futures.TimeoutError:
         report = MisReport(
             False,
