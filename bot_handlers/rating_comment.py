@@ -10,8 +10,8 @@ from bot_handlers.channels.base import Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import MENU_LABELS
 from bot_handlers.context import BotContext
-from core import rating_followup as followup
 from core.clock import utcnow
+from core.ratings import followup
 
 
 def register(router: Router, ctx: BotContext) -> None:

@@ -8,10 +8,10 @@ import re
 from bot_handlers.channels.base import Press
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
-from core import rating_followup as followup
 from core.clock import utcnow
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.ratings import RATING_PREFIX, record_rating
+from core.ratings import followup
+from core.ratings.survey import RATING_PREFIX, record_rating
 
 _SCORE = re.compile(rf"^{RATING_PREFIX}:\d+:\d+$")
 

@@ -521,7 +521,7 @@ class VisitRating(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
-    # The scale the request was sent on (core.ratings.SCALES: "5", "10", "smileys"), kept so
+    # The scale the request was sent on (core.ratings.scale: "5", "10", "smileys"), kept so
     # a setting changed later cannot reinterpret the buttons already out.
     scale: Mapped[str] = mapped_column(String(8), default="5", server_default="5")
     # The optional comment after the score: "" (not asked), "asked", "given", "skipped".

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from tests.app.test_browser import _screenshot, browser, page, panel_url  # noqa: F401  (fixtures)
 from tests.conftest import PASSWORDS, Wired
 from tests.core.people import chat_for, patient

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.access.models import AuditEntry
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from core.settings.models import PanelSetting
 from tests.conftest import Persona, add_manager
 from tests.core.test_ratings import _requests, _setup

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import texts
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from core.settings.models import PanelSetting
 from tests.conftest import Persona
 from tests.core.test_ratings import _requests, _setup

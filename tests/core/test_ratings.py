@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Subscriber, Task, VisitRating
-from core.ratings import plan_rating_requests, record_rating
+from core.ratings.survey import plan_rating_requests, record_rating
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot_handlers.bot import build_bot
 from core.db import transaction
 from core.models import OutboxMessage
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from core.settings import store
 from core.settings.models import PanelSetting
 from jobs.dispatcher import Dispatcher

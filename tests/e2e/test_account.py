@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from core.models import PatientLink, Subscriber, Task, VisitRating
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from sandbox.demo_clinic import DemoClinic, persona
 from tests.conftest import Wired, clinic_now
 from tests.e2e.phone import Phone, Shown, max_emu, phone, smsru

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core import campaigns
 from core.db import transaction
 from core.models import Subscriber, Task, VisitRating
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from sandbox.demo_clinic import persona
 from tests.conftest import Wired, clinic_now
 from tests.e2e.flows import connect

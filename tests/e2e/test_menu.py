@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from core.conversations.models import ThreadMessage
 from core.models import Appointment, PatientLink, Subscriber, Task
-from core.ratings import plan_rating_requests
+from core.ratings.survey import plan_rating_requests
 from core.referral_qr import qr_png
 from sandbox.demo_clinic import BookingConflict, DemoClinic, persona
 from tests.conftest import clinic_now

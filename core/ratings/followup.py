@@ -21,7 +21,7 @@ from core.conversations import staff_group
 from core.conversations.staff_links import managers_to_ping
 from core.models import Appointment, Doctor, Patient, Subscriber, Task, VisitRating
 from core.outbox import PRIORITY_STAFF, enqueue
-from core.rating_scale import shown_score
+from core.ratings.scale import shown_score
 from core.tasks import create_task
 from core.texts import on_date, render
 

@@ -1,7 +1,7 @@
 """The clinic's rating scale (1-5, 1-10 or smileys): what a score is and how it reads.
 
-Its own module because both the rating request (core.ratings) and the follow-up after a
-score (core.rating_followup) need it, and the request imports the follow-up.
+Its own module because both the rating request (core.ratings.survey) and the follow-up after a
+score (core.ratings.followup) need it, and the request imports the follow-up.
 """
 
 from __future__ import annotations

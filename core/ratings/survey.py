@@ -1,5 +1,5 @@
 """A short rating after each completed visit, on the clinic's scale (1-5, 1-10 or smileys),
-an optional comment, and service recovery for low scores (core.rating_followup).
+an optional comment, and service recovery for low scores (core.ratings.followup).
 
 Review links follow the platforms' rules (no "review gating"): when the clinic configured
 one, it is offered in the rating request itself, to every patient asked (at most once per
@@ -25,8 +25,8 @@ from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, V
 from core.notice_prefs import wants_clause
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.patients import chat_rank, one_chat_per_person
-from core.rating_followup import followup_keyboard
-from core.rating_scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
+from core.ratings.followup import followup_keyboard
+from core.ratings.scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
 from core.settings import store as settings
 from core.tasks import create_task
 from core.texts import render, when
