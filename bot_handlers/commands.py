@@ -2,7 +2,7 @@
 
 The screens themselves live with their flows (visits, loyalty, family, friend, settings);
 an unknown command gets /help (chat.py). /language switches the subscriber between the
-catalogue's languages (core/texts.py) and sends the menu again in the new one, since its
+catalogue's languages (core/texts/) and sends the menu again in the new one, since its
 labels are what the patient presses.
 """
 

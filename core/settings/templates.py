@@ -1,7 +1,7 @@
 """The patient-facing texts a clinic changes, editable on «Настройки → Тексты сообщений».
 
 An owner's text is kept in panel_settings under "template:<key>:<lang>" (the catalogue in
-core/texts*.py stays the built-in text; «вернуть исходный текст» drops the row). The
+core/texts/ stays the built-in text; «вернуть исходный текст» drops the row). The
 texts in force are handed to core.texts.render() through its override hook each time
 `core.settings.store.effective` reads the overrides (every job that sends one of these
 texts asks it first, and the dispatcher asks on every pass), and at once after a change
@@ -39,7 +39,7 @@ class TemplateRefused(ValueError):
 
 @dataclass(frozen=True)
 class Template:
-    key: str  # the catalogue key (core/texts*.py)
+    key: str  # the catalogue key (core/texts/)
     group: str
     label: str
     fields: tuple[str, ...]  # the placeholders its sender fills

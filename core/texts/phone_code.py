@@ -1,5 +1,5 @@
 """Texts of linking by a one-time code (bot_handlers/phone_code.py): the proof of a phone a
-messenger cannot vouch for itself (MAX). Kept apart from core/texts.py, which merges them
+messenger cannot vouch for itself (MAX). Kept apart from core/texts/__init__.py, which merges them
 into its CATALOGUE. Russian first, English beside it."""
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ from datetime import date, datetime
 from typing import Any
 
 from core.documents.texts import TEXTS as DOCUMENT_TEXTS
-from core.texts_account import TEXTS as ACCOUNT_TEXTS
-from core.texts_campaigns import TEXTS as CAMPAIGN_TEXTS
-from core.texts_max import TEXTS as PHONE_CODE_TEXTS
-from core.texts_menu import TEXTS as MENU_TEXTS
-from core.texts_messengers import TEXTS as MESSENGER_TEXTS
-from core.texts_screenshots import TEXTS as SCREENSHOT_TEXTS
+from core.texts.account import TEXTS as ACCOUNT_TEXTS
+from core.texts.campaigns import TEXTS as CAMPAIGN_TEXTS
+from core.texts.menu import TEXTS as MENU_TEXTS
+from core.texts.messengers import TEXTS as MESSENGER_TEXTS
+from core.texts.phone_code import TEXTS as PHONE_CODE_TEXTS
+from core.texts.screenshots import TEXTS as SCREENSHOT_TEXTS
 from core.visits.texts import TEXTS as WRITEBACK_TEXTS
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -172,9 +172,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cmd_settings": {"ru": "Настройки", "en": "Settings"},
     "cmd_language": {"ru": "Язык: русский / English", "en": "Language: English / русский"},
     "cmd_help": {"ru": "Что умеет бот", "en": "What the bot can do"},
-    # "help" is in core/texts_menu.py, beside the menu it lists.
+    # "help" is in core/texts/menu.py, beside the menu it lists.
     "unknown_command": {"ru": "Такой команды я не знаю.", "en": "I do not know that command."},
-    # "settings_screen": core/texts_menu.py.
+    # "settings_screen": core/texts/menu.py.
     "settings_mailings_on": {"ru": "включены", "en": "on"},
     "settings_mailings_off": {"ru": "выключены", "en": "off"},
     "settings_mailings_stop": {"ru": "отписаться: /stop", "en": "unsubscribe: /stop"},
@@ -585,12 +585,12 @@ _WEEKDAYS_RU = ("понедельник", "вторник", "среду", "че�
 
 # The patient's account (issue 11) keeps its texts apart; they are one catalogue here.
 CATALOGUE.update(ACCOUNT_TEXTS)
-CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts_max.py)
-CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (core/texts_menu.py)
-CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts_messengers.py)
+CATALOGUE.update(PHONE_CODE_TEXTS)  # linking by a code sent by SMS (core/texts/phone_code.py)
+CATALOGUE.update(MENU_TEXTS)  # the menu: visits, family, a friend, settings (core/texts/menu.py)
+CATALOGUE.update(MESSENGER_TEXTS)  # one patient, several messengers (core/texts/messengers.py)
 CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/texts.py)
-CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts_screenshots.py)
-CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/texts_campaigns.py)
+CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts/screenshots.py)
+CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/texts/campaigns.py)
 CATALOGUE.update(WRITEBACK_TEXTS)  # a confirmation the MIS refused (core/visits/texts.py)
 
 

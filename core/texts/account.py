@@ -1,6 +1,6 @@
 """Texts of the patient's account (issue 11): consent, recognition, ratings on any scale.
 
-Kept apart from core/texts.py, which merges them into its CATALOGUE, so that module stays
+Kept apart from core/texts/__init__.py, which merges them into its CATALOGUE, so that module stays
 readable. Russian first, English beside it.
 """
 

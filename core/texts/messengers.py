@@ -1,6 +1,6 @@
 """Texts of one patient in several messengers (core/messengers.py, bot_handlers/
 messengers.py): the choice of messenger in the bot's settings, and the notes the staff read
-in a thread when a message went by the other messenger. Kept apart from core/texts.py,
+in a thread when a message went by the other messenger. Kept apart from core/texts/__init__.py,
 which merges them into its CATALOGUE. Russian first, English beside it."""
 
 from __future__ import annotations
