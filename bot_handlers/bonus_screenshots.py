@@ -16,7 +16,7 @@ from core.conversations import files
 from core.conversations.threads import receive
 from core.loyalty import screenshots
 from core.models import Subscriber
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 
 log = logging.getLogger(__name__)
 

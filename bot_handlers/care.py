@@ -8,7 +8,7 @@ from bot_handlers.context import BotContext
 from core import care
 from core.clock import utcnow
 from core.outbox import PRIORITY_REPLY
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.texts import CATALOGUE
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot_handlers.channels.base import Command
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext, contact_keyboard, menu_keyboard
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.texts import render
 
 LANGUAGES = ("ru", "en")

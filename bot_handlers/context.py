@@ -19,7 +19,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.patients import get_or_create_subscriber
+from core.patients.linking import get_or_create_subscriber
 from core.texts import render
 
 log = logging.getLogger(__name__)

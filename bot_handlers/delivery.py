@@ -103,7 +103,7 @@ def register(router: Router, ctx: BotContext) -> None:
     def blocked_or_back(event: Membership) -> None:
         # The messenger tells us when a patient blocks the bot: stop queueing for them now
         # rather than learning it from a 403. Writing to the bot again lifts it
-        # (core.patients.get_or_create_subscriber).
+        # (core.patients.linking.get_or_create_subscriber).
         with ctx.session() as session:
             if event.blocked:
                 # What was queued for this chat goes by the person's other messenger, if

@@ -1,5 +1,5 @@
 """«👨‍👩‍👧 Семья»: the people linked to this chat, whose visits and bonuses it shows, whose
-notices it gets, and a one-time invite for a family member (core.family).
+notices it gets, and a one-time invite for a family member (core.patients.family).
 
 The invited member opens the link (``/start fam-<token>``), is recognised as anyone is —
 the consent, then their own contact (onboarding.py) — and only then, under the family rule
@@ -18,7 +18,9 @@ from bot_handlers.channels.base import Command, Press, Start, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core.clock import utcnow
-from core.family import (
+from core.models import Subscriber
+from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
+from core.patients.family import (
     INVITE_DAYS,
     INVITE_PREFIX,
     apply_claims,
@@ -28,9 +30,7 @@ from core.family import (
     set_member,
     start_link,
 )
-from core.models import Subscriber
-from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.tasks import create_task
 from core.texts import CATALOGUE
 

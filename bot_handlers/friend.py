@@ -1,7 +1,7 @@
 """«🤝 Пригласить друга»: the patient's personal referral link (core.loyalty.referrals), its
 QR code as an image, a share button, and how many friends came by it and what it earned.
 
-The QR code is drawn in memory when the message leaves (core.referral_qr) and goes through
+The QR code is drawn in memory when the message leaves (core.patients.referral_qr) and goes through
 the channel's send_file as a photo, in Telegram and MAX alike.
 """
 
@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from bot_handlers.channels.base import Command, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
-from core.family import start_link
 from core.loyalty.referrals import payload_for
 from core.loyalty.settings import effective
 from core.models import LedgerEntry, Patient, Referral, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.patients import linked_patients
-from core.referral_qr import qr_key
+from core.patients.family import start_link
+from core.patients.linking import linked_patients
+from core.patients.referral_qr import qr_key
 from core.texts import CATALOGUE
 
 

@@ -14,14 +14,14 @@ from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core import ledger
 from core.clock import utcnow
-from core.family import shown_patients
 from core.loyalty.accounts import family_members, member_row, owner_of
 from core.loyalty.notices import day
 from core.loyalty.referrals import deep_link, payload_for
 from core.loyalty.settings import effective
 from core.models import LedgerEntry, LoyaltyLot, LoyaltyMember, Patient, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import linked_patients
+from core.patients.family import shown_patients
+from core.patients.linking import linked_patients
 from core.texts import CATALOGUE
 
 MUTE, UNMUTE = "lm:on", "lm:off"

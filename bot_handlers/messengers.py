@@ -19,7 +19,7 @@ from bot_handlers.context import BotContext
 from core import messengers
 from core.models import Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 
 PREFIX = "msgr"  # msgr (open the screen) | msgr:<telegram|max> | msgr:last
 LAST = "last"

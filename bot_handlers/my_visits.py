@@ -1,4 +1,4 @@
-"""«🗓 Мои визиты»: the upcoming visits of the people this chat shows (core.family), each
+"""«🗓 Мои визиты»: the upcoming visits of the people this chat shows (core.patients.family), each
 with its doctor, time in the clinic's zone, the branch's address and a map link, and the
 reminder's own Confirm / Reschedule / Cancel buttons where the visit still waits for an
 answer; then the past twelve months.
@@ -22,10 +22,10 @@ from bot_handlers.channels.base import Command, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.context import BotContext
 from core.clock import utcnow
-from core.family import shown_patients
 from core.models import Appointment, Subscriber
 from core.outbox import inline_keyboard
-from core.patients import linked_patients
+from core.patients.family import shown_patients
+from core.patients.linking import linked_patients
 from core.rules import doctor_label
 from core.texts import CATALOGUE, on_date, when
 

@@ -2,7 +2,7 @@
 contact, and «Кто вы?» when a number has several patients.
 
 1. /start (a staff link, a referral, a QR tag: the payload is kept only once consent is
-   given) → the consent text, the latest version from the panel (core.consent), with
+   given) → the consent text, the latest version from the panel (core.patients.consent), with
    accept / decline. A decline keeps nothing that identifies the person and says how else
    to reach the clinic.
 2. «Поделиться номером» (the sender's own contact only) → one patient: greeted by first
@@ -25,14 +25,14 @@ from bot_handlers.channels.base import Contact, Press, Start, Text
 from bot_handlers.channels.router import Router
 from bot_handlers.chat import to_task
 from bot_handlers.context import BotContext, contact_keyboard, menu_keyboard
-from core import consent
 from core.clock import utcnow
 from core.loyalty import on_linked as loyalty_linked
 from core.loyalty import parse_payload
 from core.models import Patient, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.patient_gone import reach
-from core.patients import candidates, link_patients, linked_patients
+from core.patients import consent
+from core.patients.gone import reach
+from core.patients.linking import candidates, link_patients, linked_patients
 from core.phones import normalize
 from core.tasks import create_task
 
@@ -119,7 +119,7 @@ def register(router: Router, ctx: BotContext) -> None:
                 return
             # Only the first link counts (it names who brought the patient), and only a
             # payload of the grammar in core.loyalty.referrals is kept. Before consent it
-            # is kept too, but a decline takes it away with the rest (core.consent.forget).
+            # is kept too, but a decline takes it away with the rest (core.patients.consent.forget).
             if not sub.start_payload and parse_payload(event.payload).kind not in (
                 "none",
                 "invalid",

@@ -29,7 +29,7 @@ from bot_handlers.context import BotContext, contact_keyboard
 from core.clock import utcnow
 from core.models import PhoneCode, Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.tasks import create_task
 
 CODE = re.compile(r"^\s*(\d{6})\s*$")

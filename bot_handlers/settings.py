@@ -19,9 +19,9 @@ from bot_handlers.context import BotContext, contact_keyboard, menu_keyboard
 from core import campaigns
 from core.clock import utcnow
 from core.models import Subscriber
-from core.notice_prefs import OPTIONAL, toggle, turned_off
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
+from core.patients.notice_prefs import OPTIONAL, toggle, turned_off
 from core.texts import CATALOGUE
 
 PREFIX = "st"  # st:n:<kind>:<1 on | 0 off> | st:l:<ru|en> | st:m:<1 on | 0 off>

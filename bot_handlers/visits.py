@@ -18,7 +18,7 @@ from core.clock import utcnow
 from core.conversations.lines import record_event
 from core.models import Appointment, OutboxMessage, Patient, Subscriber, Task
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
-from core.patients import is_linked
+from core.patients.linking import is_linked
 from core.reminders import cancel_asks, cancel_queued
 from core.rules import doctor_label
 from core.settings import store as settings

@@ -2,7 +2,7 @@
 
 A person (one proven number) may be linked in Telegram and in MAX. Everything for them goes
 to one chat, never to both: the messenger they chose in the bot's settings, else the one
-they used last (core.patients.reachable_subscribers and one_chat_per_person). A chat that
+they used last (core.patients.linking.reachable_subscribers and one_chat_per_person). A chat that
 turns out blocked or deleted (a 403) hands what it could not deliver to the person's other
 chat, and the thread says so for the staff. A staff reply goes back by the messenger of the
 patient's message it answers (core.conversations.threads.reply, through reply_chat).
@@ -21,8 +21,8 @@ from core.conversations.lines import add_line, conversation_for
 from core.conversations.models import Conversation, ThreadMessage
 from core.models import OutboxMessage, PatientLink, Subscriber, Task
 from core.outbox import enqueue
-from core.patients import chat_rank, one_chat_per_person
-from core.persons import person_chats
+from core.patients.linking import chat_rank, one_chat_per_person
+from core.patients.persons import person_chats
 from core.texts import render
 
 CHANNEL_NAMES = {"telegram": "Telegram", "max": "MAX"}

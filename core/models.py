@@ -175,12 +175,12 @@ class Subscriber(Base):
     marketing_opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the person last wrote or pressed here: a patient in two messengers gets each
-    # message by the one used last (core.patients.one_chat_per_person).
+    # message by the one used last (core.patients.linking.one_chat_per_person).
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the person chose this chat's messenger in the bot's settings (bot_handlers/
     # messengers.py); the newest choice among a person's chats wins over the one used last.
     preferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Notice kinds this chat turned off in «Настройки», comma-separated (core.notice_prefs).
+    # Notice kinds this chat turned off in «Настройки», comma-separated (core.patients.notice_prefs).
     notices_off: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
     links: Mapped[list[PatientLink]] = relationship(back_populates="subscriber")
@@ -204,7 +204,7 @@ class PatientLink(Base):
     phone: Mapped[str] = mapped_column(String(20))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # «Семья» in this chat: a muted member's notices do not come here; a member not shown
-    # is left out of «Мои визиты» and «Мои бонусы» (core.family).
+    # is left out of «Мои визиты» and «Мои бонусы» (core.patients.family).
     muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     shown: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
@@ -213,7 +213,7 @@ class PatientLink(Base):
 
 class FamilyInvite(Base):
     """A one-time link a linked chat sends to a family member: opened, and the member's own
-    contact shared, the member's patient is shown in the inviting chat too (core.family)."""
+    contact shared, the member's patient is shown in the inviting chat too (core.patients.family)."""
 
     __tablename__ = "family_invites"
 

@@ -28,7 +28,7 @@ from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, OutboxMessage, Patient, PatientLink, Subscriber
 from core.outbox import PRIORITY_REMINDER, QuietHours, enqueue_many, inline_keyboard
-from core.patients import Rank, chat_rank, one_chat_per_person
+from core.patients.linking import Rank, chat_rank, one_chat_per_person
 from core.settings import store as settings
 from core.texts import render, when
 
@@ -416,7 +416,7 @@ def _chats_of(session: Session, patient_ids: list[str]) -> dict[str, list[_Chat]
             )
         )
     # A patient in Telegram and in MAX on the same number gets one reminder, by the
-    # messenger chosen in settings, else the one used last (core.patients.one_chat_per_person);
+    # messenger chosen in settings, else the one used last (core.patients.linking.one_chat_per_person);
     # each chosen chat knows the person's others, whose keys say it was sent already.
     others = _person_chats(session, {phone for chats in seen.values() for phone, *_ in chats})
     found: dict[str, list[_Chat]] = defaultdict(list)

@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import care, loyalty, patient_gone
+from core import care, loyalty
 from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.events import AppointmentCancelled, EventKind, PaymentReversed
 from core.models import Appointment, Doctor, DomainEvent, Patient, PatientPhone, Task
 from core.outbox import PRIORITY_NOTICE, enqueue
-from core.patients import link_by_phone, reachable_subscribers, waiting_subscribers
+from core.patients import gone as patient_gone
+from core.patients.linking import link_by_phone, reachable_subscribers, waiting_subscribers
 from core.reminders import cancel_queued
 from core.tasks import transition
 from core.texts import menu_keyboard, render, when

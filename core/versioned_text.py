@@ -1,5 +1,5 @@
 """A text the clinic words for itself in the panel and the patient accepts — the consent to
-personal data processing (core.consent), the agreement on a simple electronic signature
+personal data processing (core.patients.consent), the agreement on a simple electronic signature
 (core.documents.agreement): kept as numbered versions, never edited in place, so an
 acceptance always names the exact wording it was given."""
 

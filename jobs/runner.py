@@ -36,8 +36,8 @@ from core.greetings import plan_birthdays, plan_holidays
 from core.health import check_stale, mis_retry_due, record_mis_failure, record_mis_ok
 from core.loyalty import nightly
 from core.loyalty.nightly import NightlyReport
+from core.patients.referral_qr import outgoing_qr
 from core.ratings.survey import plan_rating_requests
-from core.referral_qr import outgoing_qr
 from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
 from core.settings import store as settings_store

@@ -1,6 +1,6 @@
 """«Согласие»: the text of the consent to personal data processing the bot shows.
 
-Owners and managers edit it; each save is a new version (core.consent), the bot shows the
+Owners and managers edit it; each save is a new version (core.patients.consent), the bot shows the
 latest, and every patient's acceptance names the version they accepted (on their card).
 Earlier versions stay listed, since acceptances point at them.
 """
@@ -14,8 +14,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from app.auth import current_user
 from app.extensions import db
 from app.permissions import requires
-from core import consent
 from core.clock import utcnow
+from core.patients import consent
 
 bp = Blueprint("consent", __name__, url_prefix="/consent")
 

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from core.care import attachments
 from core.config import Config
 from core.models import Appointment, CareInstruction, CareSent, Doctor, Patient, Subscriber
-from core.notice_prefs import wants
 from core.outbox import PRIORITY_NOTICE, enqueue
-from core.patients import reachable_subscribers
+from core.patients.linking import reachable_subscribers
+from core.patients.notice_prefs import wants
 from core.texts import render, when
 
 # Telegram refuses a message longer than this (in characters).
@@ -251,7 +251,7 @@ def on_completed(
     specialty = doctor.specialty if doctor is not None else ""
     start = completed_at or now
     tz = config.clinic.tz
-    # Care instructions are optional in the chat's «Настройки» (core.notice_prefs).
+    # Care instructions are optional in the chat's «Настройки» (core.patients.notice_prefs).
     subscribers = [s for s in reachable_subscribers(session, patient.mis_id) if wants(s, "care")]
     queued = 0
     for instruction in instructions:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from core.conversations.models import Conversation, ThreadMessage
 from core.messengers import best_chat, channel_name, thread_chats
 from core.models import Appointment, OutboxMessage, Patient, PatientLink, Subscriber, Task
-from core.patients import linked_patients
-from core.persons import person_chats
+from core.patients.linking import linked_patients
+from core.patients.persons import person_chats
 from core.tasks import OPEN_STATES
 
 # What a staff member reads under an outgoing line, from its outbox row's state.

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.conversations.models import Conversation, ThreadMessage
 from core.models import Subscriber, Task
-from core.persons import person_chats
+from core.patients.persons import person_chats
 
 
 def conversation_for(session: Session, sub: Subscriber) -> Conversation:

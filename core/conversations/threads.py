@@ -24,7 +24,7 @@ from core.conversations.models import Conversation, ThreadMessage
 from core.conversations.splitting import split_text
 from core.models import Subscriber, Task
 from core.outbox import PRIORITY_REPLY, enqueue
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.settings import store as settings
 from core.tasks import OPEN_STATES, TaskStateError, create_task, transition
 from core.texts import render

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.loyalty.accounts import account_patients
 from core.models import LoyaltyAccount, LoyaltyMember, Patient
-from core.notice_prefs import wants
 from core.outbox import PRIORITY_NOTICE, enqueue
-from core.patients import reachable_subscribers
+from core.patients.linking import reachable_subscribers
+from core.patients.notice_prefs import wants
 from core.texts import _MONTHS_RU, render
 
 
@@ -77,7 +77,7 @@ def notify_account(
             continue
         patient = patients[pid]
         for sub in reachable_subscribers(session, pid):
-            # Bonus notices are optional in the chat's «Настройки» (core.notice_prefs).
+            # Bonus notices are optional in the chat's «Настройки» (core.patients.notice_prefs).
             if sub.id in seen or not wants(sub, "loyalty"):
                 continue
             seen.add(sub.id)

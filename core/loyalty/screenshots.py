@@ -27,7 +27,7 @@ from core.conversations.threads import Incoming, notice, summary
 from core.loyalty import operations
 from core.loyalty.settings import effective
 from core.models import OutboxMessage, Subscriber, Task
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 from core.tasks import TaskStateError, announce_state, create_task, transition
 from core.texts import render
 

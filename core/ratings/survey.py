@@ -22,9 +22,9 @@ from core.clock import utcnow
 from core.config import Config
 from core.db import transaction
 from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, VisitRating
-from core.notice_prefs import wants_clause
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
-from core.patients import chat_rank, one_chat_per_person
+from core.patients.linking import chat_rank, one_chat_per_person
+from core.patients.notice_prefs import wants_clause
 from core.ratings.followup import followup_keyboard
 from core.ratings.scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
 from core.settings import store as settings
@@ -119,7 +119,7 @@ def plan_rating_requests(
                 Patient.messaging_allowed.is_(True),
                 Patient.status != "deleted",
                 Subscriber.unreachable_at.is_(None),
-                # The chat's «Настройки» and «Семья» (core.notice_prefs, core.family).
+                # The chat's «Настройки» and «Семья» (core.patients.notice_prefs, core.patients.family).
                 wants_clause("ratings"),
                 PatientLink.muted.is_(False),
                 ~exists().where(

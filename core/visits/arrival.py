@@ -23,7 +23,7 @@ from core.config import Config
 from core.events import AppointmentEvent
 from core.models import Appointment, DomainEvent, Patient
 from core.outbox import PRIORITY_NOTICE, enqueue, inline_keyboard
-from core.patients import reachable_subscribers
+from core.patients.linking import reachable_subscribers
 from core.reminders import cancel_queued
 from core.settings import store as settings
 from core.texts import render

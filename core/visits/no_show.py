@@ -42,7 +42,7 @@ from core.events import AppointmentEvent, EventKind
 from core.health import mis_health
 from core.models import Appointment, Doctor, DomainEvent, OutboxMessage, Patient, Subscriber, Task
 from core.outbox import PRIORITY_NOTICE, QuietHours, enqueue, inline_keyboard
-from core.patients import reachable_subscribers
+from core.patients.linking import reachable_subscribers
 from core.settings import store as settings
 from core.tasks import OPEN_STATES, close_by_system, create_task
 from core.texts import on_date, render, when

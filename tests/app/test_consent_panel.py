@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from core import consent
 from core.db import transaction
 from core.models import ConsentText, Patient, PatientLink, Subscriber
+from core.patients import consent
 from tests.conftest import Persona
 
 TEXT = "Я соглашаюсь на обработку моих данных клиникой для записи и напоминаний."

@@ -16,7 +16,7 @@ from connectors.registry import open_connector
 from connectors.sync import SyncEngine
 from core.db import transaction
 from core.models import Appointment, DomainEvent, Patient, Payment, SyncCursor
-from core.patients import patients_by_phone
+from core.patients.linking import patients_by_phone
 from sandbox.demo_clinic import DemoClinic, persona
 from tests.conftest import clinic_now, make_config
 

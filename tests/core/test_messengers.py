@@ -20,7 +20,7 @@ from core.conversations.threads import Incoming, receive
 from core.db import transaction
 from core.models import OutboxMessage, Patient, PatientLink, Subscriber, Task
 from core.outbox import claim, enqueue
-from core.patients import link_patients
+from core.patients.linking import link_patients
 from tests.core.people import patient
 
 PHONE = "+79161234567"

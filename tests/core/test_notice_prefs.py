@@ -1,4 +1,4 @@
-"""A chat's notice settings (core.notice_prefs) and a family member muted in a chat
+"""A chat's notice settings (core.patients.notice_prefs) and a family member muted in a chat
 (PatientLink.muted): the senders skip them, and a muted reminder does not become an SMS."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from core.loyalty.accounts import account_of
 from core.loyalty.notices import notify_account
 from core.migrate import upgrade
 from core.models import Appointment, OutboxMessage, PatientLink
-from core.notice_prefs import OPTIONAL, toggle, turned_off, wants
-from core.patients import reachable_subscribers
+from core.patients.linking import reachable_subscribers
+from core.patients.notice_prefs import OPTIONAL, toggle, turned_off, wants
 from core.reminders import plan_reminders
 from tests.conftest import make_config
 from tests.core.people import chat_for, patient

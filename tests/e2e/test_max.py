@@ -179,7 +179,7 @@ def test_a_button_from_another_chat_is_refused(max_wired: MaxWired) -> None:
 def test_one_chat_per_person_is_the_one_chosen_else_the_one_used_last() -> None:
     from datetime import UTC, datetime
 
-    from core.patients import chat_rank, one_chat_per_person
+    from core.patients.linking import chat_rank, one_chat_per_person
 
     early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     chats = [

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from core.conversations.models import ThreadMessage
 from core.models import Appointment, PatientLink, Subscriber, Task
+from core.patients.referral_qr import qr_png
 from core.ratings.survey import plan_rating_requests
-from core.referral_qr import qr_png
 from sandbox.demo_clinic import BookingConflict, DemoClinic, persona
 from tests.conftest import clinic_now
 from tests.e2e.flows import complete_and_pay

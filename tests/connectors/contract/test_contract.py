@@ -19,7 +19,7 @@ from connectors.sync import SyncEngine
 from core.config import Config
 from core.db import transaction
 from core.models import Appointment, DomainEvent, Patient, Payment, SyncCursor
-from core.patients import patients_by_phone
+from core.patients.linking import patients_by_phone
 from core.visits.no_show_sweep import NoShowSweep
 from tests.conftest import WallClock
 from tests.connectors.contract.engines import MIS_TZ, MisEngine, mis_now

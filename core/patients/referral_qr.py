@@ -13,9 +13,9 @@ import io
 import segno
 
 from core.config import Config
-from core.family import start_link
 from core.loyalty.referrals import parse_payload
 from core.models import OutboxMessage
+from core.patients.family import start_link
 
 KEY_PREFIX = "friend-qr"
 

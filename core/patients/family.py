@@ -21,7 +21,7 @@ from core.config import Config
 from core.loyalty.accounts import member
 from core.loyalty.referrals import deep_link
 from core.models import FamilyInvite, Patient, PatientLink, Subscriber
-from core.patients import linked_patients
+from core.patients.linking import linked_patients
 
 INVITE_PREFIX = "fam-"  # the /start payload of an invite: fam-<token>
 INVITE_DAYS = 7

@@ -1,6 +1,6 @@
 """A person behind several chats: the same proven number in Telegram and in MAX.
 
-Kept apart from core.patients so the thread (core.conversations.lines) can ask it without
+Kept apart from core.patients.linking so the thread (core.conversations.lines) can ask it without
 importing the patient look-ups, which themselves open a person's thread when they link.
 """
 

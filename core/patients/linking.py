@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.conversations.lines import conversation_for
 from core.models import Patient, PatientLink, PatientPhone, Subscriber, Task
-from core.persons import person_chats
+from core.patients.persons import person_chats
 
 CONSENT_VERSION = "2026-11"
 
@@ -188,7 +188,7 @@ def linked_patients(session: Session, sub: Subscriber) -> list[Patient]:
 
 def reachable_subscribers(session: Session, patient_mis_id: str) -> list[Subscriber]:
     """Chats that may receive messages about this patient: reachable, and not having muted
-    this patient in «Семья» (core.family)."""
+    this patient in «Семья» (core.patients.family)."""
     found = list(
         session.scalars(
             select(Subscriber)

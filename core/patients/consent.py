@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from core.models import ConsentText, PatientLink, Subscriber, Task, VisitRating
-from core.patients import CONSENT_VERSION
+from core.patients.linking import CONSENT_VERSION
 from core.texts import render
 from core.versioned_text import VersionedText
 
