@@ -23,11 +23,16 @@ dialect = "mysql"
 EXAMPLE = "mysql://kabinet_ro@127.0.0.1:3306/opendental"
 
 
-def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
+def _open(dsn: str, key: str, timeout_seconds: int, password: str, *, write: bool) -> Any:
+    """A session on `dsn` (the config key `key` names it in errors): read committed, each
+    statement bounded by the server; a read session is READ ONLY, a write one waits for
+    Open Dental's own row locks only briefly and counts FOUND_ROWS — an UPDATE that sets
+    the value already there counts its row (MySQL would say 0 changed), so writing the same
+    confirmation again is not mistaken for a missing visit."""
     url = parse_url_dsn(dsn, "mysql", EXAMPLE)
     if not url.database:
         raise ConnectorError(
-            f"mis.dsn: no database named (expected e.g. {EXAMPLE})",
+            f"{key}: no database named (expected e.g. {EXAMPLE})",
             retryable=False,
             kind="config",
         )
@@ -43,54 +48,18 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
         read_timeout=timeout_seconds + 5,
         write_timeout=timeout_seconds + 5,
         autocommit=False,
-    )
-    try:
-        version = str(conn.get_server_info())
-        is_mariadb = "mariadb" in version.lower()
-        with conn.cursor() as cursor:
-            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
-            if is_mariadb:
-                cursor.execute(f"SET SESSION max_statement_time = {int(timeout_seconds)}")
-            else:
-                cursor.execute(f"SET SESSION max_execution_time = {int(timeout_seconds) * 1000}")
-        conn.commit()
-    except Exception:
-        conn.close()
-        raise
-    return _Connection(conn)
-
-
-def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
-    """The write account's connection (mis.write_dsn). FOUND_ROWS: an UPDATE that sets the
-    value already there counts its row (MySQL would say 0 changed), so writing the same
-    confirmation again is not mistaken for a missing visit."""
-    url = parse_url_dsn(dsn, "mysql", EXAMPLE)
-    if not url.database:
-        raise ConnectorError(
-            f"mis.write_dsn: no database named (expected e.g. {EXAMPLE})",
-            retryable=False,
-            kind="config",
-        )
-    conn = pymysql.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.user,
-        password=password or url.password,
-        database=url.database,
-        charset=url.options.get("charset", "utf8mb4"),
-        connect_timeout=max(1, min(timeout_seconds, 30)),
-        read_timeout=timeout_seconds + 5,
-        write_timeout=timeout_seconds + 5,
-        autocommit=False,
-        client_flag=pymysql.constants.CLIENT.FOUND_ROWS,
+        client_flag=pymysql.constants.CLIENT.FOUND_ROWS if write else 0,
     )
     try:
         is_mariadb = "mariadb" in str(conn.get_server_info()).lower()
         with conn.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            # Wait for Open Dental's own row locks only briefly, then try again later.
-            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, int(timeout_seconds))}")
+            if write:
+                cursor.execute(
+                    f"SET SESSION innodb_lock_wait_timeout = {max(1, int(timeout_seconds))}"
+                )
+            else:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
             if is_mariadb:
                 cursor.execute(f"SET SESSION max_statement_time = {int(timeout_seconds)}")
             else:
@@ -99,7 +68,16 @@ def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteC
     except Exception:
         conn.close()
         raise
-    return _WriteConnection(conn)
+    return conn
+
+
+def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
+    return _Connection(_open(dsn, "mis.dsn", timeout_seconds, password, write=False))
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The write account's connection (mis.write_dsn)."""
+    return _WriteConnection(_open(dsn, "mis.write_dsn", timeout_seconds, password, write=True))
 
 
 class _WriteConnection:

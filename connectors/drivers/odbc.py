@@ -52,20 +52,15 @@ def _dialect_of(dbms: str) -> str:
     return "tsql"
 
 
-def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
-    if not dsn.strip():
-        raise ConnectorError(
-            "mis.dsn is empty: expected an ODBC connection string such as "
-            "DRIVER={ODBC Driver 18 for SQL Server};SERVER=...;DATABASE=PZ;UID=...",
-            retryable=False,
-            kind="config",
-        )
+def _open(dsn: str, timeout_seconds: int, password: str, *, write: bool) -> tuple[Any, str]:
+    """A connection and its dialect; a read one is READ ONLY, a write one (mis.write_dsn)
+    has the same timeouts and, on SQL Server, the same low deadlock priority."""
     # `timeout` here is the login timeout; the query timeout is set on the connection.
     conn = pyodbc.connect(
         _connection_string(dsn, password),
         timeout=max(1, min(timeout_seconds, 30)),
         autocommit=False,
-        readonly=True,
+        readonly=not write,
     )
     try:
         engine = _dialect_of(str(conn.getinfo(pyodbc.SQL_DBMS_NAME)))
@@ -78,42 +73,32 @@ def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
                 raise
         cursor = conn.cursor()
         for statement in _session_setup(engine, timeout_seconds):
-            cursor.execute(statement)
-        cursor.close()
-        conn.commit()
-    except Exception:
-        conn.close()
-        raise
-    return _Connection(conn, engine)
-
-
-def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
-    """The write account's connection (mis.write_dsn): no read-only session, the same
-    timeouts, and on SQL Server the same low deadlock priority."""
-    if not dsn.strip():
-        raise ConnectorError("mis.write_dsn is empty", retryable=False, kind="config")
-    conn = pyodbc.connect(
-        _connection_string(dsn, password),
-        timeout=max(1, min(timeout_seconds, 30)),
-        autocommit=False,
-    )
-    try:
-        engine = _dialect_of(str(conn.getinfo(pyodbc.SQL_DBMS_NAME)))
-        try:
-            conn.timeout = timeout_seconds
-        except pyodbc.Error:
-            if engine == "tsql":
-                raise
-        cursor = conn.cursor()
-        for statement in _session_setup(engine, timeout_seconds):
-            if "READ ONLY" not in statement:
+            if not (write and "READ ONLY" in statement):
                 cursor.execute(statement)
         cursor.close()
         conn.commit()
     except Exception:
         conn.close()
         raise
-    return _WriteConnection(conn, engine)
+    return conn, engine
+
+
+def connect(dsn: str, timeout_seconds: int, password: str = "") -> _Connection:
+    if not dsn.strip():
+        raise ConnectorError(
+            "mis.dsn is empty: expected an ODBC connection string such as "
+            "DRIVER={ODBC Driver 18 for SQL Server};SERVER=...;DATABASE=PZ;UID=...",
+            retryable=False,
+            kind="config",
+        )
+    return _Connection(*_open(dsn, timeout_seconds, password, write=False))
+
+
+def connect_write(dsn: str, timeout_seconds: int, password: str = "") -> _WriteConnection:
+    """The write account's connection (mis.write_dsn)."""
+    if not dsn.strip():
+        raise ConnectorError("mis.write_dsn is empty", retryable=False, kind="config")
+    return _WriteConnection(*_open(dsn, timeout_seconds, password, write=True))
 
 
 class _WriteConnection:

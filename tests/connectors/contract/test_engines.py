@@ -244,7 +244,8 @@ def test_mis_dump_prints_canonical_json_lines(mis: MisEngine, tmp_path: Path) ->
     )
     assert mine["phones"] == ["+79221112233"] and mine["birth_date"] == "1990-02-03"
     visits = _cli(tmp_path, mis, "mis", "dump", "appointment", "--limit", "100000")
-    booked = next(json.loads(ln) for ln in visits.output.splitlines() if f'"{visit}"' in ln)
+    # By its id, not by the id's text in a line: another visit may have it as a patient's.
+    booked = next(r for r in map(json.loads, visits.output.splitlines()) if r["mis_id"] == visit)
     assert booked["starts_at"] == str(start.replace(tzinfo=MIS_TZ))  # the MIS's own zone
     assert (booked["patient_id"], booked["doctor_id"], booked["status"]) == (
         patient,
