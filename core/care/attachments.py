@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.conversations import files
 from core.conversations.lines import add_line, conversation_for
+from core.conversations.threads import queue_file
 from core.models import Subscriber
-from core.outbox import enqueue
 
 LIMIT_MB = 10
 # Telegram takes a document of up to 50 MB and a photo of up to 10 MB from a bot; MAX's
@@ -175,18 +175,12 @@ def send(
         file_path=relative,
         subscriber_id=sub.id,
     )
-    # The key names the line: the transport reads the file back by it (outgoing_file).
-    row = enqueue(
+    return queue_file(
         session,
-        key=f"staff-reply:{line.id}",
-        chat_id=sub.chat_id,
-        channel=sub.channel,
-        text=caption,
-        kind="file",
+        sub,
+        line,
         priority=priority,
         due_at=due_at,
         respect_quiet_hours=respect_quiet_hours,
         patient_mis_id=patient_mis_id,
     )
-    line.outbox_id = row.id if row is not None else None
-    return row is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -349,17 +350,36 @@ def file_line(
         subscriber_id=sub.id,
     )
     line.file_path = files.save_outgoing(config, conv.id, line.id, upload)
+    queue_file(session, sub, line, keyboard=keyboard, patient_mis_id=patient_mis_id)
+    return line
+
+
+def queue_file(
+    session: Session,
+    sub: Subscriber,
+    line: ThreadMessage,
+    *,
+    priority: int = PRIORITY_REPLY,
+    due_at: datetime | None = None,
+    respect_quiet_hours: bool = False,
+    keyboard: dict | None = None,
+    patient_mis_id: str = "",
+) -> bool:
+    """The outbox row that sends a stored file line (its caption, any buttons): keyed by the
+    line, which the transport reads the file back by (files.outgoing_file). False when the
+    key was queued before (nothing new)."""
     row = enqueue(
         session,
         key=f"staff-reply:{line.id}",
         chat_id=sub.chat_id,
         channel=sub.channel,
-        text=caption,
+        text=line.text,
         kind="file",
-        priority=PRIORITY_REPLY,
-        respect_quiet_hours=False,
+        priority=priority,
+        due_at=due_at,
+        respect_quiet_hours=respect_quiet_hours,
         reply_markup=keyboard,
         patient_mis_id=patient_mis_id,
     )
     line.outbox_id = row.id if row is not None else None
-    return line
+    return row is not None
