@@ -389,26 +389,11 @@ class ControlApp(ControlRoutes):
         return Response(page, mimetype="text/html")
 
     def _phone_form(self) -> Response:
-        links = "".join(
-            f'<li><a href="/phone?user={u["user_id"]}">'
-            f"{html.escape(u['first_name'])} {html.escape(u.get('last_name') or '')}</a>"
-            f" <small>user_id {u['user_id']}</small></li>"
-            for u in self.emu.users()
+        return self.phone_form(
+            id_key="user_id",
+            heading="Новый тестовый пациент в MAX",
+            title="Телефон — эмулятор MAX",
         )
-        body = (
-            '<form method="post" action="/phone" id="new-user-form">'
-            "<h2>Новый тестовый пациент в MAX</h2>"
-            '<label>Имя <input name="first_name" id="first-name" value="Анна" required></label>'
-            '<label>Фамилия <input name="last_name" id="last-name" value="Иванова"></label>'
-            '<label>Телефон (необязательно) <input name="phone_number" id="phone-number"'
-            ' placeholder="+79001234567"></label>'
-            '<button type="submit" id="create-user-btn">Открыть чат</button>'
-            "</form>"
-        )
-        if links:
-            body += f"<h3>Уже есть</h3><ul id='user-list'>{links}</ul>"
-        body += self.elsewhere_html()
-        return Response(_page("Телефон — эмулятор MAX", body), mimetype="text/html")
 
 
 def _buttons(attachments: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

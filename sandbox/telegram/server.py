@@ -143,6 +143,30 @@ class ControlRoutes:
             cached[key] = phone_html(key)
         return cached[key]
 
+    def phone_form(self, *, id_key: str, heading: str, title: str) -> Response:
+        """/phone without a user: the emulator's users to open, and a form for a new one
+        (`id_key`: the field naming a user in this messenger's API)."""
+        links = "".join(
+            f'<li><a href="/phone?user={u[id_key]}">'
+            f"{html.escape(u['first_name'])} {html.escape(u.get('last_name') or '')}</a>"
+            f" <small>{id_key} {u[id_key]}</small></li>"
+            for u in self.emu.users()
+        )
+        body = (
+            '<form method="post" action="/phone" id="new-user-form">'
+            f"<h2>{html.escape(heading)}</h2>"
+            '<label>Имя <input name="first_name" id="first-name" value="Анна" required></label>'
+            '<label>Фамилия <input name="last_name" id="last-name" value="Иванова"></label>'
+            '<label>Телефон (необязательно) <input name="phone_number" id="phone-number"'
+            ' placeholder="+79001234567"></label>'
+            '<button type="submit" id="create-user-btn">Открыть чат</button>'
+            "</form>"
+        )
+        if links:
+            body += f"<h3>Уже есть</h3><ul id='user-list'>{links}</ul>"
+        body += self.elsewhere_html()
+        return Response(_page(title, body), mimetype="text/html")
+
 
 class EmulatorApp(ControlRoutes):
     """WSGI application; all state lives in the emulator, none here."""
@@ -472,26 +496,9 @@ class EmulatorApp(ControlRoutes):
         return Response(self.phone_page(), mimetype="text/html")
 
     def _phone_form(self) -> Response:
-        links = "".join(
-            f'<li><a href="/phone?user={u["id"]}">'
-            f"{html.escape(u['first_name'])} {html.escape(u.get('last_name') or '')}</a>"
-            f" <small>id {u['id']}</small></li>"
-            for u in self.emu.users()
+        return self.phone_form(
+            id_key="id", heading="Новый тестовый пациент", title="Телефон — эмулятор Telegram"
         )
-        body = (
-            '<form method="post" action="/phone" id="new-user-form">'
-            "<h2>Новый тестовый пациент</h2>"
-            '<label>Имя <input name="first_name" id="first-name" value="Анна" required></label>'
-            '<label>Фамилия <input name="last_name" id="last-name" value="Иванова"></label>'
-            '<label>Телефон (необязательно) <input name="phone_number" id="phone-number"'
-            ' placeholder="+79001234567"></label>'
-            '<button type="submit" id="create-user-btn">Открыть чат</button>'
-            "</form>"
-        )
-        if links:
-            body += f"<h3>Уже есть</h3><ul id='user-list'>{links}</ul>"
-        body += self.elsewhere_html()
-        return Response(_page("Телефон — эмулятор Telegram", body), mimetype="text/html")
 
 
 def _page(title: str, body: str) -> str:
