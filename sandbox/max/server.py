@@ -25,6 +25,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from sandbox.telegram.formatting import EntityParseError, parse_text
+from sandbox.telegram.multipart import parse_multipart
 from sandbox.telegram.server import ControlRoutes, _json, _page
 
 if TYPE_CHECKING:
@@ -155,11 +156,17 @@ class ControlApp(ControlRoutes):
         """A person's file: multipart field ``file`` or ``photo`` (with its name and content
         type), or JSON ``data_base64`` with ``file_name`` and ``content_type``. Returns the
         bytes, the other fields, the name and the content type."""
-        storage = request.files.get("file") or request.files.get("photo")
-        if storage is not None:
-            data = storage.read()
-            body: dict[str, Any] = dict(request.form.items())
-            name, content_type = storage.filename or "", storage.mimetype or ""
+        # The Telegram emulator's parser, not werkzeug's: once pyTelegramBotAPI has sent a
+        # file in the process it makes requests write non-ASCII names raw, which werkzeug
+        # reads as a text field (sandbox/telegram/multipart.py).
+        upload, body = None, {}
+        if request.mimetype == "multipart/form-data":
+            fields, files = parse_multipart(
+                request.get_data(), request.mimetype_params.get("boundary", "")
+            )
+            upload, body = files.get("file") or files.get("photo"), dict(fields)
+        if upload is not None:
+            data, name, content_type = upload.data, upload.filename, upload.content_type or ""
         else:
             body = ControlApp._body(request)
             try:
