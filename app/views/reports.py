@@ -20,7 +20,15 @@ from app.formatting import csv_cell
 from app.permissions import requires
 from core.clock import local_now, utcnow
 from core.config import Config
-from core.reports import confirmations, connections, economics, ratings, referrals, reviews
+from core.reports import (
+    confirmations,
+    connections,
+    economics,
+    ratings,
+    referrals,
+    response_times,
+    reviews,
+)
 from core.reports.model import Column, Report
 from core.reports.period import DEFAULT_DAYS, Period, PeriodError, parse
 
@@ -64,6 +72,11 @@ REPORTS: dict[str, Entry] = {
         "Ссылки на отзывы",
         "Сколько раз бот предложил ссылку на отзыв и сколько отзывов подтверждено.",
         lambda s, c, p: reviews.report(s, p),
+    ),
+    "response-times": Entry(
+        "Время ответа",
+        "Как быстро сотрудники отвечают пациентам и закрывают задачи: медиана и 90-й процентиль.",
+        lambda s, c, p: response_times.report(s, p),
     ),
     "economics": Entry(
         "Экономика бонусов",

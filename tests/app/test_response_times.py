@@ -98,3 +98,36 @@ def test_a_staff_member_links_telegram_with_a_one_time_code(
     with factory() as s:
         admin = s.scalars(select(StaffUser).where(StaffUser.login == "admin")).one()
         assert staff_links.link_of(s, admin) is None and staff_links.staff_for(s, 5555) is None
+
+
+def test_the_response_times_report_has_its_chart_and_a_russian_csv(
+    manager: Persona, factory: sessionmaker[Session], config: Config
+) -> None:
+    """«Отчёты → Время ответа»: the same episodes over a picked period, in minutes with a
+    decimal comma, per stretch and per staff member; an episode outside the period does
+    not count."""
+    for n, minutes in enumerate((2, 4, 6, 8, 100)):
+        _answered(factory, config, WEEK1 + timedelta(hours=n), "Ольга", minutes, minutes + 10)
+    _answered(factory, config, WEEK2, "Мария", 30, 60)
+    _answered(factory, config, WEEK2 + timedelta(days=14), "Мария", 1, 2)  # after the period
+    period = "?from=2027-03-08&to=2027-03-21"
+    assert manager.login_name is not None
+    with time_machine.travel(WEEK2 + timedelta(days=20), tick=False):
+        manager.login(manager.login_name, PASSWORDS[manager.login_name])
+        page = manager.get("/reports/response-times" + period)
+        download = manager.get("/reports/response-times.csv" + period)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<svg" in html and "Первый ответ, минуты" in html
+    # Six episodes: first responses 2, 4, 6, 8, 30, 100 min: median 6, p90 100.
+    assert '<b id="figure-episodes">6</b>' in html
+    assert '<b id="figure-first-median">6,0</b>' in html
+    assert '<b id="figure-first-p90">100,0</b>' in html
+    rows = list(
+        csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
+    )
+    assert rows[0] == ["Время ответа", "08.03.2027", "21.03.2027"]
+    assert ["Ольга", "5", "5", "6,0", "100,0", "5", "16,0", "110,0"] in rows
+    assert ["Мария", "1", "1", "30,0", "30,0", "1", "60,0", "60,0"] in rows
+    stretches = rows[rows.index(["По отрезкам периода"]) + 2 : rows.index(["По сотрудникам"]) - 1]
+    assert sum(int(r[1]) for r in stretches) == 6
