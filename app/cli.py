@@ -155,12 +155,44 @@ def mis_group() -> None:
     """The clinic's MIS database (read-only)."""
 
 
+def _mis_in_force(config: Config) -> Config:
+    """The configuration with the MIS connection the runner uses: the one checked and kept
+    on «Настройки → Подключение к МИС», if any, else the file's. A store that does not
+    exist yet is not created here (a check before the first start reads the file's)."""
+    from core.db import make_engine, session_factory
+    from core.settings.store import mis_in_force
+
+    if (
+        not config.storage.database_url
+        and not Path(config.storage.url[len("sqlite:///") :]).exists()
+    ):
+        return config
+    engine = make_engine(config.storage.url)
+    try:
+        return mis_in_force(session_factory(engine), config)
+    finally:
+        engine.dispose()
+
+
 @mis_group.command("check")
-def mis_check() -> None:
+@click.option(
+    "--file",
+    "file_only",
+    is_flag=True,
+    help="Check the configuration file's connection even when the panel keeps another one.",
+)
+def mis_check(file_only: bool) -> None:
     """Connect and run every query of the profile with a small limit."""
     from core.settings.mis_check import steps
 
-    report = steps(_config())  # the same steps as «Проверить» in the panel
+    config = _config()
+    in_force = config if file_only else _mis_in_force(config)
+    if in_force.mis != config.mis:
+        click.echo(
+            "checking the MIS connection kept in the panel («Настройки → Подключение к МИС»), "
+            "which the runner uses; --file checks the configuration file's"
+        )
+    report = steps(in_force)  # the same steps as «Проверить» in the panel
     for line in report.lines:
         click.echo(line, err=line.startswith("✗"))
     sys.exit(0 if report.ok else 1)
@@ -181,7 +213,7 @@ def mis_dump(entity: str, since: str | None, limit: int) -> None:
     from connectors.registry import open_connector
 
     try:
-        connector = open_connector(_config())
+        connector = open_connector(_mis_in_force(_config()))
     except ConnectorError as exc:
         raise click.ClickException(f"{exc.kind}: {exc}") from None
     if entity not in connector.entities():
@@ -223,7 +255,7 @@ def sync_once(once: bool) -> None:
     engine = make_engine(config.storage.url)
     factory = session_factory(engine)
     try:
-        connector = open_connector(config)
+        connector = open_connector(_mis_in_force(config))  # the runner's own connection
     except ConnectorError as exc:
         engine.dispose()
         raise click.ClickException(f"MIS profile ({exc.kind}): {exc}") from None

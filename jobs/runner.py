@@ -122,8 +122,12 @@ class Appliance:
         self.updates = UpdateProcessor(self.bot, factory, wake=self.dispatcher.wake, clock=clock)
         self.poller = Poller(self.bot, factory, config, processor=self.updates)
         self.webhook = WebhookKeeper(self.bot, config, self.updates)
-        # The MIS connection checked and kept on «Настройки → Подключение к МИС», if any.
-        self.connector = connector or open_connector(settings_store.mis_in_force(factory, config))
+        # The MIS connection checked and kept on «Настройки → Подключение к МИС», if any;
+        # one kept there later is followed from the next read (_follow_mis_setting).
+        self._own_connector = connector is None
+        in_force = settings_store.mis_in_force(factory, config)
+        self._mis = in_force.mis
+        self.connector = connector or open_connector(in_force)
         self.sync = SyncEngine(self.connector, factory, clock=clock)
         self.no_shows = NoShowSweep(
             factory, grace=timedelta(minutes=config.mis.no_show_grace_minutes), clock=clock
@@ -173,6 +177,7 @@ class Appliance:
         with self._sync_lock:
             report = None
             try:
+                self._follow_mis_setting()
                 # During an outage the back-off decides when the MIS is tried again.
                 if mis_retry_due(self.factory, self.clock()):
                     report = self.sync.run_once()
@@ -195,6 +200,26 @@ class Appliance:
             self.rules.process_pending(self.factory)
             self.dispatcher.wake()
             return report
+
+    def _follow_mis_setting(self) -> None:
+        """A MIS connection kept on «Подключение к МИС» (only after its «Проверить» passed)
+        is read from at the next poll, without restarting the runner. The cursors stay:
+        the panel changes how the same MIS is reached (a moved server, another account),
+        and a clinic that changes MIS altogether starts a new store (README)."""
+        if not self._own_connector:
+            return
+        in_force = settings_store.mis_in_force(self.factory, self.config)
+        if in_force.mis == self._mis:
+            return
+        connector = open_connector(in_force)  # a ConnectorError is the read's failure
+        previous, self.connector = self.connector, connector
+        self.sync = SyncEngine(connector, self.factory, clock=self.clock)
+        self._mis = in_force.mis
+        previous.close()
+        log.info(
+            "reading the MIS through the connection kept in the panel (profile %s)",
+            in_force.mis.profile,
+        )
 
     def _woke(self, count: int) -> int:
         if count:

@@ -320,7 +320,7 @@ def mis_view() -> Any:
     s.commit()
     if changed:
         labels = ", ".join(f"«{BY_KEY[key].label}»" for key in changed)
-        flash(f"Проверено и сохранено: {labels}. Кабинет подключится так после перезапуска.")
+        flash(f"Проверено и сохранено: {labels}. Кабинет читает МИС так со следующего опроса.")
     else:
         flash("Проверено; ничего не изменилось.")
     return redirect(url_for("settings.mis_view"))

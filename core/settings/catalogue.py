@@ -140,8 +140,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # The MIS connection: kept only after «Проверить» passed on «Подключение к МИС» (the
-# check of `kabinet mis check`), so it is not on the main form; it takes effect when the
-# runner next starts (it opens the connection once). The password stays in the file.
+# check of `kabinet mis check`), so it is not on the main form; the runner follows it from
+# its next MIS poll (jobs/runner.py _follow_mis_setting). The password stays in the file.
 MIS_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "mis.profile",

@@ -130,3 +130,30 @@ def test_sync_once_then_ledger_verify_backup_and_users(cfg_file: Path, tmp_path:
     assert path.exists() and path.parent == tmp_path / "data" / "backups"
     restored = run(cfg_file, "restore", str(path), "--yes")
     assert restored.exit_code == 0
+    assert not (tmp_path / "kabinet.sqlite3").exists()  # a check creates no store
+
+
+def test_mis_check_reads_the_connection_kept_in_the_panel(cfg_file: Path, tmp_path: Path) -> None:
+    """After the owner moved the MIS on «Подключение к МИС», `mis check` checks the
+    connection the runner uses; `--file` still checks the file's (here: gone)."""
+    from app.storage import prepare_storage
+    from core.config import load
+    from core.db import make_engine, session_factory
+    from core.settings import store
+
+    config = load(str(cfg_file))
+    prepare_storage(config)
+    moved = tmp_path / "moved.sqlite3"
+    (tmp_path / "clinic.sqlite3").rename(moved)
+    engine = make_engine(config.storage.url)
+    with session_factory(engine)() as s:
+        store.save(s, config, {"mis.dsn": str(moved)}, "owner")
+        s.commit()
+    engine.dispose()
+    kept = run(cfg_file, "mis", "check")
+    assert kept.exit_code == 0, kept.output
+    assert "kept in the panel" in kept.output and "✓ patient: OK" in kept.output
+    dump = run(cfg_file, "mis", "dump", "doctor", "--limit", "1")
+    assert dump.exit_code == 0 and json.loads(dump.output.splitlines()[0])["record"] == "doctor"
+    own = CliRunner().invoke(cli, ["--config", str(cfg_file), "mis", "check", "--file"])
+    assert own.exit_code == 1 and "cannot connect to the demo clinic database" in own.output

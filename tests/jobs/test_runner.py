@@ -140,3 +140,39 @@ def test_nightly_backup_and_pruning(wired: Wired) -> None:
     assert appliance.prune_job() == 1
     with appliance.factory() as s:
         assert sorted(s.scalars(select(OutboxMessage.key))) == ["new-sent", "old-pending"]
+
+
+def test_a_mis_connection_kept_in_the_panel_is_read_from_without_a_restart(
+    wired: Wired, tmp_path: Path
+) -> None:
+    """The owner moves the MIS on «Подключение к МИС» (its check passed): the running
+    runner reads the new database at its next poll, and the file's is no longer read."""
+    import shutil
+    from datetime import date
+
+    from core.models import Patient
+    from core.settings import store as settings_store
+    from sandbox.demo_clinic.clinic import DemoClinic
+
+    appliance, config = wired.appliance, wired.config
+    assert appliance.sync_job() is not None
+    before = appliance.connector
+    moved = str(tmp_path / "moved.sqlite3")
+    shutil.copy(config.mis.dsn, moved)
+    # Only the moved copy has this patient.
+    DemoClinic(moved).add_patient("Новикова", "Вера", "Павловна", date(1990, 5, 1), "+79005550101")
+    with appliance.factory() as s:
+        settings_store.save(s, config, {"mis.dsn": moved}, "owner")
+        s.commit()
+
+    report = appliance.sync_job()
+    assert report is not None and appliance.connector is not before
+    with appliance.factory() as s:
+        assert s.scalar(select(Patient).where(Patient.last_name == "Новикова")) is not None
+    # Put back to the file's value: followed the same way.
+    with appliance.factory() as s:
+        settings_store.save(s, config, {"mis.dsn": config.mis.dsn}, "owner")
+        s.commit()
+    moved_connector = appliance.connector
+    appliance.sync_job()
+    assert appliance.connector is not moved_connector
