@@ -1,5 +1,7 @@
 """«Сотрудники» (the owner): add a staff user, deactivate or reactivate one, reset a
-password, see each one's last login and open sessions. `kabinet user add` stays for IT.
+password, see each one's last login and open sessions, and each one's Telegram for the
+staff group: a one-time code for them to send the bot, or unlinking (a lost phone, a
+colleague who left). `kabinet user add` stays for IT.
 
 A password made here is shown once on the page that answers the form, never put in a
 flash message: those travel in the session cookie.
@@ -22,6 +24,8 @@ from app.forms import PanelForm
 from app.permissions import requires
 from core.access.sessions import open_count
 from core.clock import utcnow
+from core.conversations import staff_links
+from core.conversations.models import StaffTelegram
 from core.models import StaffUser
 from core.staff import MIN_PASSWORD, ROLE_LABELS, ROLES, create_user, set_active, set_password
 
@@ -66,11 +70,23 @@ def _rows() -> list[dict[str, Any]]:
     web = current_app.config["KABINET"].web
     since = utcnow() - timedelta(minutes=web.session_idle_minutes)
     users = db.session.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.login))
-    return [{"user": u, "sessions": open_count(db.session(), u.id, since)} for u in users]
+    links = {
+        row.staff_user_id: row
+        for row in db.session.scalars(
+            select(StaffTelegram).where(StaffTelegram.telegram_user_id.is_not(None))
+        )
+    }
+    return [
+        {"user": u, "sessions": open_count(db.session(), u.id, since), "telegram": links.get(u.id)}
+        for u in users
+    ]
 
 
 def _page(
-    form: AddForm | None = None, shown: dict[str, str] | None = None, status: int = 200
+    form: AddForm | None = None,
+    shown: dict[str, str] | None = None,
+    status: int = 200,
+    code: dict[str, Any] | None = None,
 ) -> Any:
     return (
         render_template(
@@ -78,6 +94,7 @@ def _page(
             rows=_rows(),
             form=form or AddForm(formdata=None),
             shown=shown,
+            code=code,
             labels=ROLE_LABELS,
             me=current_user(),
             tz=current_app.config["KABINET"].clinic.tz,
@@ -158,3 +175,26 @@ def reset_password(user_id: int) -> Any:
     db.session.commit()
     flash(f"Пароль «{user.login}» сброшен; его (её) сеансы завершены.", "info")
     return _page(shown={"login": user.login, "password": password})
+
+
+@bp.route("/<int:user_id>/telegram/code", methods=["POST"])
+@requires("staff.manage")
+def telegram_code(user_id: int) -> Any:
+    """A code for this colleague to send the bot (/link CODE): shown once, on this page."""
+    user = db.get_or_404(StaffUser, user_id)
+    if not user.active:
+        flash(f"«{user.login}» отключён(а): сначала включите учётную запись.", "error")
+        return redirect(url_for("staff.index"))
+    code = staff_links.new_code(db.session(), user, utcnow())
+    db.session.commit()
+    return _page(code={"login": user.login, "code": code, "minutes": staff_links.LINK_CODE_MINUTES})
+
+
+@bp.route("/<int:user_id>/telegram/unlink", methods=["POST"])
+@requires("staff.manage")
+def telegram_unlink(user_id: int) -> Any:
+    user = db.get_or_404(StaffUser, user_id)
+    staff_links.unlink(db.session(), user)
+    db.session.commit()
+    flash(f"Telegram «{user.login}» отвязан: из группы он (она) больше ничего не изменит.", "info")
+    return redirect(url_for("staff.index"))

@@ -223,3 +223,38 @@ def test_a_change_rolled_back_leaves_no_entry(app, factory: sessionmaker[Session
         assert (
             s.scalar(select(CareInstruction.id).where(CareInstruction.title == "Черновик")) is None
         )
+
+
+def test_the_owner_gives_a_colleague_a_telegram_code_and_unlinks_it(
+    owner: Persona, administrator: Persona, factory: sessionmaker[Session]
+) -> None:
+    """The front desk's phone has no panel: the owner shows the code; later, the phone is
+    lost and the owner unlinks it. Both are in the log; the administrator cannot."""
+    from core.conversations import staff_links
+
+    admin = _user(factory, "admin")
+    assert admin is not None
+    assert administrator.post(f"/staff/{admin.id}/telegram/code", {}).status_code == 403
+    page = owner.post(f"/staff/{admin.id}/telegram/code", {}).get_data(as_text=True)
+    found = re.search(r"/link ([0-9A-Z]{4}-[0-9A-Z]{4})", page)
+    assert found is not None and "«<b>admin</b>»" in page
+    with transaction(factory) as s:
+        linked = staff_links.redeem(s, found.group(1), 7777, "Ольга с ресепшн", utcnow())
+        assert linked is not None and linked.login == "admin"
+    row = re.search(
+        r'data-login="admin".*?</tr>', owner.get("/staff/").get_data(as_text=True), re.S
+    )
+    assert (
+        row is not None
+        and "Ольга с ресепшн" in row.group(0)
+        and "Отвязать Telegram" in row.group(0)
+    )
+    assert administrator.post(f"/staff/{admin.id}/telegram/unlink", {}).status_code == 403
+    owner.post(f"/staff/{admin.id}/telegram/unlink", {})
+    with factory() as s:
+        assert staff_links.staff_for(s, 7777) is None
+    row = re.search(
+        r'data-login="admin".*?</tr>', owner.get("/staff/").get_data(as_text=True), re.S
+    )
+    assert row is not None and "не привязан" in row.group(0)
+    assert _entries(factory, "staff.telegram_unlink")
