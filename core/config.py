@@ -299,6 +299,38 @@ def _reminder_sequence(value: Any) -> str | None:
     return None
 
 
+# Review platforms a clinic may list (core/ratings/review_links.py); "other" takes a name
+# of the clinic's own (it may be empty: the button then says only «Оставить отзыв»).
+REVIEW_PLATFORMS = ("yandex", "2gis", "prodoctorov", "google", "other")
+REVIEW_LINKS_MAX = 8
+HTTPS_ADDRESS = re.compile(r"^https://[^\s/?#]+\.[^\s]*$")
+
+
+def _review_links(value: Any) -> str | None:
+    shape = (
+        "a list of {platform = '" + "' | '".join(REVIEW_PLATFORMS) + "', url = 'https://...'"
+        "[, name = '...' for 'other']} tables, at most " + str(REVIEW_LINKS_MAX)
+    )
+    if len(value) > REVIEW_LINKS_MAX:
+        return shape
+    seen: set[tuple[str, str]] = set()
+    for entry in value:
+        if not isinstance(entry, Mapping) or set(entry) - {"platform", "url", "name"}:
+            return shape
+        platform, url = entry.get("platform"), entry.get("url")
+        name = entry.get("name", "")
+        if platform not in REVIEW_PLATFORMS:
+            return f"{shape}; {platform!r} is not a platform"
+        if not isinstance(url, str) or len(url) > 1000 or not HTTPS_ADDRESS.match(url):
+            return f"{shape}; {url!r} is not an https:// address"
+        if not isinstance(name, str) or len(name) > 40 or (name and platform != "other"):
+            return f"{shape}; the name (up to 40 characters) is for 'other' only"
+        if (platform, name.strip()) in seen:
+            return f"{shape}; {platform!r} {name!r} is listed twice"
+        seen.add((platform, name.strip()))
+    return None
+
+
 def _offer(value: Any) -> str | None:
     if len(value) > 8 or any(not str(v).strip() or len(str(v)) > 30 for v in value):
         return 'up to 8 short labels, e.g. ["Чай", "Кофе", "Вода"], or []'
@@ -338,7 +370,13 @@ class MessagingConfig:
     rating_low_score: int = field(default=3, metadata=_check(_between(1, 4)))
     # ... and on the 1-10 scale.
     rating_low_score_10: int = field(default=6, metadata=_check(_between(1, 9)))
+    # One review link (the older form, kept working): used when review_links is empty.
     review_url: str = field(default="", metadata=_check(_url_or_empty))
+    # Several platforms, e.g. [{platform = "yandex", url = "https://..."}, ...], and which of
+    # them a rating request offers: "all" (a button each), "rotate" (one, the least offered
+    # so far, ties by list order) or "first" (core/ratings/review_links.py).
+    review_links: tuple[dict[str, str], ...] = field(default=(), metadata=_check(_review_links))
+    review_policy: str = field(default="all", metadata=_check(_one_of("all", "rotate", "first")))
     review_every_days: int = field(default=180, metadata=_check(_between(0, 3650)))
     # After a no-show, one message offering to book again, this many minutes after the
     # no-show is noticed (the staff's task opens at once) - unless the MIS shows the visit

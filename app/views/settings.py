@@ -15,11 +15,20 @@ from sqlalchemy.orm import Session
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
-from core.config import ConfigError, redact
+from core.config import REVIEW_LINKS_MAX, ConfigError, redact
 from core.settings import mis_check, store, templates
-from core.settings.catalogue import BY_KEY, MIS_SETTINGS, SETTINGS, Setting
+from core.settings.catalogue import (
+    BY_KEY,
+    MIS_SETTINGS,
+    REVIEW_PLATFORM_LABELS,
+    SETTINGS,
+    Setting,
+    review_platform_label,
+)
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+PARTS = ("platform", "name", "url")  # a row of «Площадки для отзывов»: its form fields
 
 
 def _session() -> Session:
@@ -35,10 +44,37 @@ def _shown(setting: Setting, value: Any) -> str:
         return ", ".join(value)
     if setting.kind == "choice":
         return dict(setting.choices).get(value, str(value))
+    if setting.kind == "links":
+        shown = [
+            f"{review_platform_label(v['platform'], v.get('name', ''))}: {v['url']}" for v in value
+        ]
+        return "; ".join(shown) or "не заданы"
     return str(value)
 
 
-def _groups(s: Session, typed: dict[str, str] | None = None) -> list[tuple[str, list[dict]]]:
+def _link_rows(value: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The platforms' rows of the form: those listed, then empty ones to add more."""
+    rows = [{"platform": "yandex", "name": "", "url": "", **v} for v in value]
+    blanks = max(0, min(REVIEW_LINKS_MAX, len(rows) + 2) - len(rows))
+    return rows + [{"platform": "yandex", "name": "", "url": ""} for _ in range(blanks)]
+
+
+def _typed_links(field: str) -> list[tuple[str, str, str]] | None:
+    """The rows of «Площадки для отзывов» as sent; None when the form had none."""
+    count = request.form.get(f"{field}__rows", "")
+    if not count.isdigit():
+        return None
+
+    def part(name: str, i: int) -> str:
+        return request.form.get(f"{field}__{name}__{i}", "")[:2000]
+
+    return [
+        (part("platform", i), part("name", i), part("url", i))
+        for i in range(min(int(count), REVIEW_LINKS_MAX + 4))
+    ]
+
+
+def _groups(s: Session, typed: dict[str, Any] | None = None) -> list[tuple[str, list[dict]]]:
     config = clinic_config()
     in_force = store.effective(s, config)
     changed = store.changed_at(s)
@@ -46,13 +82,17 @@ def _groups(s: Session, typed: dict[str, str] | None = None) -> list[tuple[str, 
     for setting in SETTINGS:
         value = store.file_value(in_force, setting.key)
         row = changed.get(setting.key)
+        text = (typed or {}).get(setting.key)
         rows.append(
             {
                 "setting": setting,
                 "field": setting.key.replace(".", "__"),
                 "value": value,
                 # What the owner typed stays in a refused form, so it can be corrected.
-                "text": (typed or {}).get(setting.key, _shown(setting, value)),
+                "text": _shown(setting, value) if text is None else text,
+                "links": _link_rows(text if text is not None else value)
+                if setting.kind == "links"
+                else [],
                 "file": _shown(setting, store.file_value(config, setting.key)),
                 "changed": row,
             }
@@ -65,12 +105,20 @@ def _groups(s: Session, typed: dict[str, str] | None = None) -> list[tuple[str, 
 def index() -> Any:
     s = _session()
     if request.method == "GET":
-        return render_template("settings/index.html", groups=_groups(s))
+        return render_template(
+            "settings/index.html", groups=_groups(s), platforms=REVIEW_PLATFORM_LABELS
+        )
     values: dict[str, Any] = {}
-    typed: dict[str, str] = {}
+    typed: dict[str, Any] = {}
     try:
         for setting in SETTINGS:
             field = setting.key.replace(".", "__")
+            if setting.kind == "links":
+                sent = _typed_links(field)
+                if sent is not None:
+                    typed[setting.key] = [dict(zip(PARTS, row, strict=True)) for row in sent]
+                    values[setting.key] = store.parse_links(setting, sent)
+                continue
             text = request.form.get(field)
             # A form without the field leaves it as it is; an unticked checkbox is absent
             # from the form, so the form says it showed one.
@@ -85,7 +133,12 @@ def index() -> Any:
     except store.SettingRefused as exc:
         s.rollback()
         flash(f"Не сохранено: {exc}", "error")
-        return render_template("settings/index.html", groups=_groups(s, typed)), 400
+        return (
+            render_template(
+                "settings/index.html", groups=_groups(s, typed), platforms=REVIEW_PLATFORM_LABELS
+            ),
+            400,
+        )
     s.commit()
     if changed:
         labels = ", ".join(f"«{BY_KEY[key].label}»" for key in changed)

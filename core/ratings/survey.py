@@ -2,8 +2,9 @@
 an optional comment, and service recovery for low scores (core.ratings.followup).
 
 Review links follow the platforms' rules (no "review gating"): when the clinic configured
-one, it is offered in the rating request itself, to every patient asked (at most once per
-`review_every_days` per patient), before any score exists, and it stays on the message
+any (core.ratings.review_links picks which by its policy, never by a score), they are
+offered in the rating request itself, to every patient asked (at most once per
+`review_every_days` per patient), before any score exists, and they stay on the message
 whatever score is given. A low score only opens a task for the staff to call the patient
 back; it never decides who is asked for a review, and points never depend on a review.
 """
@@ -25,6 +26,7 @@ from core.models import Appointment, Doctor, Patient, PatientLink, Subscriber, V
 from core.outbox import PRIORITY_REMINDER, PRIORITY_REPLY, enqueue
 from core.patients.linking import chat_rank, one_chat_per_person
 from core.patients.notice_prefs import wants_clause
+from core.ratings import review_links
 from core.ratings.followup import followup_keyboard
 from core.ratings.scale import SCALE_OF_SETTING, SMILEYS, is_low, shown_score, top_score
 from core.settings import store as settings
@@ -44,19 +46,21 @@ REQUEST_TEXT = {
 }
 
 
-def rating_keyboard(rating_id: int, review_url: str, lang: str, scale: str = "5") -> dict[str, Any]:
+def rating_keyboard(
+    rating_id: int, review_rows: list[list[dict[str, Any]]], lang: str, scale: str = "5"
+) -> dict[str, Any]:
+    """The score buttons, then the review buttons (core.ratings.review_links), one a row."""
+
     def button(score: int) -> dict[str, str]:
         label = SMILEYS[score - 1] if scale == "smileys" else str(score)
         return {"text": label, "callback_data": f"{RATING_PREFIX}:{rating_id}:{score}"}
 
     scores = list(range(1, top_score(scale) + 1))
     # Ten buttons in two rows of five: one row of ten is too narrow on a phone.
-    rows: list[list[dict[str, str]]] = [
+    rows: list[list[dict[str, Any]]] = [
         [button(n) for n in scores[i : i + 5]] for i in range(0, len(scores), 5)
     ]
-    if review_url:
-        rows.append([{"text": render("btn_review", lang), "url": review_url}])
-    return {"inline_keyboard": rows}
+    return {"inline_keyboard": rows + review_rows}
 
 
 def _one_chat_per_visit(session: Session, rows: Sequence[Any]) -> list[Any]:
@@ -132,8 +136,10 @@ def plan_rating_requests(
         rows = _one_chat_per_visit(session, rows)
         asked = 0
         offered_now: set[str] = set()
+        links = review_links.configured(m)
+        chooser = review_links.Chooser(session, links, m.review_policy)
         for appt, patient, sub, doctor in rows:
-            offer = bool(m.review_url) and patient.mis_id not in offered_now
+            offer = bool(links) and patient.mis_id not in offered_now
             if offer and m.review_every_days:
                 since = now - timedelta(days=m.review_every_days)
                 offer = (
@@ -157,8 +163,18 @@ def plan_rating_requests(
             )
             session.add(rating)
             session.flush()
+            review_rows: list[list[dict[str, Any]]] = []
             if offer:
                 offered_now.add(patient.mis_id)
+                review_rows = review_links.offer(
+                    session,
+                    rating.id,
+                    patient.mis_id,
+                    chooser.next(),
+                    config.web.public_url,
+                    sub.language,
+                    now,
+                )
             doctor_text = (
                 f"{doctor.specialty} {doctor.full_name}".strip() if doctor is not None else ""
             )
@@ -180,9 +196,7 @@ def plan_rating_requests(
                 text=text,
                 kind="rating",
                 priority=PRIORITY_REMINDER,
-                reply_markup=rating_keyboard(
-                    rating.id, m.review_url if offer else "", sub.language, scale
-                ),
+                reply_markup=rating_keyboard(rating.id, review_rows, sub.language, scale),
             )
             asked += 1
         return asked
@@ -267,12 +281,12 @@ def record_rating(
     )
     if message_id is not None:
         # The score buttons go; the review link, if it was offered, stays - whatever the
-        # score was. Taken from the message itself, so a changed setting cannot drop it.
+        # score was. Taken from the message itself (or the offers it was sent with), so a
+        # changed setting cannot drop it.
         if current_markup is not None:
             rows = current_markup.get("inline_keyboard") or []
         else:
-            link = settings.effective(session, config).messaging.review_url
-            keep = link if rating.review_link_offered else ""
+            keep = review_links.buttons_of(session, rating.id, config.web.public_url, sub.language)
             rows = rating_keyboard(rating.id, keep, sub.language, rating.scale)["inline_keyboard"]
         markup = {
             "inline_keyboard": [

@@ -12,7 +12,8 @@ class Setting:
     key: str  # "section.name" in the config file
     group: str
     label: str
-    # bool (checkbox), choice (a list), list (comma-separated), int, text
+    # bool (checkbox), choice (a list), list (comma-separated), int, text, links (rows of
+    # platform + name + address: messaging.review_links)
     kind: str
     hint: str  # what is allowed, in the message of a refused value
     choices: tuple[tuple[str, str], ...] = ()  # (value, Russian label) for kind "choice"
@@ -27,6 +28,28 @@ class Setting:
 
 
 _CLOCK = "время в виде ЧЧ:ММ, например 21:00"
+
+# The review platforms (core.config.REVIEW_PLATFORMS) and policies, as the panel names them.
+REVIEW_PLATFORM_LABELS: dict[str, str] = {
+    "yandex": "Яндекс Карты",
+    "2gis": "2ГИС",
+    "prodoctorov": "ПроДокторов",
+    "google": "Google",
+    "other": "другая",
+}
+REVIEW_POLICY_CHOICES: tuple[tuple[str, str], ...] = (
+    ("all", "все площадки — по кнопке на каждую"),
+    ("rotate", "по очереди — одну, которую предлагали реже других"),
+    ("first", "только первую в списке"),
+)
+
+
+def review_platform_label(platform: str, name: str = "") -> str:
+    """«Яндекс Карты»; «другая» by the clinic's own name for it when it has one."""
+    if platform == "other" and name:
+        return name
+    return REVIEW_PLATFORM_LABELS.get(platform, platform)
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -124,9 +147,25 @@ SETTINGS: tuple[Setting, ...] = (
         "или пусто",
     ),
     Setting(
+        "messaging.review_links",
+        "Отзывы",
+        "Площадки для отзывов",
+        "links",
+        "адрес страницы отзывов, начинающийся с https://; у «другой» площадки можно указать "
+        "своё название (до 40 знаков); каждая площадка один раз, не больше 8",
+    ),
+    Setting(
+        "messaging.review_policy",
+        "Отзывы",
+        "Какие площадки предлагать",
+        "choice",
+        "один из вариантов списка",
+        REVIEW_POLICY_CHOICES,
+    ),
+    Setting(
         "messaging.review_url",
         "Отзывы",
-        "Ссылка на страницу отзывов",
+        "Одна ссылка на отзывы (если площадки не указаны)",
         "text",
         "адрес, начинающийся с https:// или http://, или пусто",
     ),

@@ -18,9 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utcnow
-from core.config import Config, ConfigError, redact
+from core.config import HTTPS_ADDRESS, REVIEW_LINKS_MAX, Config, ConfigError, redact
 from core.settings import templates
-from core.settings.catalogue import BY_KEY, Setting
+from core.settings.catalogue import (
+    BY_KEY,
+    REVIEW_PLATFORM_LABELS,
+    Setting,
+    review_platform_label,
+)
 from core.settings.models import PanelSetting
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,45 @@ def parse(setting: Setting, text: str | None) -> Any:
     return raw
 
 
+def parse_links(setting: Setting, rows: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """The rows of «Площадки для отзывов» (platform, name, address) as the config file
+    holds them, in the owner's order; a row without an address is an empty row. The name
+    is kept for «другая» only (the known platforms have theirs)."""
+    links: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, (platform, name, url) in enumerate(rows, 1):
+        platform, name, url = platform.strip(), name.strip(), url.strip()
+        if not url:
+            continue
+        where = f"«{setting.label}», строка {number}"
+        if platform not in REVIEW_PLATFORM_LABELS:
+            raise SettingRefused(f"{where}: площадка «{platform}» не из списка.")
+        if not HTTPS_ADDRESS.match(url) or len(url) > 1000:
+            raise SettingRefused(f"{where}: «{url}» не подходит — {setting.hint}.")
+        if platform != "other":
+            name = ""
+        elif len(name) > 40:
+            raise SettingRefused(f"{where}: название «{name}» длиннее 40 знаков.")
+        if (platform, name) in seen:
+            label = review_platform_label(platform, name)
+            raise SettingRefused(
+                f"{where}: «{label}» уже есть в строке {seen[platform, name]} — каждая "
+                "площадка один раз."
+            )
+        seen[platform, name] = number
+        links.append({"platform": platform, "url": url, **({"name": name} if name else {})})
+    if len(links) > REVIEW_LINKS_MAX:
+        raise SettingRefused(f"«{setting.label}»: не больше {REVIEW_LINKS_MAX} площадок.")
+    return links
+
+
+def _typed(value: Any) -> str:
+    """A refused value as the owner typed it, for the message."""
+    if isinstance(value, list):
+        return ", ".join(str(v.get("url", v)) if isinstance(v, dict) else str(v) for v in value)
+    return str(value)
+
+
 def save(session: Session, config: Config, values: dict[str, Any], user: str) -> list[str]:
     """Check and keep the owner's values (parsed, keyed "section.name"); returns the keys
     whose value changed. A refused value raises SettingRefused and nothing is kept."""
@@ -116,9 +160,7 @@ def save(session: Session, config: Config, values: dict[str, Any], user: str) ->
         try:
             _apply(config, {key: value})
         except ConfigError as exc:
-            setting = BY_KEY[key]
-            shown = ", ".join(value) if isinstance(value, list) else value
-            raise SettingRefused(_refusal(setting, str(shown))) from exc
+            raise SettingRefused(_refusal(BY_KEY[key], _typed(value))) from exc
     merged = {**overrides(session), **values}
     in_force = _apply(config, merged)  # the values together (each one passed alone)
     was = effective(session, config)

@@ -16,6 +16,7 @@ from core.texts.campaigns import TEXTS as CAMPAIGN_TEXTS
 from core.texts.menu import TEXTS as MENU_TEXTS
 from core.texts.messengers import TEXTS as MESSENGER_TEXTS
 from core.texts.phone_code import TEXTS as PHONE_CODE_TEXTS
+from core.texts.reviews import TEXTS as REVIEW_TEXTS
 from core.texts.screenshots import TEXTS as SCREENSHOT_TEXTS
 from core.visits.texts import TEXTS as WRITEBACK_TEXTS
 
@@ -592,6 +593,7 @@ CATALOGUE.update(DOCUMENT_TEXTS)  # documents signed in the bot (core/documents/
 CATALOGUE.update(SCREENSHOT_TEXTS)  # a review's screenshot for a bonus (core/texts/screenshots.py)
 CATALOGUE.update(CAMPAIGN_TEXTS)  # a recall's «Записаться» (core/texts/campaigns.py)
 CATALOGUE.update(WRITEBACK_TEXTS)  # a confirmation the MIS refused (core/visits/texts.py)
+CATALOGUE.update(REVIEW_TEXTS)  # a review button per platform (core/texts/reviews.py)
 
 
 # The owner's texts from «Настройки → Тексты сообщений», "<key>:<lang>" -> text, set by
