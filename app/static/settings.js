@@ -20,11 +20,25 @@
     }
   }
 
+  // A text linked to (#t-<key>, as after «Сохранить») opens its group: a closed
+  // <details> would hide it.
+  function openLinked() {
+    var id = window.location.hash.slice(1);
+    var target = id ? document.getElementById(id) : null;
+    var group = target ? target.closest("details.template-group") : null;
+    if (group && !group.open) {
+      group.open = true;
+      target.scrollIntoView();
+    }
+  }
+
   function start() {
     var root = document.getElementById("templates-preview");
     if (!root) {
       return;
     }
+    openLinked();
+    window.addEventListener("hashchange", openLinked);
     var url = root.getAttribute("data-preview");
     var csrf = root.getAttribute("data-csrf");
     var timers = {};

@@ -187,7 +187,7 @@ def _template_rows(
     s: Session,
     typed: dict[str, dict[str, str]] | None = None,
     values: dict[str, dict[str, str]] | None = None,
-) -> list[tuple[str, list[dict]]]:
+) -> list[tuple[templates.Group, list[dict]]]:
     config = clinic_config()
     kept = templates.stored(s)
     rows: list[dict[str, Any]] = []
@@ -207,12 +207,19 @@ def _template_rows(
         rows.append(
             {
                 "template": template,
-                "fields": [(f, templates.FIELD_HELP[f]) for f in template.fields],
+                "fields": [(f, templates.field_help(template, f)) for f in template.fields],
                 "langs": langs,
+                "changed": any(v["changed"] is not None for v in langs.values()),
             }
         )
     by_group = groupby(rows, lambda r: str(r["template"].group))
-    return [(group, list(items)) for group, items in by_group]
+    return [(templates.GROUP_OF[group], list(items)) for group, items in by_group]
+
+
+def _group_slug(key: str) -> str | None:
+    """The screen's group of a text (the one left open after a save)."""
+    template = templates.BY_KEY.get(key)
+    return templates.GROUP_OF[template.group].slug if template is not None else None
 
 
 def _template(key: str) -> templates.Template:
@@ -233,12 +240,16 @@ def templates_view() -> Any:
     if sample is None:
         patient = ""
 
+    opened = (request.values.get("group") or "").strip()[:40]
+
     def page(typed: dict[str, dict[str, str]] | None = None, focus: str = "") -> str:
         return render_template(
             "settings/templates.html",
             groups=_template_rows(s, typed, sample),
             focus=focus,
+            opened=_group_slug(focus) or opened,
             patient=patient,
+            button_length=templates.BUTTON_LENGTH,
         )
 
     if request.method == "GET":
@@ -264,7 +275,9 @@ def templates_view() -> Any:
         flash(f"Сохранено: «{template.label}».")
     else:
         flash("Ничего не изменилось.")
-    back = url_for("settings.templates_view", patient=patient or None)
+    back = url_for(
+        "settings.templates_view", patient=patient or None, group=_group_slug(template.key)
+    )
     return redirect(back + f"#t-{template.key}")
 
 
@@ -283,7 +296,8 @@ def templates_reset() -> Any:
         flash(f"«{template.label}» ({word}): снова действует исходный текст.")
     else:
         flash(f"«{template.label}» ({word}) и так исходный текст.")
-    return redirect(url_for("settings.templates_view") + f"#t-{template.key}")
+    back = url_for("settings.templates_view", group=_group_slug(template.key))
+    return redirect(back + f"#t-{template.key}")
 
 
 @bp.route("/templates/preview", methods=["POST"])

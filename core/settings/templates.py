@@ -7,15 +7,19 @@ texts in force are handed to core.texts.render() through its override hook each 
 texts asks it first, and the dispatcher asks on every pass), and at once after a change
 in the panel's own process.
 
+Which texts are on the screen, in which group, and which are not (with the reason) is
+core/settings/template_registry.py; what each placeholder means and the preview's samples,
+core/settings/template_fields.py.
+
 A text is checked before it is kept: only the placeholders its sender fills ({name},
 {when}, ...), braces balanced (a literal brace is written twice), not empty, not longer
-than a message may be. A refused text raises TemplateRefused with the reason in Russian.
+than a message may be (a button's label: one line of 64 at most). A refused text raises
+TemplateRefused with the reason in Russian.
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +29,32 @@ from sqlalchemy.orm import Session
 from core import texts
 from core.clock import utcnow
 from core.config import Config
+from core.loyalty.accounts import read_account
 from core.models import Appointment, Doctor, Patient
 from core.settings.models import PanelSetting
+from core.settings.template_fields import FIELD_HELP, FIELD_HELP_FOR, SAMPLES, SAMPLES_FOR
+from core.settings.template_registry import (
+    BUTTON_LENGTH,
+    BY_KEY,
+    EXCLUDED,
+    GROUP_OF,
+    GROUPS,
+    TEMPLATES,
+    Group,
+    Template,
+)
+
+__all__ = [
+    "BY_KEY",
+    "EXCLUDED",
+    "FIELD_HELP",
+    "GROUPS",
+    "GROUP_OF",
+    "TEMPLATES",
+    "Group",
+    "Template",
+    "TemplateRefused",
+]
 
 PREFIX = "template:"
 LANGS = ("ru", "en")
@@ -35,102 +63,6 @@ MAX_LENGTH = 2000  # a Telegram message holds 4096; an SMS reminder should be fa
 
 class TemplateRefused(ValueError):
     """A text the screen does not take; the message is for the owner, in Russian."""
-
-
-@dataclass(frozen=True)
-class Template:
-    key: str  # the catalogue key (core/texts/)
-    group: str
-    label: str
-    fields: tuple[str, ...]  # the placeholders its sender fills
-
-
-# What each placeholder means (shown beside the text), and the sample values of the preview.
-FIELD_HELP = {
-    "name": "как обращаться к пациенту",
-    "when": "день и время визита",
-    "time": "время визита",
-    "doctor": "специальность и ФИО врача",
-    "clinic": "название клиники",
-    "address": "строка с адресом клиники (пусто, если адрес не задан)",
-    "phone": "телефон клиники через запятую (пусто, если не задан)",
-    "opens": "когда клиника откроется",
-}
-
-_SAMPLES = {
-    "ru": {
-        "name": "Анна Петровна",
-        "when": "завтра, 26 ноября, в 10:00",
-        "time": "10:00",
-        "doctor": "Стоматолог-терапевт Иванова Мария Сергеевна",
-        "opens": "завтра в 09:00",
-    },
-    "en": {
-        "name": "Anna",
-        "when": "tomorrow, 26 November at 10:00",
-        "time": "10:00",
-        "doctor": "Dentist Maria Ivanova",
-        "opens": "tomorrow at 09:00",
-    },
-}
-
-_VISIT = ("name", "when", "doctor")
-
-_NOTICE = ("name", "clinic", "when", "doctor")  # core/rules.py notify_patient
-
-TEMPLATES: tuple[Template, ...] = (
-    Template("booked", "Запись на приём", "Пациент записан", _NOTICE),
-    Template("moved", "Запись на приём", "Визит перенесён", _NOTICE),
-    Template("cancelled", "Запись на приём", "Визит отменён", ("name", "clinic", "when")),
-    Template("reminder", "Напоминания о визите", "Напоминание (за дни или часы)", _VISIT),
-    Template(
-        "awaiting",
-        "Напоминания о визите",
-        "В день визита («ждём вас сегодня»)",
-        ("name", "time", "doctor", "address"),
-    ),
-    Template(
-        "reminder_sms",
-        "Напоминания о визите",
-        "Напоминание по SMS",
-        ("name", "when", "doctor", "clinic", "phone"),
-    ),
-    Template("confirmed", "Напоминания о визите", "Ответ на «Подтверждаю»", ("when",)),
-    Template(
-        "message_received_open",
-        "Сообщение в клинику",
-        "Ответ на сообщение в рабочее время",
-        (),
-    ),
-    Template(
-        "message_received_closed",
-        "Сообщение в клинику",
-        "Ответ на сообщение в нерабочее время",
-        ("opens",),
-    ),
-    Template("rating_request", "Оценка визита", "Просьба оценить визит (1–5)", _VISIT),
-    Template("rating_request_10", "Оценка визита", "Просьба оценить визит (1–10)", _VISIT),
-    Template("rating_request_smileys", "Оценка визита", "Просьба оценить визит (смайлики)", _VISIT),
-    Template("rating_review_invite", "Оценка визита", "Приглашение оставить отзыв", ()),
-    Template("rating_thanks", "Оценка визита", "Спасибо за оценку", ()),
-    Template("rating_thanks_low", "Оценка визита", "Ответ на низкую оценку", ()),
-    Template("arrival_welcome", "Приход в клинику", "Приветствие в холле", ("name", "clinic")),
-    Template(
-        "arrival_offer",
-        "Приход в клинику",
-        "Приветствие в холле с предложением",
-        ("name", "clinic"),
-    ),
-    Template(
-        "no_show_message",
-        "Неявка",
-        "Пациент не пришёл: предложение записаться снова",
-        ("name", "when", "doctor", "clinic"),
-    ),
-    Template("birthday", "Поздравления", "С днём рождения", ("name", "clinic")),
-)
-
-BY_KEY = {t.key: t for t in TEMPLATES}
 
 
 def row_key(key: str, lang: str) -> str:
@@ -142,13 +74,35 @@ def builtin(key: str, lang: str) -> str:
     return entry.get(lang) or entry["ru"]
 
 
+def field_help(template: Template, field: str) -> str:
+    return FIELD_HELP_FOR.get((template.key, field)) or FIELD_HELP[field]
+
+
+def _own(config: Config, template: Template, lang: str) -> dict[str, str]:
+    """The sample values of placeholders that mean something of their own in this text;
+    they win over a real patient's (a review button's {name} is never the patient's)."""
+    values = {
+        field: SAMPLES_FOR[(template.key, field)][lang]
+        for field in template.fields
+        if (template.key, field) in SAMPLES_FOR
+    }
+    if "address" in template.fields and template.key != "awaiting":
+        values["address"] = _address(config, lang)  # the bare address, not «awaiting»'s line
+    if template.key == "consent_reach_phone":
+        values["phone"] = config.clinic.phone or "+7 900 000-00-00"
+    return values
+
+
+def _address(config: Config, lang: str) -> str:
+    return config.clinic.address or ("ул. Ленина, 5" if lang == "ru" else "5 Lenin St")
+
+
 def samples(config: Config, lang: str) -> dict[str, str]:
     """The preview's values: a made-up patient and visit, the clinic's own name and
     address as the sender fills them."""
-    values = dict(_SAMPLES[lang])
+    values = dict(SAMPLES[lang])
     values["clinic"] = config.clinic.name
-    address = config.clinic.address or ("ул. Ленина, 5" if lang == "ru" else "5 Lenin St")
-    values["address"] = texts.render("awaiting_address", lang, address=address)
+    values["address"] = texts.render("awaiting_address", lang, address=_address(config, lang))
     values["phone"] = f", {config.clinic.phone}" if config.clinic.phone else ""
     return values
 
@@ -156,9 +110,9 @@ def samples(config: Config, lang: str) -> dict[str, str]:
 def patient_samples(
     session: Session, config: Config, mis_id: str, lang: str, *, now: datetime | None = None
 ) -> dict[str, str] | None:
-    """The preview's values for a real patient (by MIS card number): their name, and the
-    time and doctor of their next visit, else their last one; None if there is no such
-    patient. Nothing is sent."""
+    """The preview's values for a real patient (by MIS card number): their name, the
+    time and doctor of their next visit, else their last one, and their bonus balance;
+    None if there is no such patient. Nothing is sent."""
     patient = session.scalar(
         select(Patient).where(Patient.mis_id == mis_id, Patient.status != "deleted")
     )
@@ -178,19 +132,35 @@ def patient_samples(
         doctor = session.scalar(select(Doctor).where(Doctor.mis_id == visit.doctor_mis_id))
         if doctor is not None:
             values["doctor"] = f"{doctor.specialty} {doctor.full_name}".strip()
+    account = read_account(session, mis_id)
+    if account is not None:
+        values["balance"] = str(account.balance)  # as the notices say it: a plain number
     return values
 
 
+def _edges(text: str) -> tuple[str, str]:
+    """The leading and trailing blanks of a text: a fragment joined into a longer message
+    (the address line of «ждём вас сегодня», « — не показываем») keeps its own."""
+    if not text.strip():
+        return "", ""
+    return text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+
+
 def check(template: Template, lang: str, text: str) -> str:
-    """The text as it will be kept (line ends normalised), or TemplateRefused with why."""
+    """The text as it will be kept (line ends normalised, the built-in text's leading and
+    trailing blanks), or TemplateRefused with why."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     where = f"«{template.label}» ({'по-русски' if lang == 'ru' else 'по-английски'})"
     if not text:
         raise TemplateRefused(f"{where}: текст пустой — напишите текст или верните исходный.")
-    if len(text) > MAX_LENGTH:
+    limit = BUTTON_LENGTH if template.button else MAX_LENGTH
+    if len(text) > limit:
+        what = "надпись на кнопке" if template.button else "текст"
         raise TemplateRefused(
-            f"{where}: текст длиннее {MAX_LENGTH} знаков ({len(text)}) — сократите его."
+            f"{where}: {what} длиннее {limit} знаков ({len(text)}) — сократите его."
         )
+    if template.button and "\n" in text:
+        raise TemplateRefused(f"{where}: надпись на кнопке пишется в одну строку.")
     allowed = ", ".join(f"{{{f}}}" for f in template.fields) or "никаких"
     try:
         parts = list(string.Formatter().parse(text))
@@ -210,7 +180,8 @@ def check(template: Template, lang: str, text: str) -> str:
                 f"{where}: в подстановке {{{field}}} не должно быть «:» или «!» — пишите "
                 f"просто {{{field}}}."
             )
-    return text
+    lead, trail = _edges(builtin(template.key, lang))
+    return lead + text + trail
 
 
 def preview(
@@ -223,7 +194,8 @@ def preview(
     """The checked text filled in with `values` (a real patient's), else the sample ones
     (TemplateRefused if it does not pass)."""
     kept = check(template, lang, text)
-    return kept.format(**(values or samples(config, lang)))
+    filled = {**(values or samples(config, lang)), **_own(config, template, lang)}
+    return kept.format(**filled)
 
 
 def stored(session: Session) -> dict[str, PanelSetting]:

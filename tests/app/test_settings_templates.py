@@ -187,3 +187,69 @@ def test_the_preview_on_a_real_patient(owner: Persona, factory, config) -> None:
     assert "Пациента с номером карты «nobody» нет — пример на вымышленном пациенте." in missing
     assert "Анна Петровна, с днём рождения!" in missing
     assert _rows(factory) == {}
+
+
+def test_the_new_texts_are_grouped_and_a_broken_one_is_refused(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    page = _text(owner.get("/settings/templates"))
+    for group in ("Знакомство и согласие", "Бонусы", "Памятки после визита", "Семья"):
+        assert f"<h2>{group}</h2>" in page
+    assert 'id="g-bonuses" open' not in page  # the groups start closed
+    assert "хранится версиями на странице «Согласие»" in page  # the consent itself is not here
+    assert 'id="t-menu_visits"' not in page and 'id="t-consent_default_text"' not in page
+    opened = _text(owner.get("/settings/templates?group=bonuses"))
+    assert 'id="g-bonuses" open' in opened and 'id="g-family" open' not in opened
+    response = owner.post(
+        "/settings/templates",
+        {
+            "key": "family_screen",
+            "text_ru": "Ваша семья: {lines} ({count})",
+            "text_en": texts.CATALOGUE["family_screen"]["en"],
+            "action": "save",
+        },
+    )
+    assert response.status_code == 400
+    refused = _text(response)
+    assert (
+        "Не сохранено: «Экран «Семья»» (по-русски): подстановки {count} здесь нет — можно: "
+        "{lines}, {clinic}." in refused
+    )
+    assert 'id="g-family" open' in refused  # the text to correct is in view
+    assert _rows(factory) == {}
+    button = owner.post(
+        "/settings/templates/preview",
+        {"key": "btn_doc_sign", "lang": "ru", "text": "✍️ " + "подписать " * 7},
+    ).get_json()
+    assert button["ok"] is False and "надпись на кнопке длиннее 64 знаков" in button["error"]
+    saved = owner.post(
+        "/settings/templates",
+        {"key": "family_screen", "text_ru": "Ваша семья:\n{lines}", "action": "save"},
+    )
+    assert saved.status_code == 302
+    assert saved.headers["Location"].endswith("/settings/templates?group=family#t-family_screen")
+    assert _rows(factory) == {"template:family_screen:ru": "Ваша семья:\n{lines}"}
+
+
+def test_a_new_text_previewed_on_a_real_patient(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    from core.db import transaction
+    from core.models import LoyaltyAccount
+    from tests.core.people import patient
+
+    with transaction(factory) as s:
+        patient(s, "p88", first="Ольга", middle="Ивановна")
+        s.add(LoyaltyAccount(owner_kind="patient", owner_id="p88", balance=430))
+    live = owner.post(
+        "/settings/templates/preview",
+        {
+            "key": "bonus_spent",
+            "lang": "ru",
+            "text": "{name}, минус {points}, осталось {balance}. {clinic}",
+            "patient": "p88",
+        },
+    ).get_json()
+    # Her name and balance; the points are the sample's, the clinic the configuration's.
+    assert live == {"ok": True, "text": "Ольга Ивановна, минус 250, осталось 430. Тестовая клиника"}
+    page = _text(owner.get("/settings/templates?patient=p88"))
+    assert "Ольга Ивановна: 430 бонусов (1 бонус = 1 ₽)." in page  # «Мои бонусы»
+    # A review button's {name} is the platform's, never the patient's.
+    assert "✍️ Оставить отзыв: Отзовик" in page and "Оставить отзыв: Ольга" not in page
+    assert _rows(factory) == {}
