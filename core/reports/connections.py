@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from core.loyalty.referrals import parse_payload
 from core.loyalty.reports import leaderboard
 from core.models import PatientLink, Referral, StaffUser, Subscriber
+from core.reports import cache
 from core.reports.model import Chart, Column, Figure, Report, Series, Table
 from core.reports.period import Period
 
@@ -78,6 +79,12 @@ def connected_counts(session: Session, period: Period) -> dict[str, list[int]]:
 
 
 def report(session: Session, period: Period) -> Report:
+    """Kept until the data change (core/reports/cache.py): every link of the period is
+    read, 40-60 ms at 30,000."""
+    return cache.kept(session, ("connections", period), lambda: _report(session, period))
+
+
+def _report(session: Session, period: Period) -> Report:
     buckets = period.buckets()
     counts = connected_counts(session, period)
     totals = [sum(counts[s][i] for s in SOURCES) for i in range(len(buckets))]

@@ -9,11 +9,18 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.loyalty.reports import economics
+from core.reports import cache
 from core.reports.model import Chart, Column, Figure, Report, Series, Table
 from core.reports.period import MONTHS, Period
 
 
 def report(session: Session, config: Config, period: Period) -> Report:
+    """Kept until the data change (core/reports/cache.py): 60-80 ms at 1,000,000 entries."""
+    key = ("economics", period, cache.config_key(config))
+    return cache.kept(session, key, lambda: _report(session, config, period))
+
+
+def _report(session: Session, config: Config, period: Period) -> Report:
     months = (period.last.year - period.first.year) * 12 + period.last.month - period.first.month
     rows = economics(session, config, period.at(period.last), months=months + 1)
     labels = [f"{MONTHS[m.month.month - 1][:3]} {m.month:%y}" for m in rows]
