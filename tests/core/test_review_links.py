@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot_handlers.channels.max import buttons_of as max_buttons
 from core.clock import utcnow
 from core.config import ConfigError
 from core.db import transaction
@@ -168,6 +169,10 @@ def test_with_a_public_address_the_button_is_the_tracked_link(tmp_path: Path, fa
         "url": f"https://kabinet.clinic.ru/r/{row.token}",
     }
     assert row.tracked and row.url == YANDEX and row.patient_mis_id == "p1"
+    # MAX takes it as a link button under the message, the same tracked address.
+    assert max_buttons(request.reply_markup)[1] == [
+        {"type": "link", "text": button["text"], "url": button["url"]}
+    ]
     assert len(row.token) >= 24 and YANDEX not in request.text
     # Pressed without the message's own markup (the fallback): the same tracked link.
     with transaction(factory) as s:
