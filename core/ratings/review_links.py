@@ -62,25 +62,31 @@ class Chooser:
     and kept up to date here, not counted again for every request."""
 
     def __init__(self, session: Session, links: list[ReviewLink], policy: str) -> None:
-        self.links, self.policy = links, policy
-        self.counts: Counter[tuple[str, str]] = Counter()
-        if policy == "rotate" and len(links) > 1:
-            rows = session.execute(
+        self.session, self.links, self.policy = session, links, policy
+        self.counts: Counter[tuple[str, str]] | None = None
+
+    def _counted(self) -> Counter[tuple[str, str]]:
+        """The offers so far by platform, read at the first request of the run that needs
+        them (most runs ask nobody and read nothing)."""
+        if self.counts is None:
+            rows = self.session.execute(
                 select(ReviewOffer.platform, ReviewOffer.name, func.count()).group_by(
                     ReviewOffer.platform, ReviewOffer.name
                 )
             )
-            self.counts.update({(p, n): c for p, n, c in rows})
+            self.counts = Counter({(p, n): c for p, n, c in rows})
+        return self.counts
 
     def next(self) -> list[ReviewLink]:
         if not self.links:
             return []
-        if self.policy == "first":
+        if self.policy == "first" or len(self.links) == 1:
             return self.links[:1]
         if self.policy == "rotate":
+            counts = self._counted()
             # min() keeps the first of equals: ties go by the clinic's list order.
-            chosen = min(self.links, key=lambda link: self.counts[link.key])
-            self.counts[chosen.key] += 1
+            chosen = min(self.links, key=lambda link: counts[link.key])
+            counts[chosen.key] += 1
             return [chosen]
         return list(self.links)
 
