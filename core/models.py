@@ -670,4 +670,4 @@ from core.conversations.models import Conversation, ThreadMessage  # noqa: E402,
 from core.documents.models import DocumentRequest, DocumentSignature  # noqa: E402, F401
 from core.ratings.models import ReviewOffer  # noqa: E402, F401
 from core.settings.models import PanelSetting  # noqa: E402, F401
-from core.visits.models import MisWriteback  # noqa: E402, F401
+from core.visits.models import MisWriteback, ReminderReach  # noqa: E402, F401

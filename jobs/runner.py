@@ -42,7 +42,7 @@ from core.reminders import plan_reminders_in_batches
 from core.rules import Rules
 from core.settings import store as settings_store
 from core.tasks import escalate_stale
-from core.visits import no_show
+from core.visits import no_show, reminder_reach
 from core.visits.no_show_sweep import NoShowSweep
 from jobs.dispatcher import Dispatcher
 from jobs.max_poller import MaxPoller, MaxUpdateProcessor, MaxWebhookKeeper
@@ -271,6 +271,8 @@ class Appliance:
     def prune_job(self) -> int:
         older_than = self.clock() - timedelta(days=self.config.messaging.keep_days)
         with transaction(self.factory) as session:
+            # What the reports still need of the reminders, before they are forgotten.
+            reminder_reach.archive(session, older_than)
             return outbox.prune(session, older_than)
 
     # -- lifecycle ------------------------------------------------------------------------

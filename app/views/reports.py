@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
@@ -18,7 +18,7 @@ from app import charts
 from app.extensions import db
 from app.formatting import csv_cell
 from app.permissions import requires
-from core.clock import local_now, utcnow
+from core.clock import local_now
 from core.config import Config
 from core.reports import (
     confirmations,
@@ -42,11 +42,6 @@ class Entry:
     build: Callable[[Session, Config, Period], Report]
 
 
-def _kept_since(config: Config) -> datetime:
-    """Since when the outbox still holds sent messages (it forgets them after keep_days)."""
-    return utcnow() - timedelta(days=config.messaging.keep_days)
-
-
 REPORTS: dict[str, Entry] = {
     "connections": Entry(
         "Подключение пациентов",
@@ -56,7 +51,7 @@ REPORTS: dict[str, Entry] = {
     "confirmations": Entry(
         "Подтверждение визитов",
         "Доля визитов, подтверждённых в ответ на напоминание.",
-        lambda s, c, p: confirmations.report(s, p, _kept_since(c)),
+        lambda s, c, p: confirmations.report(s, p),
     ),
     "ratings": Entry(
         "Оценки и NPS",

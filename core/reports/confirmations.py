@@ -6,50 +6,34 @@ key names the visit: ``reminder:<visit>:<start>:…``), the answer is on the vis
 counts once however many steps of the sequence reached it, in the bucket of the day it
 is (or was) booked for. An SMS reminder has no buttons to confirm with, so visits reached
 only by SMS are counted apart and not in the rate. The outbox forgets sent rows after
-messaging.keep_days: visits before that have no reminders left to count, and the page
-says so.
+messaging.keep_days; before it does, core.visits.reminder_reach keeps which visits they
+reached, so older periods count too. Reminders pruned before that table existed are
+gone: the page says since when reminders are known.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Appointment, OutboxMessage
+from core.models import Appointment
 from core.reports.model import Chart, Column, Figure, Report, Series, Table, share
 from core.reports.period import Period
+from core.visits import reminder_reach
 
 # The furthest ahead a reminder is sent (messaging.reminder_sequence allows 14 days).
 LEAD = timedelta(days=15)
-_KEY = re.compile(
-    r"reminder:(?P<visit>.+?):\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?:"
-)
 ANSWERS = ("confirmed", "reschedule", "cancel")
 
 
 def reminded_visits(session: Session, period: Period) -> dict[str, bool]:
     """Visit (MIS id) -> reached in a messenger (True) or only by SMS (False)."""
-    rows = session.execute(
-        select(OutboxMessage.key, OutboxMessage.channel).where(
-            OutboxMessage.kind == "reminder",
-            OutboxMessage.state == "sent",
-            OutboxMessage.sent_at >= period.start - LEAD,
-            OutboxMessage.sent_at < period.end,
-        )
-    ).all()
-    visits: dict[str, bool] = {}
-    for key, channel in rows:
-        found = _KEY.match(key)
-        if found:
-            visit = found["visit"]
-            visits[visit] = visits.get(visit, False) or channel != "sms"
-    return visits
+    return reminder_reach.reached(session, period.start - LEAD, period.end)
 
 
-def report(session: Session, period: Period, kept_since: datetime) -> Report:
+def report(session: Session, period: Period) -> Report:
     buckets = period.buckets()
     n = len(buckets)
     reached = [0] * n
@@ -80,10 +64,11 @@ def report(session: Session, period: Period, kept_since: datetime) -> Report:
         "день, на который он записан. Доля подтверждённых — от визитов, до которых "
         "напоминание дошло в мессенджере (в SMS кнопки подтвердить нет).",
     ]
-    if period.start < kept_since:
+    known_since = reminder_reach.oldest(session)
+    if known_since is not None and period.start < known_since:
         notes.append(
-            "Отправленные сообщения хранятся messaging.keep_days дней: о визитах раньше "
-            f"{kept_since.astimezone(period.tz):%d.%m.%Y} напоминаний уже не сосчитать, там цифры неполные."
+            "Кабинет знает о напоминаниях, отправленных с "
+            f"{known_since.astimezone(period.tz):%d.%m.%Y}: о более ранних визитах цифры неполные."
         )
     return Report(
         slug="confirmations",

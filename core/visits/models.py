@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -31,3 +31,16 @@ class MisWriteback(Base):
     column: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReminderReach(Base):
+    """That a reminder reached a visit, kept after the outbox forgets the message itself
+    (messaging.keep_days), so «Отчёты → Подтверждение визитов» can count older periods.
+    Only the visit's MIS id, whether a messenger (not only SMS) carried it, and when:
+    no text, no chat, nothing about the patient."""
+
+    __tablename__ = "reminder_reach"
+
+    appointment_mis_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    messenger: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_sent_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

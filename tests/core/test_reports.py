@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from core import outbox
+from core.clock import utcnow
 from core.db import transaction
 from core.loyalty import operations
 from core.loyalty import reports as loyalty_reports
@@ -30,6 +32,7 @@ from core.reminders import plan_reminders
 from core.reports import confirmations, connections, economics, ratings, referrals, reviews
 from core.reports.model import Report, Table
 from core.reports.period import Period, PeriodError, parse
+from core.visits import reminder_reach
 from tests.conftest import make_config
 from tests.core.loyalty_world import T0, World
 from tests.core.people import chat_for, patient
@@ -230,17 +233,27 @@ def test_confirmation_rate_counts_each_reminded_visit_once_on_its_day(
         # A reminder still queued is no reminder sent.
         s.add(OutboxMessage(key="reminder:v9:x:1d:1", chat_id=1, kind="reminder", text="."))
     period = Period(date(2026, 3, 16), date(2026, 3, 18), MOSCOW)
+    # Counted the same while the outbox holds them, when the prune has forgotten the first
+    # step (kept by core.visits.reminder_reach), and when it has forgotten them all.
+    for forget_before in (None, visit_day - timedelta(hours=26), utcnow() + timedelta(days=1)):
+        if forget_before is not None:
+            with transaction(factory) as s:
+                reminder_reach.archive(s, forget_before)
+                assert outbox.prune(s, forget_before) >= 6
+        with factory() as s:
+            report = confirmations.report(s, period)
+        rows = {row[0]: row[1:] for row in table(report, "confirmations").rows}
+        # reached, confirmed, reschedule, cancel, silent, rate, SMS only
+        assert rows["17.03.2026"] == (6, 2, 1, 1, 2, Decimal(2) * 100 / 6, 1), forget_before
+        assert rows["16.03.2026"][0] == 0 and rows["16.03.2026"][5] is None
+        assert figure(report, "rate") == Decimal(2) * 100 / 6
+        assert not any("неполные" in note for note in report.notes)
     with factory() as s:
-        report = confirmations.report(s, period, kept_since=visit_day - timedelta(days=90))
-    rows = {row[0]: row[1:] for row in table(report, "confirmations").rows}
-    # reached, confirmed, reschedule, cancel, silent, rate, SMS only
-    assert rows["17.03.2026"] == (6, 2, 1, 1, 2, Decimal(2) * 100 / 6, 1)
-    assert rows["16.03.2026"][0] == 0 and rows["16.03.2026"][5] is None
-    assert figure(report, "rate") == Decimal(2) * 100 / 6
-    assert not any("неполные" in note for note in report.notes)
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1  # v9, queued
+    # A period before the first reminder Kabinet knows of says its figures are partial.
     with factory() as s:
-        late = confirmations.report(s, period, kept_since=visit_day)
-    assert any("раньше 17.03.2026" in note for note in late.notes)
+        early = confirmations.report(s, Period(date(2026, 3, 1), date(2026, 3, 18), MOSCOW))
+    assert any("с 15.03.2026" in note and "неполные" in note for note in early.notes)
 
 
 # --- ratings and NPS ----------------------------------------------------------------------

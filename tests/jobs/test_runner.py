@@ -16,6 +16,7 @@ from core.clock import utcnow
 from core.db import transaction
 from core.models import OutboxMessage
 from core.outbox import enqueue
+from core.visits.models import ReminderReach
 from jobs import backups
 from jobs.lock import RunnerLock
 from jobs.runner import Appliance
@@ -133,13 +134,20 @@ def test_nightly_backup_and_pruning(wired: Wired) -> None:
             ("old-sent", "sent", 200),
             ("old-pending", "pending", 200),
             ("new-sent", "sent", 1),
+            ("reminder:v1:2026-03-17T07:00:00+00:00:1d:1", "sent", 200),
         ):
-            m = enqueue(s, key=key, chat_id=1, text="t", kind="notice")
+            kind = "reminder" if key.startswith("reminder:") else "notice"
+            m = enqueue(s, key=key, chat_id=1, text="t", kind=kind)
             assert m is not None
             m.state, m.created_at = state, utcnow() - timedelta(days=age)
-    assert appliance.prune_job() == 1
+            m.sent_at = m.created_at if state == "sent" else None
+    assert appliance.prune_job() == 2
     with appliance.factory() as s:
         assert sorted(s.scalars(select(OutboxMessage.key))) == ["new-sent", "old-pending"]
+        # The reminder's reach outlives it, for «Отчёты → Подтверждение визитов».
+        assert [(r.appointment_mis_id, r.messenger) for r in s.scalars(select(ReminderReach))] == [
+            ("v1", True)
+        ]
 
 
 def test_a_mis_connection_kept_in_the_panel_is_read_from_without_a_restart(
