@@ -30,6 +30,9 @@ ALLOWED_LATIN = {
     "healthz", "metrics", "mis_id", "web", "ms", "kb", "mb",
     "readme",  # the file clinic IT reads
     "air", "flow",  # a service in the demo clinic's MIS («Air Flow»): the clinic's own data
+    # The Russian language-switch answer tells an English speaker, in English, how to
+    # switch («For English: /language en»): shown as the text on «Тексты сообщений».
+    "for", "english",
 }  # fmt: skip
 
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?=T|\b)|\b\d{4}-W\d{2}\b")
