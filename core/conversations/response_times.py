@@ -128,17 +128,18 @@ def week_of(moment: datetime, tz: tzinfo) -> str:
     return f"{year}-W{week:02d}"
 
 
+def summary(label: str, items: list[Episode]) -> Figures:
+    """The figures of a group of episodes (a week, a stretch of a report's period)."""
+    firsts = [s for e in items if (s := e.first_response_seconds) is not None]
+    closes = [s for e in items if (s := e.resolution_seconds) is not None]
+    return _figures(label, items, firsts, closes)
+
+
 def by_week(items: Iterable[Episode], tz: tzinfo) -> list[Figures]:
     groups: dict[str, list[Episode]] = defaultdict(list)
     for ep in items:
         groups[week_of(ep.opened_at, tz)].append(ep)
-    result = []
-    for week in sorted(groups):
-        eps = groups[week]
-        firsts = [s for e in eps if (s := e.first_response_seconds) is not None]
-        closes = [s for e in eps if (s := e.resolution_seconds) is not None]
-        result.append(_figures(week, eps, firsts, closes))
-    return result
+    return [summary(week, groups[week]) for week in sorted(groups)]
 
 
 def minutes(seconds: int | None) -> str:

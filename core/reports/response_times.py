@@ -18,7 +18,7 @@ from core.conversations.response_times import (
     Figures,
     by_administrator,
     episodes,
-    percentile,
+    summary,
 )
 from core.reports.model import Chart, Column, Figure, Report, Series, Table, Value
 from core.reports.period import Period
@@ -26,21 +26,6 @@ from core.reports.period import Period
 
 def _minutes(seconds: int | None) -> Decimal | None:
     return None if seconds is None else Decimal(seconds) / 60
-
-
-def _stretch(label: str, items: list[Episode]) -> Figures:
-    firsts = [s for e in items if (s := e.first_response_seconds) is not None]
-    closes = [s for e in items if (s := e.resolution_seconds) is not None]
-    return Figures(
-        label=label,
-        episodes=len(items),
-        responses=len(firsts),
-        first_median=percentile(firsts, 0.5),
-        first_p90=percentile(firsts, 0.9),
-        resolved=len(closes),
-        resolution_median=percentile(closes, 0.5),
-        resolution_p90=percentile(closes, 0.9),
-    )
 
 
 COLUMNS = (
@@ -75,8 +60,8 @@ def report(session: Session, period: Period) -> Report:
         index = period.locate(buckets, ep.opened_at)
         if index is not None:
             grouped[index].append(ep)
-    stretches = [_stretch(b.label, grouped[i]) for i, b in enumerate(buckets)]
-    whole = _stretch("весь период", items)
+    stretches = [summary(b.label, grouped[i]) for i, b in enumerate(buckets)]
+    whole = summary("весь период", items)
     people = by_administrator(items)
     return Report(
         slug="response-times",
