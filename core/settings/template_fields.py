@@ -230,6 +230,15 @@ SAMPLES: dict[str, dict[str, str]] = {
     },
 }
 
+# A care instruction's title and text, as both its notice and its menu item show them.
+_CARE = {
+    "title": {"ru": "После удаления зуба", "en": "After a tooth extraction"},
+    "text": {
+        "ru": "Не ешьте 2 часа, не полощите рот в первые сутки.",
+        "en": "Do not eat for 2 hours; do not rinse your mouth for a day.",
+    },
+}
+
 # (key, field) -> {lang: sample} where the placeholder means something of its own there.
 SAMPLES_FOR: dict[tuple[str, str], dict[str, str]] = {
     ("btn_review_named", "name"): {"ru": "Отзовик", "en": "Otzovik"},
@@ -243,15 +252,10 @@ SAMPLES_FOR: dict[tuple[str, str], dict[str, str]] = {
         "ru": "Соглашение об использовании простой электронной подписи…",
         "en": "The agreement on using a simple electronic signature…",
     },
-    ("care_notice", "title"): {"ru": "После удаления зуба", "en": "After a tooth extraction"},
-    ("care_item", "title"): {"ru": "После удаления зуба", "en": "After a tooth extraction"},
-    ("care_notice", "text"): {
-        "ru": "Не ешьте 2 часа, не полощите рот в первые сутки.",
-        "en": "Do not eat for 2 hours; do not rinse your mouth for a day.",
-    },
-    ("care_item", "text"): {
-        "ru": "Не ешьте 2 часа, не полощите рот в первые сутки.",
-        "en": "Do not eat for 2 hours; do not rinse your mouth for a day.",
+    **{
+        (key, field): sample
+        for key in ("care_notice", "care_item")
+        for field, sample in _CARE.items()
     },
     ("care_notice", "when"): {"ru": "сегодня, 25 ноября, в 10:00", "en": "today, 25 November"},
     ("care_item", "date"): {"ru": "25 ноября", "en": "25 November"},
