@@ -209,8 +209,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(work: Path, port: int) -> Config:
-    """A clinic's configuration for a benchmark run in `work` (store and logs there)."""
+def write_config(work: Path, port: int, store: Path | None = None) -> Config:
+    """A clinic's configuration for a benchmark run in `work` (store and logs there;
+    the store itself at `store` instead when given, e.g. one kept from an earlier run)."""
+    url = f'database_url = "sqlite:///{store.resolve()}"' if store is not None else ""
     (work / "config.toml").write_text(
         f"""
 [clinic]
@@ -218,6 +220,7 @@ name = "Бенчмарк"
 timezone = "Europe/Moscow"
 [storage]
 data_dir = "{work / "data"}"
+{url}
 [mis]
 profile = "demo"
 dsn = "{work / "clinic.sqlite3"}"

@@ -3,6 +3,7 @@
     .venv/bin/python bench/panel.py [--patients 30000] [--entries 1000000]
                                     [--messages 200000] [--users 20] [--seconds 60]
                                     [--think-seconds 3] [--report-weeks 12]
+                                    [--store /tmp/panel/kabinet.sqlite3]
 
 What runs, all on this machine:
 - a migrated store filled in bulk as a busy clinic's (issue #12's figures): the inbox
@@ -16,6 +17,11 @@ What runs, all on this machine:
   a search by surname (20 %), by phone typed as people type it (10 %), a patient's card
   with its bonus history (25 %), the inbox list (20 %), a report over the last
   `--report-weeks` weeks, one of the six at random (25 %), timed per report and together.
+
+`--store PATH` keeps the filled store there (with its sizes beside it, PATH.json) and uses
+it as it is on the next run with the same sizes and seed, migrated to the current head:
+the fill takes a few minutes. bench/panel_inprocess.py times the same requests one at a
+time in its own process, on the same store: the server's own cost.
 
 Each kind's p50 / p95 / max and errors; the target is p95 <= 100 ms for search, the card,
 the inbox and the reports. The last line printed is one JSON object.
@@ -55,13 +61,77 @@ from inbox import (  # noqa: E402  (a sibling benchmark: the same store, the sam
     write_config,
 )
 from ledger import generate  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from core.clock import local_now  # noqa: E402
+from core.config import Config  # noqa: E402
 from core.db import make_engine, session_factory, transaction  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
+from core.models import StaffUser  # noqa: E402
 from core.staff import create_user  # noqa: E402
 
 REPORTS = ["connections", "confirmations", "ratings", "referrals", "reviews", "economics"]
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, int, Config, int, float]:
+    """A work directory, a port, the configuration and the filled store: its ledger
+    entries and how long the fill took (0 for a kept --store, used as it is)."""
+    work = Path(tempfile.mkdtemp(prefix="kabinet-panel-bench-"))
+    port = free_port()
+    store = Path(args.store).resolve() if args.store else None
+    config = write_config(work, port, store)
+    (work / "data").mkdir()
+    sizes = {key: getattr(args, key) for key in ("patients", "entries", "messages", "open", "seed")}
+    # The fill takes minutes; a kept store remembers its sizes beside it, so that a reuse
+    # with other sizes is refused rather than measured as if it were what was asked.
+    kept = store.with_name(store.name + ".json") if store is not None else None
+    engine = make_engine(config.storage.url)
+    if store is not None and kept is not None and store.exists():
+        if not kept.exists():
+            sys.exit(f"{store} has no {kept.name}: its fill did not finish; delete it")
+        recorded = json.loads(kept.read_text())
+        if recorded["sizes"] != sizes:
+            sys.exit(f"{store} was filled with {recorded['sizes']}, not {sizes}")
+        upgrade(engine, work / "data" / "migrate.lock")  # migrations added since its fill
+        entries, fill_s = int(recorded["entries"]), 0.0
+        say(f"store kept in {store} used as it is: {sizes}")
+    else:
+        upgrade(engine, work / "data" / "migrate.lock")
+        began = time.monotonic()
+        fill(session_factory(engine), args.patients, args.messages, args.open, args.seed)
+        engine.dispose()  # the ledger is written with sqlite3 straight into the same file
+        path = Path(config.storage.url.removeprefix("sqlite:///"))
+        entries = generate(path, args.entries, args.patients, args.seed)["entries"]
+        fill_s = time.monotonic() - began
+        if kept is not None:
+            kept.write_text(json.dumps({"sizes": sizes, "entries": entries}))
+        say(f"store filled in {fill_s:.0f} s: {args.patients} patients, {entries} entries")
+    with transaction(session_factory(engine)) as s:
+        for i in range(args.users):
+            if s.scalar(select(StaffUser.id).where(StaffUser.login == f"staff{i}")) is None:
+                create_user(s, f"staff{i}", "manager", PASSWORD, f"Руководитель {i}")
+    engine.dispose()
+    return work, port, config, entries, fill_s
+
+
+def report_period(config: Config, weeks: int) -> dict[str, str]:
+    """The reports' query: the last `weeks` weeks up to the clinic's today."""
+    today = local_now(config.clinic.tz).date()
+    start = today - timedelta(weeks=weeks)
+    return {"from": start.strftime("%d.%m.%Y"), "to": today.strftime("%d.%m.%Y")}
+
+
+def request_of(name: str, i: int, period: dict[str, str]) -> tuple[str, dict[str, str] | None]:
+    """The URL and query of one request of a kind, about patient `i` (the fill's b<i>)."""
+    if name == "search_name":
+        return "/patients/", {"q": f"Пациентова{i}"}
+    if name == "search_phone":  # typed as people type it
+        return "/patients/", {"q": f"+7 (900) {i // 10000:03d}-{i // 100 % 100:02d}-{i % 100:02d}"}
+    if name == "patient_card":
+        return f"/patients/b{i}", None
+    if name == "inbox_list":
+        return "/tasks/", None
+    return f"/reports/{name.removeprefix('report_')}", period
 
 
 def main() -> None:
@@ -77,35 +147,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (web.workers)")
     ap.add_argument("--threads", type=int, default=0, help="threads each (web.threads)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--store",
+        default="",
+        help="a store file to keep and reuse: filled there if missing, else used as it is",
+    )
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="kabinet-panel-bench-"))
-    port = free_port()
-    config = write_config(work, port)
+    work, port, config, entries, fill_s = prepare(args)
     web = with_web(config, args.workers, args.threads)
-    (work / "data").mkdir()
-    engine = make_engine(config.storage.url)
-    upgrade(engine, work / "data" / "migrate.lock")
-    factory = session_factory(engine)
     load_at_start = os.getloadavg()[0]
-    began = time.monotonic()
-    fill(factory, args.patients, args.messages, args.open, args.seed)
-    engine.dispose()  # the ledger is written with sqlite3 straight into the same file
-    books = generate(Path(config.storage.url.removeprefix("sqlite:///")), args.entries,
-                     args.patients, args.seed)  # fmt: skip
-    fill_s = time.monotonic() - began
-    engine = make_engine(config.storage.url)
-    with transaction(session_factory(engine)) as s:
-        for i in range(args.users):
-            create_user(s, f"staff{i}", "manager", PASSWORD, f"Руководитель {i}")
-    engine.dispose()
-    say(f"store filled in {fill_s:.0f} s: {args.patients} patients, {books['entries']} entries")
 
-    today = local_now(config.clinic.tz).date()
-    period = {
-        "from": (today - timedelta(weeks=args.report_weeks)).strftime("%d.%m.%Y"),
-        "to": today.strftime("%d.%m.%Y"),
-    }
+    period = report_period(config, args.report_weeks)
     server, base = start_panel(work, port, web)
     timings: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
@@ -121,20 +174,18 @@ def main() -> None:
                 if args.think_seconds:
                     time.sleep(args.think_seconds * rng.uniform(0.5, 1.5))
                 roll = rng.random()
-                i = rng.randrange(args.patients)
-                params: dict[str, str] | None = None
+                i = rng.randrange(args.patients)  # drawn here as before: the same sequence
                 if roll < 0.2:
-                    name, url, params = "search_name", "/patients/", {"q": f"Пациентова{i}"}
+                    name = "search_name"
                 elif roll < 0.3:
-                    phone = f"+7 (900) {i // 10000:03d}-{i // 100 % 100:02d}-{i % 100:02d}"
-                    name, url, params = "search_phone", "/patients/", {"q": phone}
+                    name = "search_phone"
                 elif roll < 0.55:
-                    name, url = "patient_card", f"/patients/b{i}"
+                    name = "patient_card"
                 elif roll < 0.75:
-                    name, url = "inbox_list", "/tasks/"
+                    name = "inbox_list"
                 else:
-                    slug = rng.choice(REPORTS)
-                    name, url, params = f"report_{slug}", f"/reports/{slug}", period
+                    name = f"report_{rng.choice(REPORTS)}"
+                url, params = request_of(name, i, period)
                 t0 = time.perf_counter()
                 try:
                     answer = session.get(base + url, params=params, timeout=120)
@@ -166,7 +217,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "patients": args.patients,
-        "ledger_entries": books["entries"],
+        "ledger_entries": entries,
         "messages": args.messages,
         "open_episodes": args.open,
         "users": args.users,
