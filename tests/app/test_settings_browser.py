@@ -22,6 +22,29 @@ from tests.core.people import chat_for, patient
 pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
+def _rating_request(wired: Wired, doctor: str) -> OutboxMessage:
+    """Patient p1's visit ended just long enough ago: the rating request it brings."""
+    factory = wired.appliance.factory
+    with transaction(factory) as s:
+        chat_for(s, patient(s, "p1"))
+        end = utcnow() - timedelta(minutes=wired.config.messaging.rating_delay_minutes + 10)
+        s.add(
+            Appointment(
+                mis_id="v1",
+                patient_mis_id="p1",
+                doctor_mis_id=doctor,
+                starts_at=end - timedelta(minutes=30),
+                ends_at=end,
+                status="completed",
+            )
+        )
+    assert plan_rating_requests(factory, wired.config) == 1
+    with factory() as s:
+        request = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "rating"))
+    assert request is not None
+    return request
+
+
 def test_the_owner_changes_the_rating_scale_and_the_next_request_uses_it(
     wired: Wired,
     page: Any,  # noqa: F811
@@ -51,25 +74,9 @@ def test_the_owner_changes_the_rating_scale_and_the_next_request_uses_it(
     expect(page.locator("#row-messaging__rating_scale")).to_contain_text("изменено в панели")
     _screenshot(page, "panel-settings.png")
 
-    factory = wired.appliance.factory
-    with transaction(factory) as s:
+    with transaction(wired.appliance.factory) as s:
         s.add(Doctor(mis_id="d1", full_name="Петров П. П.", specialty="Терапевт"))
-        chat_for(s, patient(s, "p1"))
-        end = utcnow() - timedelta(minutes=wired.config.messaging.rating_delay_minutes + 10)
-        s.add(
-            Appointment(
-                mis_id="v1",
-                patient_mis_id="p1",
-                doctor_mis_id="d1",
-                starts_at=end - timedelta(minutes=30),
-                ends_at=end,
-                status="completed",
-            )
-        )
-    assert plan_rating_requests(factory, wired.config) == 1
-    with factory() as s:
-        request = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "rating"))
-    assert request is not None
+    request = _rating_request(wired, doctor="d1")
     scores = [b["text"] for row in request.reply_markup["inline_keyboard"] for b in row]
     assert [s for s in scores if re.fullmatch(r"\d+", s)] == [str(n) for n in range(1, 11)]
 
@@ -116,24 +123,7 @@ def test_the_owner_lists_two_review_platforms_and_the_next_request_offers_them(
     expect(page.locator("#f-messaging__review_links-url-1")).to_have_value(gis)
     _screenshot(page, "panel-settings-review-links.png")
 
-    factory = wired.appliance.factory
-    with transaction(factory) as s:
-        chat_for(s, patient(s, "p1"))
-        end = utcnow() - timedelta(minutes=wired.config.messaging.rating_delay_minutes + 10)
-        s.add(
-            Appointment(
-                mis_id="v1",
-                patient_mis_id="p1",
-                doctor_mis_id="",
-                starts_at=end - timedelta(minutes=30),
-                ends_at=end,
-                status="completed",
-            )
-        )
-    assert plan_rating_requests(factory, wired.config) == 1
-    with factory() as s:
-        request = s.scalar(select(OutboxMessage).where(OutboxMessage.kind == "rating"))
-    assert request is not None
+    request = _rating_request(wired, doctor="")
     assert request.reply_markup["inline_keyboard"][1:] == [
         [{"text": "✍️ Оставить отзыв на Яндекс Картах", "url": yandex}],
         [{"text": "✍️ Оставить отзыв в 2ГИС", "url": gis}],
