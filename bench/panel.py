@@ -79,6 +79,8 @@ def prepare(args: argparse.Namespace) -> tuple[Path, int, Config, int, float]:
     work = Path(tempfile.mkdtemp(prefix="kabinet-panel-bench-"))
     port = free_port()
     store = Path(args.store).resolve() if args.store else None
+    if store is not None:
+        store.parent.mkdir(parents=True, exist_ok=True)
     config = write_config(work, port, store)
     (work / "data").mkdir()
     sizes = {key: getattr(args, key) for key in ("patients", "entries", "messages", "open", "seed")}
