@@ -36,6 +36,8 @@ from core.tasks import TaskStateError, announce_state, transition
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
+LAST_LINE_ID = 2**63 - 1  # the largest id a thread line can have (SQLite, PostgreSQL)
+
 STATE_LABELS = {"open": "новая", "taken": "в работе", "done": "готово", "dismissed": "отклонена"}
 ACTION_LABELS = {"take": "взять её", "done": "закрыть её", "dismiss": "отклонить её"}
 
@@ -302,6 +304,11 @@ def reply_view(task_id: int) -> Any:
     # back; holding it costs one more click). The page comes back with the text kept and
     # the other answer in view; sending again sends it.
     seen = request.form.get("seen", type=int)  # None: not from the page's form, no check
+    if seen is not None:
+        # A line id the database can compare (beyond 2**63 the driver overflows): a
+        # forged number past every line means "saw them all", never an error that loses
+        # the typed answer.
+        seen = min(max(seen, 0), LAST_LINE_ID)
     other = inbox.answered_since(db.session(), task, seen, user.id) if seen is not None else None
     if other is not None:
         ago = max(int((utcnow() - other.created_at).total_seconds()), 0)

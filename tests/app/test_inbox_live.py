@@ -208,6 +208,16 @@ def test_a_second_answer_written_without_seeing_the_first_is_held(
     administrator.post(f"/tasks/{task_id}/reply", {"text": "Сегодня всё занято.", "seen": fresh})
     administrator.post(f"/tasks/{task_id}/reply", {"text": "Завтра в 10?", "seen": fresh})
     assert replies() == ["Да, в 17:00.", "Сегодня всё занято.", "Завтра в 10?"]
+    # A forged line number the database cannot hold is "seen all", never a 500; a
+    # negative one has seen nothing, so the owner's answer holds it.
+    beyond = administrator.post(f"/tasks/{task_id}/reply", {"text": "Ждём вас.", "seen": 10**30})
+    assert beyond.status_code == 302 and replies()[-1] == "Ждём вас."
+    assert (
+        administrator.post(
+            f"/tasks/{task_id}/reply", {"text": "Ещё раз.", "seen": -(10**30)}
+        ).status_code
+        == 409
+    )
 
 
 def test_quick_replies_are_checked(tmp_path: Path) -> None:
