@@ -16,7 +16,7 @@ What runs, all on this machine:
   session in its own thread, one request every `--think-seconds` ±50 % (0: saturation):
   a search by surname (20 %), by phone typed as people type it (10 %), a patient's card
   with its bonus history (25 %), the inbox list (20 %), a report over the last
-  `--report-weeks` weeks, one of the six at random (25 %), timed per report and together.
+  `--report-weeks` weeks, one of the seven at random (25 %), timed per report and together.
 
 `--store PATH` keeps the filled store there (with its sizes beside it, PATH.json) and uses
 it as it is on the next run with the same sizes and seed, migrated to the current head:
@@ -70,7 +70,15 @@ from core.migrate import upgrade  # noqa: E402
 from core.models import StaffUser  # noqa: E402
 from core.staff import create_user  # noqa: E402
 
-REPORTS = ["connections", "confirmations", "ratings", "referrals", "reviews", "economics"]
+REPORTS = [
+    "connections",
+    "confirmations",
+    "ratings",
+    "referrals",
+    "reviews",
+    "response-times",
+    "economics",
+]
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, int, Config, int, float]:
