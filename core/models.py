@@ -543,7 +543,8 @@ class Task(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(16), default="open", index=True)
     taken_by: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Indexed for «Время ответа», which reads a period's episodes (migration 0021).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the task, still not taken, was announced to the staff group a second time.

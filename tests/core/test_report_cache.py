@@ -11,13 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db import transaction
-from core.models import Subscriber
-from core.reports import cache, connections, economics
+from core.models import Subscriber, Task
+from core.reports import cache, connections, economics, response_times
 from core.reports.model import Report
 from core.reports.period import Period
 from tests.conftest import make_config
@@ -138,10 +139,47 @@ def test_every_table_the_kept_reports_read_is_watched(world: World) -> None:
         try:
             cache.forget()
             _both(s, w)
+            response_times.report(s, PERIOD)
         finally:
             event.remove(engine, "before_cursor_execute", seen)
     assert read - {cache.TABLE} <= set(cache.WATCHED), read - set(cache.WATCHED)
-    assert {"ledger_entries", "payments", "patient_links"} <= read
+    assert {"ledger_entries", "payments", "patient_links", "tasks"} <= read
+
+
+def test_response_times_are_kept_until_a_task_changes(world: World) -> None:
+    """A new episode, its first answer and its closing each show at once; so does a raw
+    update (a migration or a repair writes through SQL)."""
+    from core.conversations.threads import Incoming, receive, reply
+    from core.tasks import transition
+    from tests.core.people import chat_for, patient
+
+    w = world
+
+    def figures() -> dict[str, object]:
+        with w.factory() as s:
+            return _figures(response_times.report(s, PERIOD))
+
+    with w.factory() as s:
+        if cache.token(s) is None:
+            pytest.skip("PostgreSQL keeps no reports")
+        first = response_times.report(s, PERIOD)
+        assert response_times.report(s, PERIOD) is first
+    assert _figures(first)["episodes"] == 0
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False) as clock:
+        with transaction(w.factory) as s:
+            sub = chat_for(s, patient(s, "rt1"))
+            task_id = receive(s, w.config, sub, Incoming(telegram_message_id=1, text="?")).task.id
+        assert figures()["episodes"] == 1 and figures()["first-median"] is None
+        clock.shift(timedelta(minutes=3))
+        with transaction(w.factory) as s:
+            reply(s, s.get(Task, task_id), "Ответ", author="Ольга")
+        assert figures()["first-median"] == Decimal(3)
+        with transaction(w.factory) as s:
+            transition(s, s.get(Task, task_id), "done", "Ольга")
+        assert figures()["resolved"] == 1
+    with transaction(w.factory) as s:
+        s.execute(text("UPDATE tasks SET state = 'open'"))
+    assert figures()["resolved"] == 0
 
 
 def test_the_time_t0_is_inside_the_period() -> None:
