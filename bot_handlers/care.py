@@ -9,15 +9,14 @@ from core import care
 from core.clock import utcnow
 from core.outbox import PRIORITY_REPLY
 from core.patients.linking import linked_patients
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 
 def register(router: Router, ctx: BotContext) -> None:
     tz = ctx.config.clinic.tz
-    labels = set(CATALOGUE["menu_care"].values())
 
     @router.command("care")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_care", e.text))
     def my_care(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

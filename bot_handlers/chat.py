@@ -17,15 +17,9 @@ from core.conversations.lines import conversation_for
 from core.conversations.models import ThreadMessage
 from core.conversations.threads import Incoming, notice, receive
 from core.models import Subscriber
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 log = logging.getLogger(__name__)
-
-# The main menu's labels, in every language: pressing one is never a question.
-MENU_LABELS = frozenset(
-    text for key, entry in CATALOGUE.items() if key.startswith("menu_") for text in entry.values()
-)
-ASK_LABELS = frozenset(CATALOGUE["menu_ask"].values())
 
 
 def incoming_of(event: Text | Attachment, limit_bytes: int) -> Incoming:
@@ -78,8 +72,10 @@ def register(router: Router, ctx: BotContext) -> None:
                     ctx.text("unsupported_message", sub),
                 )
                 return
-            if isinstance(event, Text) and event.text in MENU_LABELS:
-                if event.text in ASK_LABELS:
+            # A menu button's press (any label it has had) is never a question.
+            pressed = menu_labels.key_of(event.text) if isinstance(event, Text) else None
+            if pressed is not None:
+                if pressed == "menu_ask":
                     notice(
                         session,
                         sub,
@@ -124,7 +120,7 @@ def register(router: Router, ctx: BotContext) -> None:
                 line.edited_at = utcnow()
                 return
             words = event.text.strip()
-            if not words or words.startswith("/") or words in MENU_LABELS:
+            if not words or words.startswith("/") or menu_labels.is_menu(words):
                 return
             # An old message the thread never filed (sent before the chat was a thread, or
             # taken by a flow as an answer): the new words reach the staff as a message.

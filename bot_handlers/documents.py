@@ -17,7 +17,7 @@ from core.documents import mine as my_documents
 from core.documents import signing
 from core.documents.requests import COPY_PREFIX, DECLINE_PREFIX, QUESTION_PREFIX, SIGN_PREFIX
 from core.models import Subscriber
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 
 def _request_id(data: str) -> int:
@@ -82,10 +82,8 @@ def register(router: Router, ctx: BotContext) -> None:
             answer = signing.enter_code(session, ctx.config, sub, event.text, utcnow())
             say(session, event, sub, answer)
 
-    labels = set(CATALOGUE["menu_documents"].values())
-
     @router.command("documents")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_documents", e.text))
     def mine(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

@@ -32,7 +32,7 @@ from core.patients.family import (
 )
 from core.patients.linking import linked_patients
 from core.tasks import create_task
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 PREFIX = "fm"  # fm:s:<patient id>:<1 show | 0 hide> | fm:m:<patient id>:<1 mute | 0 not> | fm:inv
 _NAME_LIMIT = 24
@@ -115,7 +115,6 @@ def after_link(ctx: BotContext, session: Session, sub: Subscriber) -> None:
 
 
 def register(router: Router, ctx: BotContext) -> None:
-    labels = set(CATALOGUE["menu_family"].values())
 
     @router.on(Start, when=lambda e: e.payload.startswith(INVITE_PREFIX))
     def invite_opened(event: Start) -> None:
@@ -138,7 +137,7 @@ def register(router: Router, ctx: BotContext) -> None:
             router.dispatch(replace(event, payload=""))
 
     @router.command("family")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_family", e.text))
     def family_screen(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

@@ -23,7 +23,7 @@ from core.outbox import PRIORITY_REPLY, enqueue
 from core.patients.family import start_link
 from core.patients.linking import linked_patients
 from core.patients.referral_qr import qr_key
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 
 def friend_stats(session: Session, patient: Patient) -> tuple[int, int, int]:
@@ -54,10 +54,9 @@ def share_keyboard(ctx: BotContext, sub: Subscriber, link: str) -> dict[str, Any
 
 
 def register(router: Router, ctx: BotContext) -> None:
-    labels = set(CATALOGUE["menu_friend"].values())
 
     @router.command("friend", "invite")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_friend", e.text))
     def friend_screen(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

@@ -22,13 +22,9 @@ from core.models import LedgerEntry, LoyaltyLot, LoyaltyMember, Patient, Subscri
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
 from core.patients.family import shown_patients
 from core.patients.linking import linked_patients
-from core.texts import CATALOGUE
+from core.texts import CATALOGUE, menu_labels
 
 MUTE, UNMUTE = "lm:on", "lm:off"
-
-
-def _menu_texts(key: str) -> set[str]:
-    return set(CATALOGUE[key].values())
 
 
 def _muted(session: Session, patient_ids: list[str]) -> bool:
@@ -159,7 +155,7 @@ def history_lines(ctx: BotContext, session: Session, sub: Subscriber, account_id
 
 def register(router: Router, ctx: BotContext) -> None:
     @router.command("balance")
-    @router.on(Text, when=lambda e: e.text in _menu_texts("menu_balance"))
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_balance", e.text))
     def my_balance(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

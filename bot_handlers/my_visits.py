@@ -27,7 +27,7 @@ from core.outbox import inline_keyboard
 from core.patients.family import shown_patients
 from core.patients.linking import linked_patients
 from core.rules import doctor_label
-from core.texts import CATALOGUE, on_date, when
+from core.texts import menu_labels, on_date, when
 
 UPCOMING_LIMIT = 10
 PAST_LIMIT = 20
@@ -129,10 +129,9 @@ def visits_screen(
 
 
 def register(router: Router, ctx: BotContext) -> None:
-    labels = set(CATALOGUE["menu_visits"].values())
 
     @router.command("visits")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_visits", e.text))
     def my_visits(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

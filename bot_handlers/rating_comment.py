@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from bot_handlers.channels.base import Text
 from bot_handlers.channels.router import Router
-from bot_handlers.chat import MENU_LABELS
 from bot_handlers.context import BotContext
 from core.clock import utcnow
 from core.ratings import followup
+from core.texts import menu_labels
 
 
 def register(router: Router, ctx: BotContext) -> None:
     def awaits_comment(event: Text) -> bool:
-        if event.text in MENU_LABELS or event.text.startswith("/"):
+        if menu_labels.is_menu(event.text) or event.text.startswith("/"):
             return False
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

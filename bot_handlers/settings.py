@@ -22,7 +22,7 @@ from core.models import Subscriber
 from core.outbox import PRIORITY_REPLY, enqueue, inline_keyboard
 from core.patients.linking import linked_patients
 from core.patients.notice_prefs import OPTIONAL, toggle, turned_off
-from core.texts import CATALOGUE
+from core.texts import menu_labels
 
 PREFIX = "st"  # st:n:<kind>:<1 on | 0 off> | st:l:<ru|en> | st:m:<1 on | 0 off>
 LANGUAGES = ("ru", "en")
@@ -102,10 +102,9 @@ def apply(session: Session, sub: Subscriber, data: str) -> bool | None:
 
 
 def register(router: Router, ctx: BotContext) -> None:
-    labels = set(CATALOGUE["menu_settings"].values())
 
     @router.command("settings")
-    @router.on(Text, when=lambda e: e.text in labels)
+    @router.on(Text, when=lambda e: menu_labels.is_label("menu_settings", e.text))
     def settings_screen(event: Text | Command) -> None:
         with ctx.session() as session:
             sub = ctx.subscriber(session, event)

@@ -23,12 +23,8 @@ from core.reminders import cancel_asks, cancel_queued
 from core.rules import doctor_label
 from core.settings import store as settings
 from core.tasks import create_task
-from core.texts import CATALOGUE, on_date, render, when
+from core.texts import menu_labels, on_date, render, when
 from core.visits import arrival, no_show
-
-
-def _menu_texts(key: str) -> set[str]:
-    return set(CATALOGUE[key].values())
 
 
 def _unbutton(session: Session, press: Press, key: str) -> None:
@@ -65,9 +61,6 @@ REASONS = {
     "better": "reason_better",
 }
 ASK = "ask"  # outbox key prefix of a question a typed answer may reply to
-MENU_LABELS = frozenset(
-    text for key, entry in CATALOGUE.items() if key.startswith("menu_") for text in entry.values()
-)
 
 
 def days_keyboard(appointment_id: int, lang: str) -> dict[str, Any]:
@@ -255,7 +248,7 @@ def register(router: Router, ctx: BotContext) -> None:
 
     def awaited(event: Text) -> bool:
         """Is this text the answer to the bot's last question in the chat (`ask`)?"""
-        if event.text in MENU_LABELS or event.text.startswith("/"):
+        if menu_labels.is_menu(event.text) or event.text.startswith("/"):
             return False
         with ctx.session() as session:
             return _last_question(session, event) is not None

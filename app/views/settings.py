@@ -290,7 +290,7 @@ def templates_reset() -> Any:
         abort(400, description="Такого языка нет.")
     s = _session()
     word = "русский" if lang == "ru" else "английский"
-    if templates.reset(s, template.key, lang):
+    if templates.reset(s, template.key, lang, signed_in().login):
         s.commit()
         templates.publish(s)
         flash(f"«{template.label}» ({word}): снова действует исходный текст.")

@@ -1,6 +1,5 @@
 """The catalogue texts «Настройки → Тексты сообщений» does not offer, each with the reason
-(one line): staff wording, the main menu's labels the bot matches on, the command menu the
-messenger is given at start, the consent kept in versions, texts no sender uses."""
+(one line): staff wording, the command menu the messenger is given at start, the consent kept in versions, texts no sender uses."""
 
 from __future__ import annotations
 
@@ -10,10 +9,6 @@ def _reasons(reason: str, *keys: str) -> dict[str, str]:
 
 
 _STAFF = "для сотрудников (задача, группа сотрудников или панель), не для пациента"
-_MENU = (
-    "кнопка главного меню: бот узнаёт нажатие по её тексту, изменённая подпись "
-    "перестала бы работать"
-)
 _COMMAND = (
     "описание команды в меню мессенджера: передаётся мессенджеру один раз при запуске бота "
     "(setMyCommands), изменение здесь до него не дошло бы"
@@ -22,17 +17,6 @@ _UNUSED = "сейчас ни одна отправка этот текст не 
 
 # Not on the screen, with the reason (one line each).
 EXCLUDED: dict[str, str] = {
-    **_reasons(
-        _MENU,
-        "menu_visits",
-        "menu_balance",
-        "menu_ask",
-        "menu_family",
-        "menu_friend",
-        "menu_care",
-        "menu_settings",
-        "menu_documents",
-    ),
     **_reasons(
         _COMMAND,
         "cmd_start",

@@ -13,7 +13,9 @@ core/settings/template_fields.py.
 
 A text is checked before it is kept: only the placeholders its sender fills ({name},
 {when}, ...), braces balanced (a literal brace is written twice), not empty, not longer
-than a message may be (a button's label: one line of 64 at most). A refused text raises
+than a message may be (a button's label: one line of 64 at most); a main-menu label also
+unlike every other menu button's (core/settings/menu_templates.py, which keeps the labels
+the owner replaced: a patient's old buttons keep working). A refused text raises
 TemplateRefused with the reason in Russian.
 """
 
@@ -31,6 +33,7 @@ from core.clock import utcnow
 from core.config import Config
 from core.loyalty.accounts import read_account
 from core.models import Appointment, Doctor, Patient
+from core.settings import menu_templates
 from core.settings.models import PanelSetting
 from core.settings.template_fields import FIELD_HELP, FIELD_HELP_FOR, SAMPLES, SAMPLES_FOR
 from core.settings.template_registry import (
@@ -43,6 +46,7 @@ from core.settings.template_registry import (
     Group,
     Template,
 )
+from core.texts import menu_labels
 
 __all__ = [
     "BY_KEY",
@@ -224,8 +228,10 @@ def in_force(rows: dict[str, PanelSetting] | dict[str, Any]) -> dict[str, str]:
 
 
 def publish(session: Session) -> None:
-    """Hand the texts in force to render() (core.texts' override hook)."""
+    """Hand the texts in force to render() (core.texts' override hook), and the menu's
+    earlier labels to the bot's matching (core.texts.menu_labels)."""
     texts.set_panel_overrides(in_force(stored(session)))
+    menu_labels.set_former(menu_templates.former(session))
 
 
 def save(session: Session, key: str, values: dict[str, str], user: str) -> list[str]:
@@ -234,11 +240,17 @@ def save(session: Session, key: str, values: dict[str, str], user: str) -> list[
     raises TemplateRefused and nothing is kept."""
     template = BY_KEY[key]
     checked = {lang: check(template, lang, text) for lang, text in values.items()}
+    if key in menu_labels.MENU_KEYS:
+        refused = menu_templates.clash(template, checked, in_force(stored(session)))
+        if refused:
+            raise TemplateRefused(refused)
     changed = []
     now = utcnow()
     for lang, text in checked.items():
         row = session.get(PanelSetting, row_key(key, lang))
         before = row.value if row is not None else builtin(key, lang)
+        if row is not None and row.value != text:
+            menu_templates.remember(session, key, row.value, user, now)
         if text == builtin(key, lang):
             if row is not None:
                 session.delete(row)
@@ -254,11 +266,12 @@ def save(session: Session, key: str, values: dict[str, str], user: str) -> list[
     return changed
 
 
-def reset(session: Session, key: str, lang: str) -> bool:
+def reset(session: Session, key: str, lang: str, user: str = "") -> bool:
     """Back to the built-in text; False if the panel had not changed it."""
     row = session.get(PanelSetting, row_key(key, lang))
     if row is None:
         return False
+    menu_templates.remember(session, key, row.value, user, utcnow())
     session.delete(row)
     session.flush()
     return True

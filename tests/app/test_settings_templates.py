@@ -195,7 +195,8 @@ def test_the_new_texts_are_grouped_and_a_broken_one_is_refused(owner: Persona, f
         assert f"<h2>{group}</h2>" in page
     assert 'id="g-bonuses" open' not in page  # the groups start closed
     assert "хранится версиями на странице «Согласие»" in page  # the consent itself is not here
-    assert 'id="t-menu_visits"' not in page and 'id="t-consent_default_text"' not in page
+    assert 'id="t-menu_visits"' in page  # the menu's labels are editable (own group)
+    assert 'id="t-consent_default_text"' not in page
     opened = _text(owner.get("/settings/templates?group=bonuses"))
     assert 'id="g-bonuses" open' in opened and 'id="g-family" open' not in opened
     response = owner.post(

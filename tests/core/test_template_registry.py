@@ -2,7 +2,8 @@
 key of core.texts.CATALOGUE is editable or excluded with a reason, so a new text cannot be
 forgotten; an editable text's Russian and English fields agree, its placeholders are ones
 its senders fill, each has a Russian explanation and ru/en samples; a button's label is
-short and one line; the main menu's labels, which the bot matches on, are not editable."""
+short and one line; the main menu's labels are editable as buttons, in their own group,
+and the bot matches each button on the keys the screen edits."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.config import Config
 from core.settings import templates
 from core.settings.template_fields import FIELD_HELP
 from core.settings.template_registry import EXCLUDED, TEMPLATES, builtin_fields
+from core.texts import menu_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,11 +105,16 @@ def test_the_placeholders_allowed_are_ones_every_sender_fills() -> None:
             assert not missing, f"{template.key}: {where} does not fill {sorted(missing)}"
 
 
-def test_the_menu_labels_the_bot_matches_on_are_not_editable() -> None:
+def test_the_menu_labels_are_editable_buttons_the_bot_matches_on() -> None:
     menu = [b["text"] for row in texts.menu_keyboard("ru")["keyboard"] for b in row]
     keys = [k for k, v in texts.CATALOGUE.items() if v["ru"] in menu and k.startswith("menu_")]
-    assert len(keys) == len(menu)
-    assert all(k in EXCLUDED and "по её тексту" in EXCLUDED[k] for k in keys)
+    assert len(keys) == len(menu) == len(set(menu))
+    assert sorted(keys) == sorted(menu_labels.MENU_KEYS)  # the keys the bot matches on
+    for key in keys:
+        template = templates.BY_KEY[key]
+        assert key not in EXCLUDED and template.button and template.group == "Кнопки меню"
+    note = templates.GROUP_OF["Кнопки меню"].note
+    assert "в следующий раз пришлёт ему меню" in note
     assert "consent_default_text" in EXCLUDED and "«Согласие»" in EXCLUDED["consent_default_text"]
 
 
