@@ -144,12 +144,17 @@ def request_of(name: str, i: int, period: dict[str, str]) -> tuple[str, dict[str
     return f"/reports/{name.removeprefix('report_')}", period
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def store_arguments(ap: argparse.ArgumentParser) -> None:
+    """The store's sizes, as bench/panel.py and bench/panel_inprocess.py both fill it."""
     ap.add_argument("--patients", type=int, default=30_000)
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--open", type=int, default=2_000)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    store_arguments(ap)
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--think-seconds", type=float, default=3.0)

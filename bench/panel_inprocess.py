@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from inbox import PASSWORD, latency, say  # noqa: E402
-from panel import REPORTS, prepare, report_period, request_of  # noqa: E402
+from panel import REPORTS, prepare, report_period, request_of, store_arguments  # noqa: E402
 
 from app import create_app  # noqa: E402
 
@@ -47,10 +47,7 @@ KINDS = ["search_name", "search_phone", "patient_card", "inbox_list"] + [
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--patients", type=int, default=30_000)
-    ap.add_argument("--entries", type=int, default=1_000_000)
-    ap.add_argument("--messages", type=int, default=200_000)
-    ap.add_argument("--open", type=int, default=2_000)
+    store_arguments(ap)
     ap.add_argument("--requests", type=int, default=200, help="requests of each kind")
     ap.add_argument("--report-weeks", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
