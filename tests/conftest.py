@@ -83,6 +83,20 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _built_in_texts() -> Iterator[None]:
+    """Each test starts and ends with the catalogue's own texts: the owner's edits and
+    former menu labels are process-wide hooks (core.texts, core.texts.menu_labels)."""
+    from core import texts
+    from core.texts import menu_labels
+
+    texts.set_panel_overrides({})
+    menu_labels.set_former({})
+    yield
+    texts.set_panel_overrides({})
+    menu_labels.set_former({})
+
+
+@pytest.fixture(autouse=True)
 def _at_the_instant() -> Iterator[None]:
     """Under KABINET_TEST_INSTANT every test starts at that very instant (and ticks on)."""
     instant = _test_instant()

@@ -6,9 +6,7 @@ rating request says; «вернуть исходный текст» brings the b
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,13 +15,6 @@ from core.ratings.survey import plan_rating_requests
 from core.settings.models import PanelSetting
 from tests.conftest import Persona
 from tests.core.test_ratings import _requests, _setup
-
-
-@pytest.fixture(autouse=True)
-def _clean_hook() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    yield
-    texts.set_panel_overrides({})
 
 
 def _rows(factory: sessionmaker[Session]) -> dict[str, object]:

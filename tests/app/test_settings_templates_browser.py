@@ -6,7 +6,6 @@ bonus notice added later."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ from tests.app.test_browser import _screenshot, browser, page, panel_url  # noqa
 from tests.conftest import PASSWORDS, Wired
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture(autouse=True)
-def _clean_hook() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    yield
-    texts.set_panel_overrides({})
 
 
 def test_the_owner_edits_a_text_and_watches_the_preview(

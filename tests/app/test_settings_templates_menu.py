@@ -5,9 +5,7 @@ typed stays to be corrected; a good one is kept and the bot's menu shows it."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,15 +13,6 @@ from core import texts
 from core.settings.models import PanelSetting
 from core.texts import menu_labels
 from tests.conftest import Persona
-
-
-@pytest.fixture(autouse=True)
-def _clean_hooks() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
-    yield
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
 
 
 def _rows(factory: sessionmaker[Session]) -> dict[str, object]:

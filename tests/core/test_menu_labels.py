@@ -6,8 +6,6 @@ reason, as is one starting with «/», and nothing is kept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,15 +15,6 @@ from core.db import transaction
 from core.settings import templates
 from core.settings.models import PanelSetting
 from core.texts import menu_labels
-
-
-@pytest.fixture(autouse=True)
-def _clean_hooks() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
-    yield
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
 
 
 def _save(factory: sessionmaker[Session], key: str, **values: str) -> None:

@@ -4,8 +4,6 @@ longer passes the check, or fails to fill in, falls back to the built-in one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,13 +11,6 @@ from core import texts
 from core.config import Config
 from core.settings import store, templates
 from core.settings.models import PanelSetting
-
-
-@pytest.fixture(autouse=True)
-def _clean_hook() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    yield
-    texts.set_panel_overrides({})
 
 
 def test_render_uses_the_override_for_its_key_and_language_only() -> None:

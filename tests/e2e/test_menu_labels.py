@@ -5,14 +5,10 @@ which open the same screens; a label the owner replaced later still opens its bu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from core import texts
 from core.db import transaction
 from core.settings import templates
-from core.texts import menu_labels
 from sandbox.demo_clinic import DemoClinic
 from tests.e2e.phone import Phone, max_emu, menu_phone, smsru
 
@@ -22,15 +18,6 @@ pytestmark = pytest.mark.clock
 
 VISITS = "🗓 Предстоящие визиты:\n1. "  # Anna's demo visit tomorrow
 BONUSES = " бонусов (1 бонус = "
-
-
-@pytest.fixture(autouse=True)
-def _clean_hooks() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
-    yield
-    texts.set_panel_overrides({})
-    menu_labels.set_former({})
 
 
 def _edit(phone: Phone, key: str, label: str) -> None:

@@ -9,12 +9,10 @@ hands them to render()."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from core import texts
 from core.db import transaction
 from core.loyalty import settings as loyalty
 from core.settings import templates
@@ -25,13 +23,6 @@ from tests.e2e.phone import Phone, max_emu, menu_phone, smsru  # noqa: F401  (fi
 from tests.e2e.test_menu import book
 
 pytestmark = pytest.mark.clock
-
-
-@pytest.fixture(autouse=True)
-def _clean_hook() -> Iterator[None]:
-    texts.set_panel_overrides({})
-    yield
-    texts.set_panel_overrides({})
 
 
 def _edit(phone: Phone, changes: dict[str, str]) -> None:
