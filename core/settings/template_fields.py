@@ -121,6 +121,17 @@ for _key in (
 ):
     FIELD_HELP_FOR[(_key, "title")] = "название документа"
 
+# Samples the same in both languages: numbers, a code, a link.
+_NEUTRAL = {
+    "tail": "45",
+    "code": "123456",
+    "limit": "20",
+    "link": "https://t.me/clinic_bot?start=r7KQ2M9",
+    "friend_points": "300",
+    "came": "3",
+    "earned": "500",
+}
+
 SAMPLES: dict[str, dict[str, str]] = {
     "ru": {
         "name": "Анна Петровна",
@@ -147,13 +158,7 @@ SAMPLES: dict[str, dict[str, str]] = {
         "reach": "Записаться и задать вопрос можно по телефону клиники +7 900 000-00-00.",
         "text": "Текст…",
         "title": "Название",
-        "tail": "45",
-        "code": "123456",
-        "limit": "20",
-        "link": "https://t.me/clinic_bot?start=r7KQ2M9",
-        "friend_points": "300",
-        "came": "3",
-        "earned": "500",
+        **_NEUTRAL,
         "reward": "Когда друг оплатит первый визит, вы получите 500 бонусов.\n\n",
         "lines": "• Анна Петровна\n• Пётр — без уведомлений",
         "flags": " — без уведомлений",
@@ -200,13 +205,7 @@ SAMPLES: dict[str, dict[str, str]] = {
         "reach": "You can book or ask a question by calling the clinic at +7 900 000-00-00.",
         "text": "Text…",
         "title": "Title",
-        "tail": "45",
-        "code": "123456",
-        "limit": "20",
-        "link": "https://t.me/clinic_bot?start=r7KQ2M9",
-        "friend_points": "300",
-        "came": "3",
-        "earned": "500",
+        **_NEUTRAL,
         "reward": "When a friend pays for a first visit, you get 500 points.\n\n",
         "lines": "• Anna\n• Peter — no notices",
         "flags": " — no notices",
