@@ -3,8 +3,9 @@ after their delay, never to a patient the MIS marks "no messages"."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from itertools import count
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ from core.models import (
     OutboxMessage,
 )
 from core.rules import Rules
+from tests.conftest import WallClock
 from tests.core.people import chat_for, patient
 
 # Time sensitive: `make test` reruns it at frozen instants and under another TZ.
@@ -114,9 +116,17 @@ def test_the_examples_are_there_and_off(factory: sessionmaker[Session]) -> None:
     assert all(len(r.text) <= care.MAX_TEXT and r.delay_minutes == 30 for r in rows)
 
 
+def _clinic_day_at(config: Config, hour: int, minute: int = 0) -> datetime:
+    """Today's date (the frozen instant's in a rerun) in the clinic's zone, at this hour:
+    the wording «сегодня» or a date depends on the clinic's day, not on when CI runs."""
+    zone = ZoneInfo(config.clinic.timezone)
+    return datetime.combine(utcnow().astimezone(zone).date(), time(hour, minute), zone)
+
+
 def test_a_matching_visit_gets_its_instruction_in_every_chat_after_the_delay(
-    config: Config, factory: sessionmaker[Session]
+    config: Config, factory: sessionmaker[Session], clock: WallClock
 ) -> None:
+    clock.set(_clinic_day_at(config, 12))
     with transaction(factory) as s:
         _doctors(s)
         anna = patient(s, "p1")
@@ -220,6 +230,23 @@ def test_no_messages_flag_and_unreachable_chats_are_respected(
     with factory() as s:
         # Nothing is kept for the patient who refused messages either.
         assert [k.patient_mis_id for k in s.scalars(select(CareSent))] == ["p2"]
+
+
+def test_a_visit_that_ended_before_midnight_is_named_by_its_date(
+    config: Config, factory: sessionmaker[Session], clock: WallClock
+) -> None:
+    # Noticed at 00:10, the visit of 22:30-23:30 was yesterday: «сегодня» would be wrong.
+    clock.set(_clinic_day_at(config, 0, 10))
+    with transaction(factory) as s:
+        _doctors(s)
+        chat_for(s, patient(s, "p1"))
+        _instruction(s, "После удаления зуба", services="удален", delay=0)
+        _completed(s, "v1", "p1", services=["Удаление зуба"], ended_ago=timedelta(minutes=40))
+    Rules(config).process_pending(factory)
+    [row] = _care(factory)
+    visit = clock().astimezone(ZoneInfo(config.clinic.timezone)) - timedelta(minutes=100)
+    assert "сегодня" not in row.text and "вчера" not in row.text
+    assert f"{visit.day} " in row.text and "в 22:30" in row.text
 
 
 def test_a_completion_learned_of_days_later_sends_nothing(
