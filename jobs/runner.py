@@ -22,7 +22,6 @@ from bot_handlers import register_all
 from bot_handlers.bot import build_bot
 from bot_handlers.channels.max import MaxChannel
 from bot_handlers.channels.max import open_channel as open_max
-from bot_handlers.commands import command_menu
 from bot_handlers.context import BotContext
 from connectors.base import Connector, ConnectorError
 from connectors.registry import open_connector
@@ -44,6 +43,7 @@ from core.settings import store as settings_store
 from core.tasks import escalate_stale
 from core.visits import no_show, reminder_reach
 from core.visits.no_show_sweep import NoShowSweep
+from jobs.bot_commands import CommandMenus
 from jobs.dispatcher import Dispatcher
 from jobs.max_poller import MaxPoller, MaxUpdateProcessor, MaxWebhookKeeper
 from jobs.poller import Poller, UpdateProcessor, WebhookKeeper
@@ -138,6 +138,7 @@ class Appliance:
         self._threads: list[threading.Thread] = []
         self._sync_lock = threading.Lock()
         self._poll_telegram = True
+        self.command_menus = CommandMenus()  # the «/» menu each messenger has (bot_commands)
 
     # -- loops (threads in jobs/table.py) -------------------------------------------------
 
@@ -148,7 +149,6 @@ class Appliance:
         mode = self.config.telegram.mode
         if not self._poll_telegram or mode == "off":
             return
-        self.register_commands()
         if mode == "webhook":
             self.webhook.run(stop)
         else:
@@ -159,17 +159,6 @@ class Appliance:
             self.max_webhook.run(stop)
         elif self.max_poller is not None:
             self.max_poller.run(stop)
-
-    def register_commands(self) -> bool:
-        """The «/» menu in Russian and English (setMyCommands), once per start; a failure
-        is logged and leaves the previous menu in place (Telegram keeps it)."""
-        try:
-            for channel in self.ctx.channels.values():
-                channel.set_commands(command_menu(), self.config.clinic.language)
-        except Exception as exc:
-            log.warning("registering the bot's commands failed: %s", redact(str(exc), self.config))
-            return False
-        return True
 
     # -- jobs -----------------------------------------------------------------------------
 

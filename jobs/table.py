@@ -158,6 +158,14 @@ JOBS: tuple[JobSpec, ...] = (
         "that could not be delivered",
     ),
     JobSpec(
+        "bot_commands",
+        "jobs.bot_commands:refresh",
+        every_seconds=60,
+        run_at_start=True,
+        description="the «/» command menu in each messenger: at start and within a minute "
+        "of an edit of its descriptions; never re-sent unchanged",
+    ),
+    JobSpec(
         "no_show",
         "no_show_job",
         every_seconds=60,

@@ -249,7 +249,6 @@ def templates_view() -> Any:
             focus=focus,
             opened=_group_slug(focus) or opened,
             patient=patient,
-            button_length=templates.BUTTON_LENGTH,
         )
 
     if request.method == "GET":

@@ -1,5 +1,5 @@
 """The catalogue texts «Настройки → Тексты сообщений» does not offer, each with the reason
-(one line): staff wording, the command menu the messenger is given at start, the consent kept in versions, texts no sender uses."""
+(one line): staff wording, the consent kept in versions, texts no sender uses."""
 
 from __future__ import annotations
 
@@ -9,28 +9,14 @@ def _reasons(reason: str, *keys: str) -> dict[str, str]:
 
 
 _STAFF = "для сотрудников (задача, группа сотрудников или панель), не для пациента"
-_COMMAND = (
-    "описание команды в меню мессенджера: передаётся мессенджеру один раз при запуске бота "
-    "(setMyCommands), изменение здесь до него не дошло бы"
-)
 _UNUSED = "сейчас ни одна отправка этот текст не использует"
 
 # Not on the screen, with the reason (one line each).
 EXCLUDED: dict[str, str] = {
-    **_reasons(
-        _COMMAND,
-        "cmd_start",
-        "cmd_visits",
-        "cmd_balance",
-        "cmd_care",
-        "cmd_family",
-        "cmd_friend",
-        "cmd_settings",
-        "cmd_language",
-        "cmd_help",
-        "cmd_documents",
-        "cmd_messenger",
-    ),
+    # /messenger answers, but is not in the «/» menu (bot_handlers/commands.py MENU): it
+    # matters only to a patient with both messengers, who finds it in «Настройки».
+    "cmd_messenger": "команда /messenger не входит в меню «/»: выбор мессенджера — в "
+    "«Настройках» бота",
     "consent_default_text": "текст согласия: меняется версиями на странице «Согласие» "
     "(core/versioned_text.py), у каждого пациента записана принятая версия",
     **_reasons(

@@ -15,6 +15,7 @@ class Group:
 
 
 BUTTON = "button"  # an inline button's label: one short line
+COMMAND = "command"  # a «/» menu command's description: one line the messengers show
 
 _C = ("clinic",)  # a bot reply (BotContext.text) or a bonus notice: the clinic's name too
 _B = BUTTON

@@ -15,10 +15,14 @@ import string
 from dataclasses import dataclass
 
 from core import texts
+from core.settings.template_commands import COMMAND_ENTRIES
 from core.settings.template_exclusions import EXCLUDED
-from core.settings.template_groups import BUTTON, EXPLICIT, GROUP_ENTRIES, Group
+from core.settings.template_groups import BUTTON, COMMAND, EXPLICIT, GROUP_ENTRIES, Group
 
 BUTTON_LENGTH = 64  # an inline button's label: the messenger cuts a longer one
+# A command's description: Telegram takes 1-256 characters, MAX 1-128 (its api-schema's
+# BotCommand), and the same text goes to both.
+COMMAND_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,17 @@ class Template:
     label: str
     fields: tuple[str, ...]  # the placeholders its sender fills
     button: bool = False  # an inline button's label: one short line
+    command: bool = False  # a «/» menu command's description: one line
+
+    @property
+    def line_limit(self) -> int | None:
+        """The length of the one line a button's label or a command's description may be;
+        None for a message, which may have several lines."""
+        if self.button:
+            return BUTTON_LENGTH
+        if self.command:
+            return COMMAND_LENGTH
+        return None
 
 
 def builtin_fields(key: str) -> tuple[str, ...]:
@@ -44,12 +59,20 @@ def _template(group: Group, key: str, label: str, *marks: object) -> Template:
     for mark in marks:
         if isinstance(mark, tuple):
             fields += [f for f in mark if f not in fields]
-    return Template(key, group.name, label, tuple(fields), button=BUTTON in marks)
+    return Template(
+        key,
+        group.name,
+        label,
+        tuple(fields),
+        button=BUTTON in marks,
+        command=COMMAND in marks,
+    )
 
 
-GROUPS: tuple[Group, ...] = tuple(group for group, _ in GROUP_ENTRIES)
+_ENTRIES = [*GROUP_ENTRIES, *COMMAND_ENTRIES]
+GROUPS: tuple[Group, ...] = tuple(group for group, _ in _ENTRIES)
 TEMPLATES: tuple[Template, ...] = tuple(
-    _template(group, *entry) for group, entries in GROUP_ENTRIES for entry in entries
+    _template(group, *entry) for group, entries in _ENTRIES for entry in entries
 )
 BY_KEY = {t.key: t for t in TEMPLATES}
 GROUP_OF = {g.name: g for g in GROUPS}
@@ -57,6 +80,7 @@ GROUP_OF = {g.name: g for g in GROUPS}
 __all__ = [
     "BUTTON_LENGTH",
     "BY_KEY",
+    "COMMAND_LENGTH",
     "EXCLUDED",
     "GROUPS",
     "GROUP_OF",

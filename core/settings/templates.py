@@ -13,7 +13,8 @@ core/settings/template_fields.py.
 
 A text is checked before it is kept: only the placeholders its sender fills ({name},
 {when}, ...), braces balanced (a literal brace is written twice), not empty, not longer
-than a message may be (a button's label: one line of 64 at most); a main-menu label also
+than a message may be (a button's label: one line of 64 at most; a «/» command's
+description: one line of 128); a main-menu label also
 unlike every other menu button's (core/settings/menu_templates.py, which keeps the labels
 the owner replaced: a patient's old buttons keep working). A refused text raises
 TemplateRefused with the reason in Russian.
@@ -37,7 +38,6 @@ from core.settings import menu_templates
 from core.settings.models import PanelSetting
 from core.settings.template_fields import FIELD_HELP, FIELD_HELP_FOR, SAMPLES, SAMPLES_FOR
 from core.settings.template_registry import (
-    BUTTON_LENGTH,
     BY_KEY,
     EXCLUDED,
     GROUP_OF,
@@ -157,14 +157,15 @@ def check(template: Template, lang: str, text: str) -> str:
     where = f"«{template.label}» ({'по-русски' if lang == 'ru' else 'по-английски'})"
     if not text:
         raise TemplateRefused(f"{where}: текст пустой — напишите текст или верните исходный.")
-    limit = BUTTON_LENGTH if template.button else MAX_LENGTH
+    what = "надпись на кнопке" if template.button else "описание команды"
+    limit = template.line_limit or MAX_LENGTH
     if len(text) > limit:
-        what = "надпись на кнопке" if template.button else "текст"
         raise TemplateRefused(
-            f"{where}: {what} длиннее {limit} знаков ({len(text)}) — сократите его."
+            f"{where}: {what if template.line_limit else 'текст'} длиннее {limit} знаков "
+            f"({len(text)}) — сократите его."
         )
-    if template.button and "\n" in text:
-        raise TemplateRefused(f"{where}: надпись на кнопке пишется в одну строку.")
+    if template.line_limit and "\n" in text:
+        raise TemplateRefused(f"{where}: {what} пишется в одну строку.")
     allowed = ", ".join(f"{{{f}}}" for f in template.fields) or "никаких"
     try:
         parts = list(string.Formatter().parse(text))

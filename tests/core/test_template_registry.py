@@ -17,7 +17,7 @@ from core import texts
 from core.config import Config
 from core.settings import templates
 from core.settings.template_fields import FIELD_HELP
-from core.settings.template_registry import EXCLUDED, TEMPLATES, builtin_fields
+from core.settings.template_registry import COMMAND_LENGTH, EXCLUDED, TEMPLATES, builtin_fields
 from core.texts import menu_labels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,8 +62,8 @@ def test_an_editable_text_agrees_in_both_languages_and_explains_its_placeholders
         # fills in with the samples.
         assert templates.check(template, lang, built) == built
         assert templates.preview(config, template, lang, built)
-        if template.button:
-            assert len(built) <= templates.BUTTON_LENGTH and "\n" not in built
+        if template.line_limit:
+            assert len(built) <= template.line_limit and "\n" not in built
 
 
 def _sender_calls() -> dict[str, list[tuple[str, set[str] | None]]]:
@@ -116,6 +116,28 @@ def test_the_menu_labels_are_editable_buttons_the_bot_matches_on() -> None:
     note = templates.GROUP_OF["Кнопки меню"].note
     assert "в следующий раз пришлёт ему меню" in note
     assert "consent_default_text" in EXCLUDED and "«Согласие»" in EXCLUDED["consent_default_text"]
+
+
+def test_every_command_of_the_menu_has_its_editable_description() -> None:
+    from bot_handlers.commands import MENU
+
+    group = [t for t in TEMPLATES if t.group == "Команды бота"]
+    assert [t.key for t in group] == [f"cmd_{name}" for name in MENU]
+    assert all(t.command and not t.button and t.fields == () for t in group)
+    assert all(t.line_limit == COMMAND_LENGTH == 128 for t in group)
+    # /messenger answers but is not in the menu: its description is sent nowhere.
+    assert "«Настройках»" in EXCLUDED["cmd_messenger"]
+    command = templates.BY_KEY["cmd_help"]
+    assert templates.check(command, "ru", "Что я умею") == "Что я умею"
+    with pytest.raises(templates.TemplateRefused) as refused:
+        templates.check(command, "ru", "а" * 129)
+    assert str(refused.value) == (
+        "«Команда /help» (по-русски): описание команды длиннее 128 знаков (129) — сократите его."
+    )
+    with pytest.raises(templates.TemplateRefused, match="описание команды пишется в одну"):
+        templates.check(command, "en", "What\nthe bot does")
+    with pytest.raises(templates.TemplateRefused, match="подстановки {name} здесь нет"):
+        templates.check(command, "ru", "{name}, что я умею")
 
 
 def test_a_broken_new_text_is_refused_with_the_reason() -> None:
