@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from markupsafe import Markup, escape
 
+from app import ledger_basis
+
 TASK_KINDS = {
     "message": "сообщение",
     "reschedule": "перенос визита",
@@ -139,3 +141,5 @@ def register(app: Flask, tz: ZoneInfo) -> None:
     app.add_template_filter(outbox_kind, "outbox_kind")
     app.add_template_filter(audit_table, "audit_table")
     app.add_template_filter(lambda value: plain(value, tz), "plain")
+    app.add_template_filter(ledger_basis.basis, "ledger_basis")
+    app.add_template_filter(ledger_basis.in_russian, "ledger_reason")

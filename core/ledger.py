@@ -26,6 +26,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.loyalty.basis import note as basis_note
 from core.models import LedgerAllocation, LedgerEntry, LoyaltyAccount, LoyaltyLot
 
 # Credits that create lots. "transfer" credits too, but moves points rather than earning.
@@ -269,7 +270,7 @@ def settle_debt(
         kind="recovery",
         cause=f"recovery:{trigger}",
         now=now,
-        note=f"{repay} points withheld against earlier refunds",
+        note=basis_note("recovery", points=repay),
     )
     if posting is not None and posting.created:
         posting.entry.shortfall = -repay
@@ -402,7 +403,7 @@ def transfer_all(
                 kind="transfer",
                 cause=f"transfer-debt-{side}:{source.id}:{seq}",
                 now=now,
-                note=note or f"debt of {debt} points moved",
+                note=note or basis_note("debt_moved", points=debt),
                 created_by=created_by,
                 patient_mis_id=patient_mis_id,
                 shortfall=sign * debt,

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 
 from app.auth import current_user
 from app.extensions import db
+from app.ledger_basis import PLATFORM_LABELS
 from app.permissions import requires
 from core.config import Config
 from core.loyalty import operations, screenshots
@@ -70,16 +71,6 @@ def reject(task_id: int) -> Any:
     else:
         flash("Скриншот отклонён, пациенту отправлено вежливое сообщение.")
     return redirect(url_for("tasks.thread", task_id=task_id))
-
-
-PLATFORM_LABELS = {
-    "yandex": "Яндекс",
-    "2gis": "2ГИС",
-    "prodoctorov": "ПроДокторов",
-    "telegram": "Telegram",
-    "vk": "ВКонтакте",
-    "other": "другая площадка",
-}
 
 
 @bp.app_context_processor

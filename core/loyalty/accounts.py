@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import ledger
+from core.loyalty.basis import note as basis_note
 from core.models import LoyaltyAccount, LoyaltyFamily, LoyaltyMember, Patient
 
 
@@ -124,7 +125,7 @@ def join(
         own,
         shared,
         now=now,
-        note=f"joined family {family.name or family.id}",
+        note=basis_note("family", family=family.name or family.id),
         created_by=created_by,
         patient_mis_id=patient_mis_id,
     )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config, LoyaltyConfig
 from core.loyalty.accounts import account_of, account_patients
+from core.loyalty.basis import note as basis_note
 from core.loyalty.crediting import earn
 from core.loyalty.money import money_paid
 from core.loyalty.notices import notify_account, rub
@@ -174,7 +175,7 @@ def on_payment_received(
         kind="accrual",
         cause=f"payment:{payment_mis_id}",
         now=now,
-        note=f"{why} of {amount} ₽",
+        note=basis_note("cashback", why=why, amount=amount),
         patient_mis_id=patient_id,
     )
     if posting is not None and posting.created:

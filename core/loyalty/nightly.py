@@ -16,6 +16,7 @@ from core.config import Config, LoyaltyConfig
 from core.db import transaction
 from core.greetings import born_on
 from core.loyalty.accounts import account_of, reconcile_all
+from core.loyalty.basis import note as basis_note
 from core.loyalty.crediting import earn
 from core.loyalty.earning import refresh_tier
 from core.loyalty.notices import notify_account
@@ -139,7 +140,7 @@ def birthday_bonuses(
             kind="birthday",
             cause=f"birthday:{patient.mis_id}:{today.year}",
             now=now,
-            note="birthday bonus",
+            note=basis_note("birthday"),
             patient_mis_id=patient.mis_id,
             expiry_days=settings.birthday_expiry_days,
         )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config
 from core.loyalty.accounts import account_of
+from core.loyalty.basis import note as basis_note
 from core.loyalty.crediting import earn
 from core.loyalty.notices import notify_account, rub
 from core.loyalty.settings import effective
@@ -32,6 +33,9 @@ BONUS_PLATFORMS: dict[str, tuple[str, ...]] = {
     "review": ("yandex", "2gis", "prodoctorov", "other"),
     "social": ("telegram", "vk", "other"),
 }
+
+
+MAX_BILL_RUB = Decimal(100_000_000)
 
 
 class OperationError(ValueError):
@@ -68,6 +72,9 @@ def _roubles(raw: str | Decimal) -> Decimal:
         raise OperationError("Сумма счёта — число в рублях.") from None
     if not value.is_finite() or value <= 0:
         raise OperationError("Сумма счёта должна быть больше нуля.")
+    # A typo of many digits (or 1e400) is no bill: refused before quantize() overflows.
+    if value > MAX_BILL_RUB:
+        raise OperationError(f"Сумма счёта не больше {rub(MAX_BILL_RUB)} ₽.")
     return value.quantize(Decimal("0.01"))
 
 
@@ -124,7 +131,7 @@ def spend(
         kind="spend",
         cause=f"spend:{key}",
         now=now,
-        note=f"{rub(value)} ₽ of a {rub(amount)} ₽ bill",
+        note=basis_note("spend", value=rub(value), bill=rub(amount)),
         created_by=user,
         patient_mis_id=patient_mis_id,
     )
@@ -244,7 +251,7 @@ def approve_bonus(
         kind=kind,
         cause=cause,
         now=now,
-        note=f"{kind} on {platform}, approved by {user}",
+        note=basis_note("screenshot", kind=kind, platform=platform, user=user),
         created_by=user,
         patient_mis_id=patient_mis_id,
     )

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from core import ledger
 from core.config import Config
 from core.loyalty.accounts import account_of, member, reconcile
+from core.loyalty.basis import note as basis_note
 from core.loyalty.crediting import earn
 from core.loyalty.notices import notify_account
 from core.loyalty.settings import effective
@@ -158,7 +159,7 @@ def on_linked(
             kind="welcome",
             cause=f"welcome:{main.mis_id}",
             now=now,
-            note="welcome bonus",
+            note=basis_note("welcome"),
             patient_mis_id=main.mis_id,
         )
         if posting is not None and posting.created:
@@ -198,9 +199,9 @@ def on_linked(
     elif code.owner_id in {p.mis_id for p in patients} or _same_family(
         session, code.owner_id, main.mis_id
     ):
-        referral.state, referral.reason = "ineligible", "the referrer's own link"
+        referral.state, referral.reason = "ineligible", basis_note("own_link")
     elif _has_paid(session, main.mis_id):
-        referral.state, referral.reason = "ineligible", "already a paying patient"
+        referral.state, referral.reason = "ineligible", basis_note("paying")
     return referral
 
 
@@ -214,7 +215,7 @@ def _reward_staff(
         )
     )
     if connected_before is not None:
-        referral.state, referral.reason = "ineligible", "already connected to the bot"
+        referral.state, referral.reason = "ineligible", basis_note("connected")
         return
     settings = effective(session, config)
     referral.state, referral.rewarded_at = "rewarded", now
@@ -228,7 +229,7 @@ def _reward_staff(
             kind="staff",
             cause=f"staff-connect:{referral.referred_patient_mis_id}",
             now=now,
-            note=f"connected patient {referral.referred_patient_mis_id}",
+            note=basis_note("staff_connect", patient=referral.referred_patient_mis_id),
         )
 
 
@@ -285,7 +286,7 @@ def check_first_paid_visit(
             kind="referral",
             cause=f"referral:{referral.id}:{side}",
             now=now,
-            note=f"referral {referral.id} ({side})",
+            note=basis_note("referral", referral=referral.id, side=side),
             patient_mis_id=who,
         )
         if posting is not None and posting.created:
@@ -316,6 +317,6 @@ def on_payment_reversed(
                 session,
                 f"referral:{referral.id}:{side}",
                 now=now,
-                note=f"payment {payment_mis_id} refunded",
+                note=basis_note("refunded", payment=payment_mis_id),
             )
-        referral.state, referral.reason = "reversed", f"payment {payment_mis_id} refunded"
+        referral.state, referral.reason = "reversed", basis_note("refunded", payment=payment_mis_id)

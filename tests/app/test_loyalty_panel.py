@@ -65,6 +65,31 @@ def test_spend_over_the_bill_share_is_refused(world: World, administrator: Perso
     assert "не больше 30 % счёта" in administrator.get("/patients/a").get_data(as_text=True)
 
 
+def test_the_card_names_each_entrys_basis_in_russian(world: World, administrator: Persona) -> None:
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    administrator.post("/patients/a/bonuses/spend", {"key": key, "bill": "1000", "points": "300"})
+    page = administrator.get("/patients/a").get_data(as_text=True)
+    ledger = page[page.index('id="ledger"') :]
+    # The ledger keeps "300 ₽ of a 1 000 ₽ bill" and "5% of 10000 ₽" (core/loyalty/basis.py).
+    assert "300\u00a0₽ из счёта 1\u202f000\u00a0₽" in ledger
+    assert "5\u00a0% от 10\u202f000\u00a0₽" in ledger
+    assert " bill" not in ledger and " of " not in ledger
+
+
+@pytest.mark.parametrize("bill", ["1e400", "9" * 40, "100000001"])
+def test_an_absurd_bill_is_refused_with_the_reason(
+    world: World, administrator: Persona, bill: str
+) -> None:
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    answer = administrator.post(
+        "/patients/a/bonuses/spend", {"key": key, "bill": bill, "points": "1"}
+    )
+    assert answer.status_code < 500
+    assert world.balance("a") == 500
+    page = administrator.get("/patients/a").get_data(as_text=True)
+    assert "Сумма счёта не больше 100\u00a0000\u00a0000 ₽." in page or "Сумма счёта должна" in page
+
+
 def test_manual_grant_is_owner_only_and_records_who_and_why(
     world: World, owner: Persona, administrator: Persona, outsider: Persona
 ) -> None:
