@@ -1,5 +1,5 @@
 """Login and logout: Flask-Login keeps the session, Flask-WTF the form and its CSRF token,
-argon2-cffi the hashes (core.access.passwords), `limits` the lockout (app/login_guard.py).
+argon2-cffi the hashes (core.access.passwords), the store the lockout (app/login_guard.py).
 
 The session cookie carries a random token; the session itself is a row in the store
 (core.access.sessions), so logout, a deactivation or a password reset ends it at once and
@@ -37,6 +37,7 @@ from app.permissions import public, requires
 from core.access import audit, sessions
 from core.access.models import StaffSession
 from core.config import WebConfig
+from core.db import session_factory
 from core.models import StaffUser
 from core.staff import authenticate
 
@@ -89,7 +90,12 @@ def init_app(app: Flask) -> None:
     # A cookie taken to another browser or address is a logged-out cookie there.
     login_manager.session_protection = "strong"
     csrf.init_app(app)
-    app.extensions["kabinet.login_guard"] = LoginGuard(app.config["KABINET"].web)
+    with app.app_context():
+        engine = db.engine
+    # Its own sessions on the panel's engine: the failures are shared by every worker.
+    app.extensions["kabinet.login_guard"] = LoginGuard(
+        app.config["KABINET"].web, session_factory(engine), app.config["SECRET_KEY"]
+    )
 
 
 class LoginForm(PanelForm):

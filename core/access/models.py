@@ -55,3 +55,25 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     summary: Mapped[str] = mapped_column(String(300), default="")
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class LoginFailure(Base):
+    """One failed panel login, counted once for its login name and once for its address.
+
+    The login lockout (app/login_guard.py) reads these rows, so every web worker sees the
+    same failures and a restart forgets none. `value` is a keyed hash of the login or the
+    address, never the text: see app/login_guard.py for why.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        # The lockout's one question: this key's failures since the window's start.
+        Index("ix_login_failures_kind_value_at", "kind", "value", "at"),
+        # The clean-up's: every failure older than the window, whatever its key.
+        Index("ix_login_failures_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # account | address
+    value: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256, hex
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import generate_password_hash
 
 from core.access import passwords
-from core.access.models import StaffSession
+from core.access.models import LoginFailure, StaffSession
 from core.config import Config
 from core.db import transaction
 from core.models import StaffUser
@@ -162,6 +162,62 @@ def test_failed_and_locked_logins_are_in_the_audit_log(app, owner: Persona, conf
     assert page.count('data-action="auth.login_failed"') == config.web.login_attempts
     locked = owner.get("/audit/?action=auth.locked").get_data(as_text=True)
     assert locked.count('data-action="auth.locked"') == 1 and "admin" in locked
+
+
+@pytest.mark.clock
+def test_two_workers_share_the_lockout_and_a_restart_keeps_it(
+    app, app_for, clock, config: Config, factory: sessionmaker[Session]
+) -> None:  # type: ignore[no-untyped-def]
+    """Two apps on one store are two gunicorn workers (or one before and after a restart):
+    the failures on either count for both."""
+    web = config.web
+    first = Persona(app.test_client(), None)
+    for _ in range(web.login_attempts - 2):
+        assert first.login("owner", "wrong-password").status_code == 401
+    second_app = app_for(config)  # started after the failures: a restart forgets none
+    second = Persona(second_app.test_client(), None)
+    for _ in range(2):
+        assert second.login("owner", "wrong-password").status_code == 401
+    assert second.login("owner", PASSWORDS["owner"]).status_code == 429
+    assert first.login("owner", PASSWORDS["owner"]).status_code == 429
+    # Neither the login nor the address is in the table, only their keyed hashes.
+    with factory() as s:
+        rows = s.execute(select(LoginFailure.kind, LoginFailure.value)).all()
+    assert len(rows) == 2 * web.login_attempts
+    assert {kind for kind, _ in rows} == {"account", "address"}
+    assert all(re.fullmatch("[0-9a-f]{64}", value) for _, value in rows)
+    assert not any(v in ("owner", "127.0.0.1") for _, v in rows)
+
+    clock.advance(timedelta(minutes=web.login_lockout_minutes, seconds=5))
+    assert second.login("owner", PASSWORDS["owner"]).status_code == 302
+    assert first.login("owner", PASSWORDS["owner"]).status_code == 302
+
+
+@pytest.mark.clock
+def test_the_lock_ends_when_the_oldest_failure_leaves_the_window(
+    app, clock, config: Config, factory: sessionmaker[Session]
+) -> None:  # type: ignore[no-untyped-def]
+    web = config.web
+    guard = app.extensions["kabinet.login_guard"]
+    window = timedelta(minutes=web.login_lockout_minutes)
+    guard.failed("owner", "10.0.0.1")
+    clock.advance(window - timedelta(minutes=5))
+    for _ in range(web.login_attempts - 1):
+        assert guard.locked_for("owner", "10.0.0.1") == 0
+        guard.failed("owner", "10.0.0.1")
+    # Locked until the first failure leaves, 5 minutes on, not a window after the last.
+    assert 5 * 60 - 5 <= guard.locked_for("owner", "10.0.0.1") <= 5 * 60
+    assert guard.locked_for("owner", "10.0.0.2") > 0  # the account, from anywhere
+    assert guard.locked_for("admin", "10.0.0.1") == 0  # the address is not locked
+    clock.advance(timedelta(minutes=5, seconds=1))
+    assert guard.locked_for("owner", "10.0.0.1") == 0
+    # A failure now clears the ones that left the window; the others stay and count.
+    guard.failed("admin", "10.0.0.3")
+    with factory() as s:
+        # The first failure's two rows are gone; the later ones and this one's are kept.
+        assert s.scalar(select(func.count(LoginFailure.id))) == 2 * (web.login_attempts - 1) + 2
+    guard.failed("owner", "10.0.0.4")  # with the later ones still inside: the limit again
+    assert guard.locked_for("owner", "10.0.0.4") > 0
 
 
 # --- sessions -----------------------------------------------------------------------------

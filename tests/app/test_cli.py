@@ -114,6 +114,30 @@ def test_mis_check_reports_a_missing_database(tmp_path: Path) -> None:
     assert "check mis.dsn" in result.output
 
 
+def _the_account_made_here_is_in_the_audit_log(cfg_file: Path, output: str) -> None:
+    from sqlalchemy import select
+
+    from app.cli import CLI_ACTOR_LOGIN
+    from core.access.models import AuditEntry
+    from core.config import load
+    from core.db import make_engine, session_factory
+
+    engine = make_engine(load(str(cfg_file)).storage.url)
+    with session_factory(engine)() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "staff.add")))
+    engine.dispose()
+    assert len(entries) == 1  # the refused second `add` left none
+    entry = entries[0]
+    assert entry.user_id is None and entry.user_login == CLI_ACTOR_LOGIN
+    assert entry.summary.startswith("kabinet user add olga --role admin")
+    assert output.rsplit("password: ", 1)[1].strip() not in repr(entry.summary) + repr(
+        entry.changes
+    )
+    (staff,) = [c for c in entry.changes if c["table"] == "staff_users"]
+    assert staff["op"] == "insert" and staff["after"]["login"] == "olga"
+    assert staff["after"]["full_name"] == "Ольга" and staff["after"]["password_hash"] == "***"
+
+
 def test_sync_once_then_ledger_verify_backup_and_users(cfg_file: Path, tmp_path: Path) -> None:
     first = run(cfg_file, "sync", "--once")
     assert first.exit_code == 0 and "patient:" in first.output
@@ -125,6 +149,7 @@ def test_sync_once_then_ledger_verify_backup_and_users(cfg_file: Path, tmp_path:
     assert added.exit_code == 0 and "password:" in added.output
     again = CliRunner().invoke(cli, ["--config", str(cfg_file), "user", "add", "olga"])
     assert again.exit_code != 0 and "already exists" in again.output
+    _the_account_made_here_is_in_the_audit_log(cfg_file, added.output)
     backup = run(cfg_file, "backup")
     path = Path(backup.output.strip())
     assert path.exists() and path.parent == tmp_path / "data" / "backups"
