@@ -15,6 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app import in_store_range
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
@@ -150,7 +151,7 @@ def update_template(template_id: int) -> Any:
 def first_visit() -> Any:
     """Which template goes by itself before a patient's first visit (none: the rule is off)."""
     chosen = request.form.get("template", type=int)
-    row = db.session.get(DocumentTemplate, chosen) if chosen else None
+    row = db.session.get(DocumentTemplate, chosen) if chosen and in_store_range(chosen) else None
     if chosen and (row is None or row.archived or not row.pep_allowed):
         return _page(
             400, errors=["Этот шаблон нельзя отправлять сам: не отмечено, что ПЭП достаточно."]
@@ -213,6 +214,8 @@ def send() -> Any:
             template_id = request.form.get("template", type=int)
             if not template_id:
                 raise requests.SendError("Выберите шаблон или приложите PDF.")
+            if not in_store_range(template_id):  # a forged number: no template has it
+                raise requests.SendError("Такого шаблона нет.")
             row = requests.send_template(
                 db.session(),
                 config,
@@ -285,7 +288,13 @@ def check() -> Any:
         if record is None:
             return _page()
         # The address in a signed copy's QR code: what the record says, and whether it holds.
-        verdict = verify.check_record(db.session(), record, request.args.get("hash", ""))
+        # A number the store cannot hold is no record of its journal (and would overflow
+        # the driver): the answer for any record it lacks.
+        verdict = (
+            verify.check_record(db.session(), record, request.args.get("hash", ""))
+            if in_store_range(record)
+            else verify.Verdict(False, [f"✗ Записи № {record} в журнале нет."])
+        )
         return _page(verdict=verdict, status=200 if verdict.ok else 404)
     upload = request.files.get("pdf")
     if upload is None or not upload.filename:

@@ -46,6 +46,8 @@ from core.models import (
     StaffUser,
 )
 from core.phones import normalize
+from core.reports.period import PeriodError
+from core.reports.period import parse as parse_period
 
 bp = Blueprint("loyalty", __name__)
 
@@ -410,11 +412,15 @@ def _period(arg: str, now: datetime, config: Config) -> tuple[datetime, datetime
         start = date(today.year, 1, 1)
         return at(start), now, f"{today.year} год"
     if ":" in arg:
+        # The reports' parser (core.reports.period): the same dates accepted, the same
+        # bounds (from 2000 to today, at most three years), so no day past the calendar's
+        # end reaches date arithmetic; what cannot be a period is a 400 saying why.
+        raw_from, raw_to = arg.split(":", 1)
         try:
-            a, b = (date.fromisoformat(x) for x in arg.split(":", 1))
-        except ValueError:
-            abort(400)
-        return at(a), at(b + timedelta(days=1)), f"{a:%d.%m.%Y}–{b:%d.%m.%Y}"
+            chosen = parse_period(raw_from, raw_to, today, tz)
+        except PeriodError as exc:
+            abort(400, str(exc))
+        return chosen.start, chosen.end, f"{chosen.first:%d.%m.%Y}–{chosen.last:%d.%m.%Y}"
     return at(first), now, f"{first:%m.%Y}"
 
 
