@@ -93,6 +93,82 @@ AUDIT_TABLES = {
     "conversations": "переписки",
     "thread_messages": "сообщения переписок",
     "kv": "служебные значения",
+    "panel_settings": "настройки",
+    "review_offers": "ссылки на отзывы",
+    "visit_ratings": "оценки визитов",
+    "loyalty_lots": "начисления бонусов",
+    "ledger_allocations": "списания по начислениям",
+    "loyalty_referral_codes": "ссылки «пригласить друга»",
+    "loyalty_referrals": "рекомендации",
+    "family_invites": "приглашения в семью",
+    "patient_phones": "телефоны пациентов",
+    "phone_codes": "коды подтверждения номера",
+    "document_signatures": "подписи документов",
+    "care_sent": "отправленные рекомендации",
+    "staff_posts": "сообщения в группе сотрудников",
+    "mis_writebacks": "записи в МИС",
+    "appointments": "визиты",
+    "doctors": "врачи",
+    "payments": "оплаты",
+    "domain_events": "события",
+    "reminder_reach": "доставка напоминаний",
+    "sync_cursors": "чтение МИС",
+    "telegram_updates": "входящие из Telegram",
+    "max_updates": "входящие из MAX",
+    "max_messages": "сообщения MAX",
+    "login_failures": "неудачные входы",
+    "audit_log": "журнал",
+}
+
+# The panel's actions as the Журнал names them: an audit entry's action is the endpoint
+# that made the change (app/audit.py), or an event of signing in (app/auth.py).
+AUDIT_ACTIONS = {
+    "auth.login": "вход",
+    "auth.logout": "выход",
+    "auth.login_failed": "неудачный вход",
+    "auth.locked": "вход заблокирован",
+    "bonus_screenshots.approve": "скриншот за бонусы одобрен",
+    "bonus_screenshots.reject": "скриншот за бонусы отклонён",
+    "campaigns.cancel": "рассылка отменена",
+    "campaigns.create": "рассылка создана",
+    "campaigns.preview": "предпросмотр рассылки",
+    "care.create": "рекомендация добавлена",
+    "care.delete": "рекомендация удалена",
+    "care.toggle": "рекомендация включена или выключена",
+    "care.update": "рекомендация изменена",
+    "consent.save": "текст согласия изменён",
+    "delivery.resend": "сообщение отправлено снова",
+    "documents.check": "проверка документа",
+    "documents.create_template": "шаблон документа добавлен",
+    "documents.first_visit": "документ перед первым визитом выбран",
+    "documents.save_agreement": "соглашение о подписи изменено",
+    "documents.send": "документ отправлен на подпись",
+    "documents.update_template": "шаблон документа изменён",
+    "documents.withdraw": "документ отозван",
+    "loyalty.approve": "бонус одобрен",
+    "loyalty.family": "семья изменена",
+    "loyalty.grant": "бонусы начислены или списаны вручную",
+    "loyalty.leaderboard_links": "ссылки сотрудников",
+    "loyalty.settings_view": "настройки бонусов изменены",
+    "loyalty.spend": "списание бонусов на стойке",
+    "max.webhook": "входящее из MAX",
+    "settings.index": "настройки изменены",
+    "settings.mis_view": "подключение к МИС изменено",
+    "settings.reset": "настройка возвращена к файлу",
+    "settings.templates_preview": "предпросмотр текста",
+    "settings.templates_reset": "текст возвращён к исходному",
+    "settings.templates_view": "текст сообщения изменён",
+    "staff.activate": "сотрудник снова допущен",
+    "staff.add": "сотрудник добавлен",
+    "staff.deactivate": "сотрудник отключён",
+    "staff.reset_password": "пароль сброшен",
+    "staff.telegram_code": "код для Telegram выдан",
+    "staff.telegram_unlink": "Telegram отвязан",
+    "task_reports.telegram_code": "код для Telegram выдан",
+    "task_reports.telegram_unlink": "Telegram отвязан",
+    "tasks.act": "задача взята, закрыта или отклонена",
+    "tasks.reply_view": "ответ пациенту",
+    "telegram.webhook": "входящее из Telegram",
 }
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$")
@@ -115,6 +191,10 @@ def outbox_kind(value: str) -> Markup:
 
 def audit_table(value: str) -> Markup:
     return _named(AUDIT_TABLES, value, "таблица")
+
+
+def audit_action(value: str) -> Markup:
+    return _named(AUDIT_ACTIONS, value, "действие")
 
 
 def plain(value: Any, tz: ZoneInfo) -> str:
@@ -140,6 +220,7 @@ def register(app: Flask, tz: ZoneInfo) -> None:
     app.add_template_filter(task_kind, "task_kind")
     app.add_template_filter(outbox_kind, "outbox_kind")
     app.add_template_filter(audit_table, "audit_table")
+    app.add_template_filter(audit_action, "audit_action")
     app.add_template_filter(lambda value: plain(value, tz), "plain")
     app.add_template_filter(ledger_basis.basis, "ledger_basis")
     app.add_template_filter(ledger_basis.in_russian, "ledger_reason")

@@ -53,7 +53,7 @@ def _money(text: str) -> str:
 
 
 def _integer(text: str) -> str:
-    return number(int(text)) if text.lstrip("-").isdigit() else text
+    return number(int(text)) if text.isascii() and text.lstrip("-").isdigit() else text
 
 
 def _percent(match: re.Match[str]) -> str:

@@ -13,18 +13,13 @@ from wtforms.validators import NumberRange, Optional, Regexp
 
 from app.extensions import db
 from app.forms import PanelForm
+from app.labels import AUDIT_ACTIONS
 from app.permissions import requires
 from core.access import audit
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 
 PER_PAGE = 50
-ACTION_LABELS = {
-    "auth.login": "вход",
-    "auth.logout": "выход",
-    "auth.login_failed": "неудачный вход",
-    "auth.locked": "вход заблокирован",
-}
 
 
 class FilterForm(PanelForm):
@@ -58,7 +53,7 @@ def index() -> Any:
     form = FilterForm(request.args)
     form.user.choices = [SelectChoice("", "все")] + [SelectChoice(x) for x in audit.known_logins(s)]
     form.action.choices = [SelectChoice("", "все")] + [
-        SelectChoice(x, ACTION_LABELS.get(x, x)) for x in audit.known_actions(s)
+        SelectChoice(x, AUDIT_ACTIONS.get(x, x)) for x in audit.known_actions(s)
     ]
     if not form.validate():
         errors = [e for field in form for e in field.errors]
@@ -79,7 +74,6 @@ def index() -> Any:
         total=total,
         page=page,
         pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
-        labels=ACTION_LABELS,
         tz=tz,
         errors=[],
     )

@@ -104,7 +104,7 @@ def _draft_from(form: Any) -> Draft:
     for name in INT_FIELDS:
         raw = draft.get(name)
         if raw:
-            if not raw.isdigit() or len(raw) > 9:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
                 draft.errors.append(f"{FIELD_NAMES[name]}: нужно целое неотрицательное число.")
                 continue
             seg[name] = int(raw)

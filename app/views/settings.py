@@ -62,7 +62,7 @@ def _link_rows(value: list[dict[str, str]]) -> list[dict[str, str]]:
 def _typed_links(field: str) -> list[tuple[str, str, str]] | None:
     """The rows of «Площадки для отзывов» as sent; None when the form had none."""
     count = request.form.get(f"{field}__rows", "")
-    if not count.isdigit():
+    if not (count.isascii() and count.isdigit()):
         return None
 
     def part(name: str, i: int) -> str:

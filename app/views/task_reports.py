@@ -29,7 +29,7 @@ DEFAULT_DAYS = 56  # eight weeks
 
 def _period() -> tuple[datetime, datetime, int]:
     raw = request.args.get("days", "")
-    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 3660 else DEFAULT_DAYS
+    days = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 3660 else DEFAULT_DAYS
     until = utcnow()
     return until - timedelta(days=days), until, days
 

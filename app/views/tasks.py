@@ -121,7 +121,7 @@ MAX_ROWS = 1000
 
 def _shown_rows() -> int:
     raw = request.args.get("n", "")
-    wanted = int(raw) if raw.isdigit() and len(raw) <= 5 else PAGE_ROWS
+    wanted = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else PAGE_ROWS
     return min(max(wanted, PAGE_ROWS), MAX_ROWS)
 
 

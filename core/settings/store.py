@@ -106,7 +106,7 @@ def parse(setting: Setting, text: str | None) -> Any:
     if setting.kind == "list":
         return [part.strip() for part in raw.split(",") if part.strip()]
     if setting.kind == "int":
-        if not raw.lstrip("-").isdigit():
+        if not (raw.isascii() and raw.lstrip("-").isdigit()):
             raise SettingRefused(_refusal(setting, raw))
         return int(raw)
     if setting.kind == "choice" and raw not in {value for value, _ in setting.choices}:

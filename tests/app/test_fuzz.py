@@ -318,3 +318,19 @@ def test_the_check_wants_a_russian_message_on_a_refused_page(owner: Persona) -> 
     with pytest.raises(AssertionError, match="error page says"):
         _check(owner, "GET", "/x", Response(card, 404, mimetype="text/html"))
     _check(owner, "GET", "/x", owner.get("/tasks/100000000000000000000"))  # the app's: passes
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/tasks/?n=²", None),
+        ("/tasks/times?days=²", None),
+        ("/campaigns/preview", {"last_visit_months": "²", "text": "Здравствуйте"}),
+        ("/settings/", {"messaging__review_links__rows": "²"}),
+        ("/settings/", {"messaging__reminder_days_before": "²"}),
+    ],
+)
+def test_a_superscript_digit_is_no_number(owner: Persona, path: str, form: dict | None) -> None:
+    """str.isdigit() takes «²», int() does not: each of these read it as a number once."""
+    answer = owner.get(path) if form is None else owner.post(path, form)
+    assert answer.status_code < 500, (path, answer.status_code)

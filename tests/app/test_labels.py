@@ -70,3 +70,19 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 )
 def test_stored_values_are_shown_the_russian_way(value: object, shown: str) -> None:
     assert plain(value, MOSCOW) == shown
+
+
+def test_every_action_and_table_the_journal_can_show_has_a_russian_name(app) -> None:  # type: ignore[no-untyped-def]
+    """An audit entry's action is the endpoint that made the change (app/audit.py): every
+    route that takes a POST is named, and so is every table a change can touch."""
+    from app.labels import AUDIT_ACTIONS, AUDIT_TABLES
+    from core.db import Base
+
+    posts = {r.endpoint for r in app.url_map.iter_rules() if "POST" in (r.methods or set())}
+    assert posts - set(AUDIT_ACTIONS) == set()
+    assert {"auth.login_failed", "auth.locked", "auth.logout"} <= set(AUDIT_ACTIONS)
+    assert set(Base.metadata.tables) - set(AUDIT_TABLES) == set()
+    assert all(
+        not any("a" <= ch.lower() <= "z" for ch in name.replace("Telegram", "").replace("MAX", ""))
+        for name in AUDIT_ACTIONS.values()
+    )
