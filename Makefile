@@ -21,13 +21,14 @@ PYTEST_ARGS ?=
 # After the normal run, the time-sensitive tests (marker `clock`) run again with the clock
 # started at each of these instants (time-machine, KABINET_TEST_INSTANT; see
 # tests/conftest.py), the last of them with the machine in another zone too, so the suite
-# passes whatever date, hour and zone CI has: 23:30 UTC (already tomorrow in Moscow, the
-# test clinic's zone), the last minute of a year in Moscow, and the minute before
-# Europe/Berlin skips an hour into summer time. The runs go side by side (each test makes
+# passes whatever date, hour and zone CI has: 00:10 in Moscow, the test clinic's zone (an
+# hour ago was yesterday there, and still today in UTC: a visit "today" is not, which a
+# CI run at 21:08 UTC found), 23:30 UTC (already tomorrow in Moscow), the last minute of
+# a year in Moscow, and the minute before Europe/Berlin skips an hour into summer time. The runs go side by side (each test makes
 # its own databases, ports and directories; most of their time is waiting on emulators and
 # servers, not CPU), which keeps `make test` inside CI's 90 minutes; each run's output is
 # in var/clock-runs/. `make test CLOCK_RUNS=no` skips them.
-CLOCK_INSTANTS := 2026-12-01T23:30:00+00:00 2026-12-31T23:59:00+03:00 2027-03-28T00:59:00+00:00
+CLOCK_INSTANTS := 2026-12-01T21:10:00+00:00 2026-12-01T23:30:00+00:00 2026-12-31T23:59:00+03:00 2027-03-28T00:59:00+00:00
 CLOCK_TZ := America/Los_Angeles
 CLOCK_RUNS ?= yes
 # Then the store's own tests (migrations, ledger, outbox, the runner lock) once more with
