@@ -7,7 +7,8 @@ in a browser's or proxy's cache: they show patients' names, phones and balances.
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, has_request_context, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -38,7 +39,18 @@ ERRORS = {
 }
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is Secure when web.public_url says https, and also whenever the
+    request itself came over HTTPS (directly, or through a proxy trusted with web.proxies
+    that says so in X-Forwarded-Proto): a panel reached by https:// without a public_url
+    set must not hand its session to a later plain-http request."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 def init_app(app: Flask, web: WebConfig) -> None:
+    app.session_interface = _SessionCookies()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

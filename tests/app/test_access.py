@@ -339,6 +339,21 @@ def test_the_session_cookie_is_secure_over_https(
     assert ("Strict-Transport-Security" in response.headers) is secure
 
 
+@pytest.mark.parametrize(("proto", "secure"), [("https", True), ("http", False)])
+def test_the_session_cookie_is_secure_when_the_request_came_over_https(
+    config: Config, factory, app_for, proto: str, secure: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """No public_url, a reverse proxy that terminates TLS: its X-Forwarded-Proto decides."""
+    flask_app = app_for(config.replace(web={"public_url": "", "proxies": 1}))
+    client = flask_app.test_client()
+    client.environ_base["HTTP_X_FORWARDED_PROTO"] = proto
+    # Over HTTPS Flask-WTF also wants a same-origin Referer, which a browser sends.
+    client.environ_base["HTTP_REFERER"] = f"{proto}://localhost/login"
+    response = Persona(client, None).login("owner", PASSWORDS["owner"])
+    assert response.status_code == 302
+    assert ("Secure" in response.headers["Set-Cookie"]) is secure
+
+
 @pytest.mark.parametrize(
     "url", ["/login", "/", "/patients/", "/static/style.css", "/no-such-page", "/healthz"]
 )
