@@ -29,6 +29,16 @@ from sqlalchemy.orm import Session
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
+from app.views.loyalty_forms import (
+    ApproveForm,
+    FamilyForm,
+    GrantForm,
+    LinksForm,
+    SettingsForm,
+    SpendForm,
+    first_error,
+    setting_values,
+)
 from core.clock import utcnow
 from core.config import Config, ConfigError, LoyaltyConfig
 from core.loyalty import accounts, operations, reports, settings
@@ -196,21 +206,29 @@ def _back(mis_id: str) -> Any:
 
 
 def _post_operation(
-    mis_id: str, operation: Any, repeated: str, done: Callable[[Any], str], **fields: str
+    mis_id: str,
+    form: SpendForm | GrantForm,
+    operation: Any,
+    repeated: str,
+    done: Callable[[Any], str],
+    *fields: str,
 ) -> Any:
-    """Run a keyed ledger operation from a form: commit, or roll back with the reason shown."""
+    """Run a keyed ledger operation from a form: its shape checked by the form, then
+    commit, or roll back with the domain's reason shown."""
     s = _session()
     _patient_or_404(s, mis_id)
-    form = {name: request.form.get(name, "") for name in fields}
+    if not form.validate():
+        flash(first_error(form), "error")
+        return _back(mis_id)
     try:
         outcome = operation(
             s,
             clinic_config(),
             mis_id,
-            key=request.form.get("key", ""),
+            key=form.key.data,
             user=signed_in().login,
             now=utcnow(),
-            **form,
+            **{name: form[name].data for name in fields},
         )
         s.commit()
     except operations.OperationError as exc:
@@ -226,11 +244,12 @@ def _post_operation(
 def spend(mis_id: str) -> Any:
     return _post_operation(
         mis_id,
+        SpendForm(),
         operations.spend,
         "Это списание уже проведено (форма была отправлена повторно).",
         lambda outcome: f"Списано {-outcome.posting.entry.amount} бонусов.",
-        points="",
-        bill="",
+        "points",
+        "bill",
     )
 
 
@@ -239,11 +258,12 @@ def spend(mis_id: str) -> Any:
 def grant(mis_id: str) -> Any:
     return _post_operation(
         mis_id,
+        GrantForm(),
         operations.grant,
         "Это начисление уже проведено (форма была отправлена повторно).",
         lambda outcome: f"Проведено: {outcome.posting.entry.amount:+d} бонусов.",
-        points="",
-        reason="",
+        "points",
+        "reason",
     )
 
 
@@ -252,13 +272,17 @@ def grant(mis_id: str) -> Any:
 def approve(mis_id: str) -> Any:
     s = _session()
     _patient_or_404(s, mis_id)
+    form = ApproveForm()
+    if not form.validate():
+        flash(first_error(form), "error")
+        return _back(mis_id)
     try:
         outcome = operations.approve_bonus(
             s,
             clinic_config(),
             mis_id,
-            kind=request.form.get("kind", ""),
-            platform=request.form.get("platform", ""),
+            kind=form.kind.data or "",
+            platform=form.platform.data or "",
             user=signed_in().login,
             now=utcnow(),
         )
@@ -302,7 +326,13 @@ def family(mis_id: str) -> Any:
     s = _session()
     patient = _patient_or_404(s, mis_id)
     now = utcnow()
-    action = request.form.get("action", "")
+    form = FamilyForm()
+    if not form.validate():
+        if form.action.errors:
+            abort(400)  # no such action: not a form the card shows
+        flash(first_error(form), "error")
+        return _back(mis_id)
+    action = form.action.data
     member = accounts.member(s, mis_id)
     current = s.get(LoyaltyFamily, member.family_id) if member and member.family_id else None
     if action == "create":
@@ -313,7 +343,7 @@ def family(mis_id: str) -> Any:
         accounts.join(s, mis_id, created, source="panel", now=now, created_by=signed_in().login)
         flash("Семья создана; баллы пациента перенесены на семейный счёт.")
     elif action == "add":
-        other = _find_patient(s, request.form.get("who", ""))
+        other = _find_patient(s, form.who.data or "")
         if current is None or other is None:
             flash("Не нашли пациента с таким номером в МИС или телефоном.", "error")
             return _back(mis_id)
@@ -325,7 +355,8 @@ def family(mis_id: str) -> Any:
         )
         flash(f"{other.full_name} в семье; перенесено {moved} бонусов.")
     elif action in ("remove", "mute", "unmute"):
-        target = request.form.get("member", mis_id)
+        # Without a member, the card's own patient (the buttons of a card not in a family).
+        target = form.member.data if form.member.raw_data else mis_id
         allowed = {mis_id} | (set(accounts.family_members(s, current.id)) if current else set())
         if target not in allowed:
             abort(400)
@@ -371,17 +402,14 @@ def _setting_rows(s: Session) -> list[dict[str, Any]]:
 def settings_view() -> Any:
     s = _session()
     if request.method == "POST":
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(LoyaltyConfig):
-            if f.type in (bool, "bool"):
-                # An unticked checkbox is simply absent from the form.
-                values[f.name] = request.form.get(f.name) == "on"
-            elif f.name in request.form:
-                text = request.form[f.name].strip()
-                # Russian keyboards type "12,5" for 12.5.
-                values[f.name] = text.replace(",", ".") if f.type in (float, "float") else text
+        form = SettingsForm()
+        if not form.validate():
+            wrong = next(field for field in form if field.errors)
+            label = SETTING_LABELS.get(wrong.name, wrong.name)
+            flash(f"Не сохранено: {label}: {wrong.errors[0]}", "error")
+            return render_template("loyalty/settings.html", rows=_setting_rows(s)), 400
         try:
-            settings.save(s, clinic_config(), values, signed_in().login)
+            settings.save(s, clinic_config(), setting_values(form), signed_in().login)
             s.commit()
         except ConfigError as exc:
             s.rollback()
@@ -462,6 +490,8 @@ def leaderboard() -> Any:
 def leaderboard_links() -> Any:
     """Make the missing staff links (an explicit action: GET never writes)."""
     s = _session()
+    form = LinksForm()
+    form.validate()  # nothing to refuse but a missing CSRF token, which CSRFProtect did
     made = 0
     for user in s.scalars(select(StaffUser).where(StaffUser.active.is_(True))):
         if (
@@ -476,7 +506,9 @@ def leaderboard_links() -> Any:
             made += 1
     s.commit()
     flash(f"Создано ссылок: {made}." if made else "У всех сотрудников уже есть ссылки.")
-    return redirect(url_for("loyalty.leaderboard", period=request.form.get("period", "month")))
+    return redirect(
+        url_for("loyalty.leaderboard", period=form.period.data if form.period.raw_data else "month")
+    )
 
 
 @bp.route("/loyalty/economics")

@@ -255,3 +255,164 @@ def test_kabinet_ledger_verify_reports_a_tampered_cache(world: World, tmp_path) 
     bad = CliRunner().invoke(cli, ["--config", str(path), "ledger", "verify"])
     assert bad.exit_code == 1
     assert "lot remainder" in bad.output and "cached 7, recomputed 500" in bad.output
+
+
+# Malformed input on each of the card's and the owner's forms (app/views/loyalty_forms.py):
+# refused with the reason in Russian, and the ledger as it was.
+
+
+def _entries(world: World) -> int:
+    with world.factory() as s:
+        return s.scalar(select(func.count(LedgerEntry.id))) or 0
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"key": ""}, "Форма устарела: обновите страницу и повторите."),
+        ({"key": "not-a-key"}, "Форма устарела: обновите страницу и повторите."),
+        ({"key": "g" * 32}, "Форма устарела: обновите страницу и повторите."),
+        ({"points": ""}, "Укажите, сколько бонусов списать."),
+        ({"points": "сто"}, "Количество бонусов — целое число."),
+        ({"points": "1.5"}, "Количество бонусов — целое число."),
+        ({"points": "²"}, "Количество бонусов — целое число."),
+        ({"points": "0"}, "Количество бонусов должно быть больше нуля."),
+        ({"bill": ""}, "Укажите сумму счёта."),
+        ({"bill": "тысяча"}, "Сумма счёта — число в рублях."),
+        ({"bill": "1 000,5,0"}, "Сумма счёта — число в рублях."),
+        ({"bill": "-5"}, "Сумма счёта должна быть больше нуля."),
+        ({"bill": "NaN"}, "Сумма счёта должна быть больше нуля."),
+    ],
+)
+def test_a_malformed_spend_is_refused_with_the_reason(
+    world: World, administrator: Persona, change: dict[str, str], reason: str
+) -> None:
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    form = {"key": key, "bill": "1000", "points": "100", **change}
+    answer = administrator.post("/patients/a/bonuses/spend", form)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/patients/a#bonuses")
+    assert reason in administrator.get("/patients/a").get_data(as_text=True)
+    assert world.balance("a") == 500 and _entries(world) == 1
+
+
+def test_a_spend_typed_as_at_the_desk_still_goes_through(
+    world: World, administrator: Persona
+) -> None:
+    """The form's syntax is the desk's: spaces in the sum and a decimal comma."""
+    key = _key(administrator.get("/patients/a").get_data(as_text=True), "spend-form")
+    form = {"key": key.upper(), "bill": " 1 000,50 ", "points": " 300 "}
+    assert administrator.post("/patients/a/bonuses/spend", form).status_code == 302
+    assert world.balance("a") == 200
+    assert "Списано 300 бонусов." in administrator.get("/patients/a").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"key": "0" * 31}, "Форма устарела: обновите страницу и повторите."),
+        ({"points": ""}, "Укажите, сколько бонусов начислить."),
+        ({"points": "+-5"}, "Количество бонусов — целое число."),
+        ({"points": "0"}, "Количество бонусов должно быть больше нуля."),
+        ({"reason": ""}, "Укажите причину начисления."),
+        ({"reason": "  "}, "Укажите причину начисления."),
+        ({"reason": "я" * 1001}, "Причина — не длиннее 1000 символов."),
+    ],
+)
+def test_a_malformed_grant_is_refused_with_the_reason(
+    world: World, owner: Persona, change: dict[str, str], reason: str
+) -> None:
+    key = _key(owner.get("/patients/a").get_data(as_text=True), "grant-form")
+    form = {"key": key, "points": "250", "reason": "компенсация", **change}
+    answer = owner.post("/patients/a/bonuses/grant", form)
+    assert answer.status_code == 302
+    assert reason in owner.get("/patients/a").get_data(as_text=True)
+    assert world.balance("a") == 500 and _entries(world) == 1
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"kind": "review", "platform": "x" * 33},
+        {"kind": "r" * 33, "platform": "yandex"},
+        {"kind": "review", "platform": "google"},
+        {},
+    ],
+)
+def test_a_malformed_bonus_approval_is_refused(
+    world: World, owner: Persona, administrator: Persona, form: dict[str, str]
+) -> None:
+    owner.post("/loyalty/settings", {"enabled": "on", "review_bonus": "200"})
+    answer = administrator.post("/patients/a/bonuses/approve", form)
+    assert answer.status_code == 302
+    assert "Неизвестная площадка." in administrator.get("/patients/a").get_data(as_text=True)
+    assert world.balance("a") == 500 and _entries(world) == 1
+    # The same form, well formed, is what approves.
+    administrator.post("/patients/a/bonuses/approve", {"kind": "review", "platform": "yandex"})
+    assert world.balance("a") == 700
+
+
+def test_malformed_family_forms_change_nothing(world: World, administrator: Persona) -> None:
+    for action in ("", "explode", "create "):
+        answer = administrator.post("/patients/a/family", {"action": action})
+        assert answer.status_code == 400
+        assert "Запрос не понят" in answer.get_data(as_text=True)
+    assert administrator.post("/patients/a/family", {}).status_code == 400
+    with world.factory() as s:
+        assert accounts.member(s, "a") is None or accounts.member(s, "a").family_id is None  # type: ignore[union-attr]
+    administrator.post("/patients/a/family", {"action": "create"})
+    answer = administrator.post("/patients/a/family", {"action": "add", "who": "7" * 101})
+    assert answer.status_code == 302
+    page = administrator.get("/patients/a").get_data(as_text=True)
+    assert "№ в МИС или телефон — не длиннее 100 символов." in page
+    assert (
+        administrator.post("/patients/a/family", {"action": "add", "who": "нет"}).status_code == 302
+    )
+    assert "Не нашли пациента" in administrator.get("/patients/a").get_data(as_text=True)
+    long_member = {"action": "remove", "member": "b" * 65}
+    assert administrator.post("/patients/a/family", long_member).status_code == 302
+    assert "Такого члена семьи нет." in administrator.get("/patients/a").get_data(as_text=True)
+    assert world.balance("b") == 0 and world.balance("a") == 500
+    with world.factory() as s:
+        assert accounts.member(s, "b") is None or accounts.member(s, "b").family_id is None  # type: ignore[union-attr]
+        assert accounts.member(s, "a").family_id is not None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"tiers": "Золото:1:1;" * 200}, "Уровни по тратам за 12 месяцев: Значение — не длиннее"),
+        ({"cashback_percent": "пять"}, "loyalty.cashback_percent"),
+        ({"cashback_percent": "101"}, "loyalty.cashback_percent"),
+        ({"expiry_days": "1.5"}, "loyalty.expiry_days"),
+    ],
+)
+def test_malformed_settings_are_refused_and_nothing_is_stored(
+    world: World, owner: Persona, form: dict[str, str], reason: str
+) -> None:
+    response = owner.post("/loyalty/settings", {"enabled": "on", **form})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Не сохранено:" in page and reason in page
+    with world.factory() as s:
+        assert s.scalar(select(func.count(LoyaltySetting.key))) == 0
+
+
+def test_a_settings_checkbox_is_ticked_only_as_a_browser_ticks_it(
+    world: World, owner: Persona
+) -> None:
+    owner.post("/loyalty/settings", {"enabled": "on", "bonus_screenshots": "yes"})
+    with world.factory() as s:
+        assert s.scalar(select(func.count(LoyaltySetting.key))) == 0  # "yes" is not ticked
+    owner.post("/loyalty/settings", {"bonus_screenshots": "on"})
+    with world.factory() as s:
+        stored = dict(s.execute(select(LoyaltySetting.key, LoyaltySetting.value)).all())
+    assert stored == {"enabled": False, "bonus_screenshots": True}
+
+
+def test_the_links_form_returns_to_the_period_it_came_from(
+    world: World, administrator: Persona
+) -> None:
+    answer = administrator.post("/loyalty/leaderboard/links", {"period": "previous"})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("period=previous")
+    answer = administrator.post("/loyalty/leaderboard/links")
+    assert answer.headers["Location"].endswith("period=month")
