@@ -221,7 +221,7 @@ def _preview(draft: Draft) -> dict[str, Any]:
     return {
         "count": count,
         "sample": [(p.full_name, CHANNEL_LABELS.get(s.channel, s.channel)) for s, p in sample],
-        "conditions": describe(draft.segment),
+        "conditions": describe(draft.segment, _doctor_names(session, draft.segment)),
         "text": text,
         "closed": [CHANNEL_LABELS.get(c, c) for c in closed],
         "send_at": draft.send_at,
@@ -282,6 +282,13 @@ def _progress_parts(campaign: Campaign) -> tuple[str, dict[str, str]]:
     return version, {"campaign-progress": html}
 
 
+def _doctor_names(session: Any, segment: Segment | None) -> dict[str, str]:
+    if segment is None or not segment.doctor:
+        return {}
+    doctor = session.scalar(select(Doctor).where(Doctor.mis_id == segment.doctor))
+    return {segment.doctor: doctor.full_name} if doctor is not None else {}
+
+
 @bp.route("/<int:campaign_id>")
 @requires("campaigns.manage")
 def show(campaign_id: int) -> Any:
@@ -289,7 +296,7 @@ def show(campaign_id: int) -> Any:
     session = db.session()
     segment = campaigns.segment_of(session, campaign)
     conditions = (
-        describe(segment)
+        describe(segment, _doctor_names(session, segment))
         if isinstance(segment, Segment)
         else [campaigns.SEGMENTS.get(segment, "сегмент прежней версии")]
     )

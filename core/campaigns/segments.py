@@ -283,8 +283,9 @@ def condition(segment: Segment, now: datetime, tz: tzinfo) -> ColumnElement[bool
     return and_(true(), *parts)
 
 
-def describe(segment: Segment) -> list[str]:
-    """The conditions in the panel's Russian, for the preview and the campaigns list."""
+def describe(segment: Segment, doctors: dict[str, str] | None = None) -> list[str]:
+    """The conditions in the panel's Russian, for the preview and the campaigns list;
+    `doctors` names the MIS's doctor ids (a doctor the MIS no longer has keeps its id)."""
     out: list[str] = []
     of = f" (услуга или специальность «{segment.service}»)" if segment.service else ""
     if segment.last_visit_months is not None:
@@ -304,7 +305,7 @@ def describe(segment: Segment) -> list[str]:
     if segment.expiring_by is not None:
         out.append(f"баллы сгорают до {segment.expiring_by.strftime('%d.%m.%Y')}")
     if segment.doctor:
-        out.append(f"был у врача {segment.doctor}")
+        out.append(f"был у врача {(doctors or {}).get(segment.doctor, segment.doctor)}")
     if segment.specialty:
         out.append(f"был у специалиста «{segment.specialty}»")
     if segment.rated or segment.rating_min is not None or segment.rating_max is not None:

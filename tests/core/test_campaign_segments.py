@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import campaigns, ledger
 from core.campaigns import booking, presets, results
-from core.campaigns.segments import Segment, SegmentError, months_back
+from core.campaigns.segments import Segment, SegmentError, describe, months_back
 from core.clock import utcnow
 from core.db import transaction
 from core.loyalty.accounts import create_family, join
@@ -398,3 +398,12 @@ def test_a_segment_keeps_to_consent_unsubscribes_and_max_mailings(
     campaigns.advance(factory, config)
     with factory() as s:
         assert {m.patient_mis_id for m in s.scalars(select(OutboxMessage))} == expected
+
+
+def test_the_conditions_name_the_doctor_not_the_mis_id() -> None:
+    segment = Segment(doctor="ort", balance_above=1500)
+    assert describe(segment, {"ort": "Смирнов Андрей Викторович"}) == [
+        "баланс больше 1\u00a0500 баллов",
+        "был у врача Смирнов Андрей Викторович",
+    ]
+    assert describe(segment)[-1] == "был у врача ort"  # one the MIS no longer has
