@@ -10,8 +10,6 @@ a visit that made a task moot — is nobody's). Weeks are ISO weeks of the clini
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -170,65 +168,3 @@ def by_week(items: Iterable[Episode], tz: tzinfo) -> list[Figures]:
 def minutes(seconds: int | None) -> str:
     """Seconds as whole minutes for a report cell ("" when there is nothing to show)."""
     return "" if seconds is None else str(round(seconds / 60))
-
-
-def to_csv(items: list[Episode], tz: tzinfo) -> str:
-    """One line per episode (times in the clinic's zone, durations in seconds), then the
-    summaries per administrator and per week."""
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(
-        [
-            "task",
-            "kind",
-            "opened_at",
-            "week",
-            "state",
-            "first_response_by",
-            "first_response_seconds",
-            "closed_by",
-            "resolution_seconds",
-        ]
-    )
-    for ep in items:
-        w.writerow(
-            [
-                ep.task_id,
-                ep.kind,
-                ep.opened_at.astimezone(tz).isoformat(timespec="seconds"),
-                week_of(ep.opened_at, tz),
-                ep.state,
-                ep.first_response_by,
-                "" if ep.first_response_seconds is None else ep.first_response_seconds,
-                ep.closed_by,
-                "" if ep.resolution_seconds is None else ep.resolution_seconds,
-            ]
-        )
-    for title, rows in (("administrator", by_administrator(items)), ("week", by_week(items, tz))):
-        w.writerow([])
-        w.writerow(
-            [
-                title,
-                "episodes",
-                "first_responses",
-                "first_median_s",
-                "first_p90_s",
-                "resolved",
-                "resolution_median_s",
-                "resolution_p90_s",
-            ]
-        )
-        for f in rows:
-            w.writerow(
-                [
-                    f.label,
-                    f.episodes,
-                    f.responses,
-                    "" if f.first_median is None else f.first_median,
-                    "" if f.first_p90 is None else f.first_p90,
-                    f.resolved,
-                    "" if f.resolution_median is None else f.resolution_median,
-                    "" if f.resolution_p90 is None else f.resolution_p90,
-                ]
-            )
-    return out.getvalue()

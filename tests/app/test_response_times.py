@@ -75,11 +75,14 @@ def test_median_and_p90_per_administrator_and_week_in_the_panel_and_csv(
     assert re.search(r"<td>Ольга</td><td>5</td><td>5</td>\s*<td>6</td><td>100</td>", page)
     assert "неделя с 15.03.2027" in page and "2027-W11" not in page
     assert response.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:3] == ["task", "kind", "opened_at"] and len(rows[1:7]) == 6
-    assert rows[1][5:7] == ["Ольга", "120"]
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][:3] == ["Задача", "Вид", "Открыта"] and len(rows[1:7]) == 6
+    assert rows[1][5:7] == ["Ольга", "2,0"]  # minutes, a decimal comma
+    assert re.fullmatch(r"\d\d\.\d\d\.2027 \d\d:\d\d", rows[1][2])
+    assert rows[1][3].startswith("неделя с ") and "W1" not in text
     summary = rows[rows.index([]) + 2 :]
-    assert ["Мария", "1", "1", "1800", "1800", "1", "3600", "3600"] in summary
+    assert ["Мария", "1", "1", "30,0", "30,0", "1", "60,0", "60,0"] in summary
 
 
 def test_a_staff_member_links_telegram_with_a_one_time_code(
