@@ -222,7 +222,7 @@ def test_the_owner_reads_the_inboxs_response_times(
     config: Config,
 ) -> None:
     """«Время ответа» of the inbox: a table, no chart (the chart is «Отчёты → Время
-    ответа»), a period of the last N days, and its CSV for scripts (seconds, ISO times)."""
+    ответа»), a period of the last N days, and its CSV for Excel in Russian (minutes)."""
     from playwright.sync_api import expect
 
     _seed(factory, config)
@@ -242,9 +242,10 @@ def test_the_owner_reads_the_inboxs_response_times(
         page.click("#csv")
     download = download_info.value
     assert download.suggested_filename == "response-times-7d.csv"
-    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
-    assert rows[0][:3] == ["task", "kind", "opened_at"]
-    assert rows[1][5:9] == ["Ольга", "300", "Ольга", "900"]
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][:3] == ["Задача", "Вид", "Открыта"]
+    assert rows[1][5:9] == ["Ольга", "5,0", "Ольга", "15,0"]
 
 
 def test_the_manager_opens_every_report_and_the_administrator_none(
