@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -32,7 +33,16 @@ from sqlalchemy import select
 
 from app.auth import current_user
 from app.extensions import db
+from app.forms import PanelForm
 from app.permissions import requires
+from app.views.campaign_forms import (
+    FLAG_FIELDS,
+    BuilderForm,
+    CancelForm,
+    segment_values,
+    shape_errors,
+    typed,
+)
 from core import campaigns
 from core.campaigns import presets, results
 from core.campaigns.segments import Segment, SegmentError, describe
@@ -52,19 +62,6 @@ STATE_LABELS = {
 CHANNEL_LABELS = {"telegram": "Telegram", "max": "MAX"}
 SAMPLE = 10
 SCHEDULE_DAYS = 366
-INT_FIELDS = ("last_visit_months", "balance_above", "rating_min", "rating_max")
-DATE_FIELDS = ("last_visit_from", "last_visit_to", "expiring_by")
-TEXT_FIELDS = ("service", "doctor", "specialty")
-FLAG_FIELDS = ("no_future_visit", "birthday_this_month", "rated", "single_visit")
-FIELD_NAMES = {
-    "last_visit_months": "«Последний визит, месяцев назад»",
-    "balance_above": "«Баланс больше»",
-    "rating_min": "«Оценка от»",
-    "rating_max": "«Оценка до»",
-    "last_visit_from": "«Последний визит с»",
-    "last_visit_to": "«Последний визит по»",
-    "expiring_by": "«Баллы сгорают до»",
-}
 
 
 def _config() -> Config:
@@ -86,44 +83,14 @@ class Draft:
         return self.values.get(name, default)
 
 
-def _draft_from(form: Any) -> Draft:
-    names = (
-        *INT_FIELDS,
-        *DATE_FIELDS,
-        *TEXT_FIELDS,
-        *FLAG_FIELDS,
-        "title",
-        "text",
-        "when",
-        "send_at",
-        "preset",
-        "booking",
-    )
-    draft = Draft(values={n: str(form.get(n, "")).strip() for n in names})
-    seg: dict[str, Any] = {}
-    for name in INT_FIELDS:
-        raw = draft.get(name)
-        if raw:
-            if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-                draft.errors.append(f"{FIELD_NAMES[name]}: нужно целое неотрицательное число.")
-                continue
-            seg[name] = int(raw)
-    for name in DATE_FIELDS:
-        raw = draft.get(name)
-        if raw:
-            try:
-                seg[name] = date.fromisoformat(raw)
-            except ValueError:
-                draft.errors.append(f"{FIELD_NAMES[name]}: непонятная дата.")
-    for name in TEXT_FIELDS:
-        if draft.get(name):
-            seg[name] = draft.get(name)
-    for name in FLAG_FIELDS:
-        if draft.get(name):
-            seg[name] = True
+def _draft_from(form: PanelForm) -> Draft:
+    """The builder's form as a draft: every refusal at once (the form's shape, then the
+    segment's and the text's rules), the values kept as typed."""
+    form.validate()
+    draft = Draft(values=typed(form), errors=shape_errors(form))
     if not draft.errors:
         try:
-            draft.segment = Segment(**seg)
+            draft.segment = Segment(**segment_values(form))
         except SegmentError as exc:
             draft.errors.append(str(exc))
     try:
@@ -231,7 +198,7 @@ def _preview(draft: Draft) -> dict[str, Any]:
 @bp.route("/preview", methods=["POST"])
 @requires("campaigns.manage")
 def preview() -> Any:
-    draft = _draft_from(request.form)
+    draft = _draft_from(BuilderForm())
     if draft.errors or draft.segment is None:
         return _page(draft, status=400)
     return _page(draft, preview=_preview(draft))
@@ -240,8 +207,9 @@ def preview() -> Any:
 @bp.route("/", methods=["POST"])
 @requires("campaigns.manage")
 def create() -> Any:
-    draft = _draft_from(request.form)
-    confirm = request.form.get("confirm", "")
+    form = BuilderForm()
+    draft = _draft_from(form)
+    confirm = form.confirm.data
     wanted = "schedule" if draft.get("when") == "later" else "now"
     if not draft.errors and confirm != wanted:
         draft.errors.append(
@@ -327,6 +295,8 @@ def progress(campaign_id: int) -> Any:
 @requires("campaigns.manage")
 def cancel(campaign_id: int) -> Any:
     campaign = db.get_or_404(Campaign, campaign_id)
+    if not CancelForm().validate():
+        abort(400)  # only a token the page did not sign; CSRFProtect refuses that first
     stopped = campaigns.cancel(db.session(), campaign)
     db.session.commit()
     flash(f"Рассылка отменена; не отправлено: {stopped}.", "info")

@@ -19,6 +19,16 @@ from app import in_store_range
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
+from app.views.document_forms import (
+    AgreementForm,
+    CheckForm,
+    FirstVisitForm,
+    SendForm,
+    TemplateForm,
+    WithdrawForm,
+    errors_of,
+    local_path,
+)
 from core.clock import utcnow
 from core.documents import agreement, requests, rules, templates, verify
 from core.documents.models import DocumentRequest, DocumentTemplate
@@ -81,10 +91,12 @@ def index() -> Any:
 
 
 def _form() -> dict[str, Any]:
+    form = TemplateForm()
+    form.validate()  # nothing but the token to refuse: the text is the domain's to check
     return {
-        "title": request.form.get("title", ""),
-        "body": request.form.get("body", ""),
-        "pep_allowed": request.form.get("pep_allowed") == "1",
+        "title": form.title.data or "",
+        "body": form.body.data or "",
+        "pep_allowed": bool(form.pep_allowed.data),
     }
 
 
@@ -150,7 +162,10 @@ def update_template(template_id: int) -> Any:
 @requires("documents.templates")
 def first_visit() -> Any:
     """Which template goes by itself before a patient's first visit (none: the rule is off)."""
-    chosen = request.form.get("template", type=int)
+    form = FirstVisitForm()
+    if not form.validate():
+        return _page(400, errors=errors_of(form))
+    chosen = form.template.data
     row = db.session.get(DocumentTemplate, chosen) if chosen and in_store_range(chosen) else None
     if chosen and (row is None or row.archived or not row.pep_allowed):
         return _page(
@@ -170,7 +185,9 @@ def first_visit() -> Any:
 @bp.route("/agreement", methods=["POST"])
 @requires("documents.templates")
 def save_agreement() -> Any:
-    text = request.form.get("text", "")
+    form = AgreementForm()
+    form.validate()  # nothing but the token to refuse: the text is the domain's to check
+    text = form.text.data or ""
     errors = agreement.check_text(text)
     if errors:
         return _page(400, errors=errors)
@@ -188,19 +205,24 @@ def save_agreement() -> Any:
 @requires("documents.send")
 def send() -> Any:
     """From the patient card: a template, or a PDF uploaded for this one patient."""
-    mis_id = request.form.get("patient", "").strip()
-    back = url_for("patients.detail", mis_id=mis_id) if mis_id else url_for("documents.index")
-    asked = request.form.get("back", "")
-    if asked.startswith("/") and not asked.startswith("//"):  # the thread it was sent from
-        back = asked
+    form = SendForm()
+    form.validate()
+    mis_id = form.patient.data
+    back = local_path(form.back.data) or (  # the thread it was sent from
+        url_for("patients.detail", mis_id=mis_id) if mis_id else url_for("documents.index")
+    )
     config, now = clinic_config(), utcnow()
-    upload = request.files.get("pdf")
+    upload = form.pdf.data
+    # With a PDF attached, the template's <select> is not what is sent: not its to refuse.
+    errors = errors_of(form, "template") if upload else errors_of(form)
     try:
-        if upload is not None and upload.filename:
+        if errors:
+            raise requests.SendError(errors[0])
+        if upload:
             data = upload.read(MAX_UPLOAD + 1)
             if len(data) > MAX_UPLOAD:
                 raise requests.SendError("PDF больше 20 МБ: Telegram такой не доставит.")
-            title = request.form.get("title", "").strip() or upload.filename.rsplit(".", 1)[0]
+            title = form.title.data or upload.filename.rsplit(".", 1)[0]
             row = requests.send(
                 db.session(),
                 config,
@@ -211,7 +233,7 @@ def send() -> Any:
                 now=now,
             )
         else:
-            template_id = request.form.get("template", type=int)
+            template_id = form.template.data
             if not template_id:
                 raise requests.SendError("Выберите шаблон или приложите PDF.")
             if not in_store_range(template_id):  # a forged number: no template has it
@@ -223,7 +245,7 @@ def send() -> Any:
                 mis_id,
                 who=_who(),
                 now=now,
-                appointment_mis_id=request.form.get("visit", ""),
+                appointment_mis_id=form.visit.data or "",
             )
     except requests.SendError as exc:
         db.session.rollback()
@@ -238,6 +260,9 @@ def send() -> Any:
 @requires("documents.send")
 def withdraw(request_id: int) -> Any:
     row = db.session.get(DocumentRequest, request_id) or abort(404)
+    form = WithdrawForm()
+    if not form.validate():
+        abort(400)  # only a token the page did not sign; CSRFProtect refuses that first
     if requests.withdraw(db.session(), row, _who(), utcnow()):
         db.session.commit()
         flash(f"«{row.title}» отозван; пациенту сказано.", "info")
@@ -246,9 +271,7 @@ def withdraw(request_id: int) -> Any:
             f"«{row.title}» уже не ждёт подписи ({requests.STATE_LABELS.get(row.state, row.state)}): отзывать нечего.",
             "error",
         )
-    back = request.form.get("back", "")
-    safe = back.startswith("/") and not back.startswith("//")
-    return redirect(back if safe else url_for("documents.index"))
+    return redirect(local_path(form.back.data) or url_for("documents.index"))
 
 
 @bp.route("/requests/<int:request_id>/original.pdf")
@@ -296,10 +319,10 @@ def check() -> Any:
             else verify.Verdict(False, [f"✗ Записи № {record} в журнале нет."])
         )
         return _page(verdict=verdict, status=200 if verdict.ok else 404)
-    upload = request.files.get("pdf")
-    if upload is None or not upload.filename:
-        return _page(400, errors=["Выберите PDF, который нужно проверить."])
-    data = upload.read(MAX_UPLOAD + 1)
+    form = CheckForm()
+    if not form.validate():
+        return _page(400, errors=errors_of(form))
+    data = form.pdf.data.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         return _page(400, errors=["Файл больше 20 МБ: это не подписанная копия из Kabinet."])
     verdict = verify.check_file(db.session(), clinic_config(), data)

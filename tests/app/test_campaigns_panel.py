@@ -144,3 +144,75 @@ def test_an_older_campaign_by_a_fixed_segment_still_shows(owner: Persona, factor
         old.send_at = datetime(2026, 1, 1, tzinfo=UTC)
     html = owner.get(f"/campaigns/{old.id}").get_data(as_text=True)
     assert "все подключённые пациенты" in html
+
+
+# Malformed input on the builder's and a campaign's forms (app/views/campaign_forms.py):
+# refused with every reason in Russian at once, the values as typed kept, nothing created.
+
+MALFORMED = {
+    "last_visit_months": "шесть",
+    "balance_above": "²",
+    "rating_min": "1234567890",
+    "last_visit_from": "01.02.2026",
+    "expiring_by": "2026-13-01",
+    "text": "  ",
+}
+REASONS = (
+    "«Последний визит, месяцев назад»: нужно целое неотрицательное число.",
+    "«Баланс больше»: нужно целое неотрицательное число.",
+    "«Оценка от»: нужно целое неотрицательное число.",
+    "«Последний визит с»: непонятная дата.",
+    "«Баллы сгорают до»: непонятная дата.",
+    "У рассылки нет текста.",
+)
+
+
+@pytest.mark.parametrize(("path", "confirm"), [("/campaigns/preview", ""), ("/campaigns/", "now")])
+def test_a_malformed_builder_shows_every_reason_and_keeps_what_was_typed(
+    owner: Persona, factory, path: str, confirm: str
+) -> None:  # type: ignore[no-untyped-def]
+    _world(factory)
+    response = owner.post(path, {**BUILDER, **MALFORMED, "confirm": confirm})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    for reason in REASONS:
+        assert reason in html, reason
+    assert 'name="last_visit_months" value="шесть"' in html
+    assert 'name="last_visit_from" value="01.02.2026"' in html
+    assert 'id="preview-count"' not in html  # no preview of a segment that was not built
+    with factory() as s:
+        assert s.scalars(select(Campaign)).all() == []
+
+
+@pytest.mark.parametrize("confirm", ["", "NOW", "schedule", "now now"])
+def test_a_campaign_without_the_confirmation_it_needs_is_not_created(
+    owner: Persona, factory, confirm: str
+) -> None:  # type: ignore[no-untyped-def]
+    _world(factory)
+    response = owner.post("/campaigns/", {**BUILDER, "confirm": confirm})
+    assert response.status_code == 400
+    assert "подтвердите отправку после просмотра" in response.get_data(as_text=True)
+    with factory() as s:
+        assert s.scalars(select(Campaign)).all() == []
+    # Spaces around the pressed button's value are the form's to strip, as before.
+    assert owner.post("/campaigns/", {**BUILDER, "confirm": " now "}).status_code == 302
+
+
+def test_a_cancel_without_the_pages_token_stops_nothing(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    with transaction(factory) as s:
+        later = campaigns.create_campaign(
+            s,
+            title="Позже",
+            text="x",
+            segment=Segment(last_visit_months=6),
+            created_by="o",
+            send_at=utcnow() + timedelta(days=1),
+        )
+    url = f"/campaigns/{later.id}/cancel"
+    for data in ({}, {"csrf_token": "forged"}):
+        assert owner.client.post(url, data=data).status_code == 400
+    with factory() as s:
+        assert s.get(Campaign, later.id).state == "scheduled"
+    assert owner.post(url).status_code == 302
+    with factory() as s:
+        assert s.get(Campaign, later.id).state == "cancelled"

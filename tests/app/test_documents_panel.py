@@ -296,3 +296,146 @@ def test_the_first_visit_rule_is_chosen_on_documents(
     assert manager.post("/documents/first-visit", {"template": ""}).status_code == 302
     with factory() as s:
         assert rules.first_visit_template(s) is None
+
+
+# Malformed input on each of the screen's forms (app/views/document_forms.py): refused with
+# the reason in Russian (on the page, or flashed on the card it was sent from), nothing
+# created or changed.
+
+
+def _count(factory, model) -> int:  # type: ignore[no-untyped-def]
+    with factory() as s:
+        return len(s.scalars(select(model)).all())
+
+
+@pytest.mark.parametrize(
+    ("form", "reasons"),
+    [
+        ({}, ["Укажите название документа.", "Текст документа пустой."]),
+        ({"title": "   ", "body": BODY}, ["Укажите название документа."]),
+        ({"title": "я" * 201, "body": BODY}, ["Название длиннее 200 символов."]),
+        ({"title": "Договор", "body": "{{ИНН}}"}, ["Неизвестные поля: {{ИНН}}."]),
+    ],
+)
+def test_a_malformed_template_is_refused_with_the_reasons(
+    manager: Persona, factory, form: dict[str, str], reasons: list[str]
+) -> None:  # type: ignore[no-untyped-def]
+    response = manager.post("/documents/templates/new", form)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    for reason in reasons:
+        assert reason in html, reason
+    assert _count(factory, DocumentTemplate) == 0
+
+
+def test_a_template_edit_that_is_malformed_keeps_the_version_and_what_was_typed(
+    manager: Persona, factory
+) -> None:  # type: ignore[no-untyped-def]
+    make_template(manager)
+    tid = template_id(factory, "Согласие на обработку ПД")
+    response = manager.post(f"/documents/templates/{tid}", {"title": "Новое", "body": " "})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Текст документа пустой." in html and 'value="Новое"' in html
+    with factory() as s:
+        row = s.get(DocumentTemplate, tid)
+        assert (row.title, row.version) == ("Согласие на обработку ПД", 1)
+
+
+def test_only_the_pages_box_ticks_sending_with_a_simple_signature(
+    manager: Persona, factory
+) -> None:  # type: ignore[no-untyped-def]
+    for value in ("on", "true", "11"):
+        response = manager.post(
+            "/documents/templates/new", {"title": f"Т {value}", "body": BODY, "pep_allowed": value}
+        )
+        assert response.status_code == 302
+    with factory() as s:
+        assert [t.pep_allowed for t in s.scalars(select(DocumentTemplate))] == [False] * 3
+
+
+@pytest.mark.parametrize("text", ["", "   ", "я" * 3001])
+def test_a_malformed_agreement_is_no_new_version(manager: Persona, factory, text: str) -> None:  # type: ignore[no-untyped-def]
+    response = manager.post("/documents/agreement", {"text": text})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Текст соглашения не может быть пустым." in html or "длиннее 3000" in html
+    assert _count(factory, PepAgreement) == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "²", "1.5", "1e3", "-"])
+def test_a_first_visit_rule_by_no_number_changes_nothing(
+    manager: Persona, factory, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    from core.documents import rules
+
+    make_template(manager)
+    tid = template_id(factory, "Согласие на обработку ПД")
+    assert manager.post("/documents/first-visit", {"template": str(tid)}).status_code == 302
+    response = manager.post("/documents/first-visit", {"template": value})
+    assert response.status_code == 400
+    assert "Такого шаблона нет." in response.get_data(as_text=True)
+    with factory() as s:
+        assert rules.first_visit_template(s).id == tid  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"template": "abc"}, "Документ не отправлен: Выберите шаблон или приложите PDF."),
+        ({"template": "²"}, "Документ не отправлен: Выберите шаблон или приложите PDF."),
+        ({"template": ""}, "Документ не отправлен: Выберите шаблон или приложите PDF."),
+        ({"pdf": "not-a-file"}, "Документ не отправлен: Выберите шаблон или приложите PDF."),
+        ({"template": "999999"}, "Документ не отправлен:"),
+    ],
+)
+def test_a_malformed_send_is_refused_on_the_card(
+    manager: Persona, administrator: Persona, factory, vera: int, form: dict, reason: str
+) -> None:  # type: ignore[no-untyped-def]
+    make_template(manager)
+    response = administrator.post("/documents/send", {"patient": " p-7 ", **form})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/patients/p-7")
+    assert reason in administrator.get("/patients/p-7").get_data(as_text=True)
+    assert _count(factory, DocumentRequest) == 0
+    # The same form with the card's template, spaces around its number, is what sends.
+    tid = template_id(factory, "Согласие на обработку ПД")
+    sent = administrator.post("/documents/send", {"patient": "p-7", "template": f" {tid} "})
+    assert sent.status_code == 302 and _count(factory, DocumentRequest) == 1
+
+
+def test_a_withdraw_without_the_pages_token_or_to_another_site(
+    manager: Persona, administrator: Persona, factory, vera: int
+) -> None:  # type: ignore[no-untyped-def]
+    make_template(manager)
+    tid = template_id(factory, "Согласие на обработку ПД")
+    administrator.post("/documents/send", {"patient": "p-7", "template": str(tid)})
+    with factory() as s:
+        rid = s.scalar(select(DocumentRequest.id))
+    url = f"/documents/requests/{rid}/withdraw"
+    for data in ({}, {"csrf_token": "forged"}):
+        assert administrator.client.post(url, data=data).status_code == 400
+    with factory() as s:
+        assert s.get(DocumentRequest, rid).state == "waiting"
+    away = administrator.post(url, {"back": "//evil.example/x"})
+    assert away.status_code == 302 and away.headers["Location"].endswith("/documents/")
+    with factory() as s:
+        assert s.get(DocumentRequest, rid).state == "withdrawn"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"pdf": "not-a-file"},
+        {"pdf": (BytesIO(b""), "")},  # the browser's empty file input
+    ],
+)
+def test_a_check_without_a_pdf_says_so(administrator: Persona, data: dict) -> None:
+    response = administrator.client.post(
+        "/documents/verify",
+        data={"csrf_token": administrator.csrf(), **data},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Выберите PDF, который нужно проверить." in html and "data-ok" not in html
