@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 
 from app.auth import current_user
 from app.extensions import db
 from app.ledger_basis import PLATFORM_LABELS
 from app.permissions import requires
+from app.views.panel_forms import ButtonForm, ScreenshotApproveForm, first_error
 from core.config import Config
 from core.loyalty import operations, screenshots
 from core.models import Task
@@ -41,10 +42,12 @@ def _task(task_id: int) -> Task:
 @requires("bonus.spend")
 def approve(task_id: int) -> Any:
     task = _task(task_id)
+    form = ScreenshotApproveForm()
+    if not form.validate():
+        flash(first_error(form), "error")
+        return redirect(url_for("tasks.thread", task_id=task_id))
     try:
-        decision = screenshots.approve(
-            db.session(), _config(), task, request.form.get("platform", ""), _who()
-        )
+        decision = screenshots.approve(db.session(), _config(), task, form.platform.data, _who())
         db.session.commit()
     except (screenshots.ScreenshotError, operations.OperationError) as exc:
         db.session.rollback()
@@ -62,6 +65,7 @@ def approve(task_id: int) -> Any:
 @requires("bonus.spend")
 def reject(task_id: int) -> Any:
     task = _task(task_id)
+    ButtonForm().validate()  # nothing to refuse but a missing CSRF token, which CSRFProtect did
     try:
         screenshots.reject(db.session(), _config(), task, _who())
         db.session.commit()

@@ -17,7 +17,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     send_file,
     url_for,
 )
@@ -26,6 +25,7 @@ from sqlalchemy import select
 from app.context import signed_in
 from app.extensions import db
 from app.permissions import requires
+from app.views.panel_forms import ButtonForm, CareForm, care_values, first_error
 from core import care
 from core.care import attachments
 from core.clock import utcnow
@@ -84,21 +84,25 @@ def _page(
     )
 
 
-def _checked_form() -> tuple[care.Form, attachments.Checked | None]:
-    """The form and its new attachment, each checked; a bad file is one more error."""
-    form = care.check_form(request.form)
+def _checked_form() -> tuple[care.Form, attachments.Checked | None, bool]:
+    """The form and its new attachment, each checked; a bad file is one more error.
+    The third value: the «Убрать вложение» box was ticked."""
+    sent = CareForm()
+    shape = [] if sent.validate() else [first_error(sent)]
+    form = care.check_form(care_values(sent))
+    form.errors[:0] = shape
     checked = None
-    upload = request.files.get("attachment")
-    if upload is not None and upload.filename:
+    upload = sent.attachment.data  # None when no file was chosen
+    if upload is not None:
         # One byte past the limit tells "too big" without reading all of a huge upload.
         data = upload.stream.read(attachments.LIMIT_BYTES + 1)
         try:
-            checked = attachments.check(data, upload.filename)
+            checked = attachments.check(data, upload.filename or "")
         except attachments.BadFile as exc:
             form.errors.append(f"Вложение не принято: {exc}")
-    if form.errors and upload is not None and upload.filename:
+    if form.errors and upload is not None:
         form.errors.append("Ничего не сохранено; файл, если он нужен, приложите заново.")
-    return form, checked
+    return form, checked, bool(sent.remove_file.data)
 
 
 def _apply_file(
@@ -125,7 +129,7 @@ def index() -> Any:
 @bp.route("/", methods=["POST"])
 @requires("care.edit")
 def create() -> Any:
-    form, checked = _checked_form()
+    form, checked, _remove = _checked_form()
     if form.errors:
         return _page(form=form, status=400)
     instruction = CareInstruction(created_at=utcnow())
@@ -148,11 +152,11 @@ def edit(instruction_id: int) -> Any:
 @requires("care.edit")
 def update(instruction_id: int) -> Any:
     instruction = db.get_or_404(CareInstruction, instruction_id)
-    form, checked = _checked_form()
+    form, checked, remove = _checked_form()
     if form.errors:
         return _page(editing=instruction, form=form, status=400)
     care.apply_form(instruction, form, _who(), utcnow())
-    _apply_file(instruction, checked, remove=request.form.get("remove_file") == "1")
+    _apply_file(instruction, checked, remove=remove)
     db.session.commit()
     flash(f"Рекомендация «{instruction.title}» сохранена.", "info")
     return redirect(url_for("care.index"))
@@ -162,6 +166,7 @@ def update(instruction_id: int) -> Any:
 @requires("care.edit")
 def toggle(instruction_id: int) -> Any:
     instruction = db.get_or_404(CareInstruction, instruction_id)
+    ButtonForm().validate()  # nothing to refuse but a missing CSRF token, which CSRFProtect did
     instruction.enabled = not instruction.enabled
     instruction.updated_by, instruction.updated_at = _who(), utcnow()
     db.session.commit()
@@ -174,6 +179,7 @@ def toggle(instruction_id: int) -> Any:
 @requires("care.edit")
 def delete(instruction_id: int) -> Any:
     instruction = db.get_or_404(CareInstruction, instruction_id)
+    ButtonForm().validate()  # nothing to refuse but a missing CSRF token, which CSRFProtect did
     title = instruction.title
     db.session.delete(instruction)
     db.session.commit()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 
 from app.auth import current_user
 from app.extensions import db
 from app.permissions import requires
+from app.views.panel_forms import ConsentForm, first_error
 from core.clock import utcnow
 from core.patients import consent
 
@@ -45,8 +46,9 @@ def index() -> Any:
 @bp.route("/", methods=["POST"])
 @requires("consent.edit")
 def save() -> Any:
-    text = request.form.get("text", "")
-    errors = consent.check_text(text)
+    form = ConsentForm()
+    text = form.text.data
+    errors = ([] if form.validate() else [first_error(form)]) + consent.check_text(text)
     if errors:
         return _page(text=text, errors=errors, status=400)
     config = current_app.config["KABINET"]

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from app.auth import current_user
 from app.extensions import db
 from app.permissions import requires
+from app.views.panel_forms import ActForm, ReplyForm
 from core.clock import utcnow
 from core.config import Config
 from core.conversations import files, inbox
@@ -285,8 +286,8 @@ def thread_poll(task_id: int) -> Any:
     return _thread(task_id, "")
 
 
-def _back(task_id: int) -> Any:
-    if request.form.get("next") == "thread":
+def _back(task_id: int, form: ActForm) -> Any:
+    if form.next.data == "thread":
         return redirect(url_for("tasks.thread", task_id=task_id))
     return redirect(url_for("tasks.index"))
 
@@ -298,12 +299,16 @@ def reply_view(task_id: int) -> Any:
     if task is None:
         abort(404)
     user = _me()
-    text = request.form.get("text", "")
+    # Nothing in the form's shape is refused: ReplyError says what cannot be sent, and a
+    # `seen` no number can be read from means no check (ReplyForm.seen).
+    form = ReplyForm()
+    form.validate()
+    text = form.text.data
     # Two people answering one patient at once: a second answer written without having
     # seen the first is held, not sent (a message in the patient's chat cannot be taken
     # back; holding it costs one more click). The page comes back with the text kept and
     # the other answer in view; sending again sends it.
-    seen = request.form.get("seen", type=int)  # None: not from the page's form, no check
+    seen = form.seen.data  # None: not from the page's form, no check
     if seen is not None:
         # A line id the database can compare (beyond 2**63 the driver overflows): a
         # forged number past every line means "saw them all", never an error that loses
@@ -315,17 +320,17 @@ def reply_view(task_id: int) -> Any:
         flash(
             f"{other.author} только что ответил(а) пациенту ({_ago(ago)} назад). Ваш ответ не отправлен: прочтите переписку и нажмите «Отправить» ещё раз, "
             "если он всё ещё нужен"
-            + (" (файл приложите заново)." if request.files.get("file") else "."),
+            + (" (файл приложите заново)." if form.file.data is not None else "."),
             "error",
         )
         return _thread(task_id, "thread.html", draft=text), 409
     upload = None
-    sent = request.files.get("file")
-    if sent is not None and sent.filename:
+    sent = form.file.data  # None when no file was chosen
+    if sent is not None:
         # Read one byte past the limit, never the whole of a huge upload.
         limit = files.limit_bytes(_config())
         data = sent.stream.read(limit + 1)
-        upload = files.Upload(data, sent.filename, sent.mimetype or "")
+        upload = files.Upload(data, sent.filename or "", sent.mimetype or "")
     try:
         reply(
             db.session(),
@@ -366,6 +371,8 @@ def act(task_id: int, action: str) -> Any:
     task = db.session.get(Task, task_id)
     if task is None:
         abort(404)
+    form = ActForm()
+    form.validate()  # nothing to refuse but a missing CSRF token, which CSRFProtect did
     try:
         transition(db.session(), task, action, _name(_me()))
         announce_state(db.session(), _config(), task, _name(_me()))
@@ -381,4 +388,4 @@ def act(task_id: int, action: str) -> Any:
             f"{ACTION_LABELS.get(action, 'сделать это с ней')} нельзя.",
             "error",
         )
-    return _back(task_id)
+    return _back(task_id, form)

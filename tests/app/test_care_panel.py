@@ -116,3 +116,49 @@ def test_outsiders_and_forged_forms_are_refused(
     assert forged.status_code == 400
     rows = _rows(factory)
     assert len(rows) == 4 and rows[0].enabled is False and rows[0].title == example.title
+
+
+def test_malformed_input_is_refused_in_russian_and_changes_nothing(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    example = _rows(factory)[0]
+    cases = {
+        # A number no delay can be, in the forms people and scripts type.
+        "Задержка «1e400» — не число": {**FORM, "delay_minutes": "1e400"},
+        "Задержка «0x1F» — не число": {**FORM, "delay_minutes": "0x1F"},
+        f"Задержка {10**40} мин. вне допустимого": {**FORM, "delay_minutes": str(10**40)},
+        "Название длиннее 200 символов (201)": {**FORM, "title": "ж" * 201},
+        "Список услуг длиннее 1000 символов": {**FORM, "services": "ж" * 1001},
+    }
+    for message, data in cases.items():
+        for url in ("/care/", f"/care/{example.id}"):
+            response = owner.post(url, data)
+            assert response.status_code == 400, (url, message)
+            assert message in response.get_data(as_text=True), (url, message)
+    # A file sent where the text goes is no text: refused as an empty one, not read as text.
+    response = owner.client.post(
+        "/care/",
+        data={
+            **FORM,
+            "csrf_token": owner.csrf(),
+            "text": (io.BytesIO(b"%PDF-1.4 text"), "text.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "Текст рекомендации пуст" in response.get_data(as_text=True)
+    # A box sent with a value no browser sends for it is not ticked.
+    assert owner.post("/care/", {**FORM, "enabled": "maybe"}).status_code == 302
+    created = _rows(factory)[-1]
+    assert created.title == FORM["title"] and created.enabled is False
+    rows = _rows(factory)
+    assert len(rows) == 5
+    assert (rows[0].title, rows[0].text, rows[0].delay_minutes) == (
+        example.title,
+        example.text,
+        example.delay_minutes,
+    )
+    # The buttons' forms without their CSRF token change nothing either.
+    for url in (f"/care/{example.id}/toggle", f"/care/{example.id}"):
+        assert owner.client.post(url, data=FORM).status_code == 400
+    assert _rows(factory)[0].enabled is False and _rows(factory)[0].title == example.title

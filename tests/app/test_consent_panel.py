@@ -60,3 +60,29 @@ def test_the_patient_card_shows_the_acceptance(administrator: Persona, factory) 
         s.add(PatientLink(subscriber_id=sub.id, patient_mis_id="p-7", phone="+79155557788"))
     html = administrator.get("/patients/p-7").get_data(as_text=True)
     assert "Согласие на обработку данных: 01.12.2026 12:30, версия 3, чат 501" in html
+
+
+def test_malformed_text_is_refused_in_russian_and_saves_nothing(owner: Persona, factory) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    cases = [
+        ({}, "Текст согласия не может быть пустым."),  # no text field at all
+        ({"text": "ж" * (consent.MAX_TEXT + 1)}, f"длиннее {consent.MAX_TEXT} символов"),
+        ({"text": "\r\n\t "}, "Текст согласия не может быть пустым."),
+    ]
+    for data, reason in cases:
+        response = owner.post("/consent/", data)
+        assert response.status_code == 400, data
+        assert reason in response.get_data(as_text=True), data
+    # A file where the text goes is not read as the text.
+    response = owner.client.post(
+        "/consent/",
+        data={"csrf_token": owner.csrf(), "text": (io.BytesIO(TEXT.encode()), "text.txt")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "Текст согласия не может быть пустым." in response.get_data(as_text=True)
+    # Nor is a text sent without the CSRF token.
+    assert owner.client.post("/consent/", data={"text": TEXT}).status_code == 400
+    with factory() as s:
+        assert s.scalars(select(ConsentText)).all() == []

@@ -119,3 +119,75 @@ def test_files_are_served_only_to_staff(
     with transaction(factory) as s:
         s.get(ThreadMessage, line_id).file_path = "../../etc/passwd"
     assert administrator.get(f"/tasks/file/{line_id}").status_code == 404
+
+
+def test_a_malformed_reply_is_refused_in_russian_and_sends_nothing(
+    administrator: Persona, factory: sessionmaker[Session], config: Config
+) -> None:
+    import io
+
+    task_id = _episode(factory, config, "Есть запись?")
+
+    def replies() -> list[str]:
+        with factory() as s:
+            return list(
+                s.scalars(select(OutboxMessage.text).where(OutboxMessage.key.like("staff-reply:%")))
+            )
+
+    url = f"/tasks/{task_id}/reply"
+    for data in ({}, {"text": " \r\n\t"}, {"text": "", "seen": "abc"}):
+        response = administrator.post(url, data)
+        assert response.status_code == 302, data
+        page = administrator.get(f"/tasks/{task_id}").get_data(as_text=True)
+        assert "Пустой ответ: напишите текст или приложите файл." in page, data
+    # A file posted where the text goes is not the text; a file box left empty is no file.
+    response = administrator.client.post(
+        url,
+        data={
+            "csrf_token": administrator.csrf(),
+            "text": (io.BytesIO(b"not text"), "a.txt"),
+            "file": (io.BytesIO(b""), ""),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert "Пустой ответ" in administrator.get(f"/tasks/{task_id}").get_data(as_text=True)
+    # An empty file chosen is refused by name, not sent.
+    response = administrator.client.post(
+        url,
+        data={"csrf_token": administrator.csrf(), "file": (io.BytesIO(b""), "empty.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    assert "Файл пустой: выберите другой." in administrator.get(f"/tasks/{task_id}").get_data(
+        as_text=True
+    )
+    assert replies() == []
+    with factory() as s:
+        assert s.get(Task, task_id).state == "open"
+    # A `seen` no line number can be read from means no check: the typed answer goes out.
+    for seen in ("abc", "1e400", "", "-"):
+        assert administrator.post(url, {"text": f"Да ({seen})", "seen": seen}).status_code == 302
+    assert replies() == ["Да (abc)", "Да (1e400)", "Да ()", "Да (-)"]
+
+
+def test_a_malformed_action_is_refused_and_changes_nothing(
+    administrator: Persona, factory: sessionmaker[Session], config: Config
+) -> None:
+    task_id = _episode(factory, config, "Перезвоните")
+    response = administrator.post(f"/tasks/{task_id}/frobnicate", {"next": "thread"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/tasks/{task_id}"
+    )
+    page = administrator.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "уже в состоянии «новая»: сделать это с ней нельзя." in page
+    # Anywhere else to go back to than the thread is the inbox, never an address sent.
+    for where in ("//evil.example", "https://evil.example/", "", "THREAD"):
+        response = administrator.post(f"/tasks/{task_id}/frobnicate", {"next": where})
+        assert response.status_code == 302
+        assert response.headers["Location"].rstrip("/").endswith("/tasks"), where
+    # Without the CSRF token the task is not taken.
+    assert administrator.client.post(f"/tasks/{task_id}/take").status_code == 400
+    with factory() as s:
+        task = s.get(Task, task_id)
+        assert task.state == "open" and task.taken_by in (None, "")

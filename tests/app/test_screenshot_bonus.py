@@ -101,3 +101,27 @@ def test_a_forged_platform_or_a_plain_task_changes_nothing(
     response = administrator.post(f"/tasks/{other}/screenshot/approve", {"platform": "yandex"})
     assert response.status_code == 404 and _credits(factory) == []
     assert administrator.post("/tasks/999999/screenshot/reject").status_code == 404
+
+
+def test_a_malformed_decision_is_refused_in_russian_and_credits_nothing(
+    administrator: Persona, factory: sessionmaker[Session], config: Config
+) -> None:
+    task_id, chat = _screenshot(factory, config, "p-malformed")
+    before = _texts(factory, chat)
+    for data in ({}, {"platform": ""}, {"platform": "y" * 5000}, {"platform": "yandex\x00"}):
+        response = administrator.post(f"/tasks/{task_id}/screenshot/approve", data)
+        assert response.status_code == 302 and response.headers["Location"].endswith(
+            f"/tasks/{task_id}"
+        ), data
+        page = administrator.get(f"/tasks/{task_id}").get_data(as_text=True)
+        assert "Неизвестная площадка." in page, data
+    # Without the CSRF token neither button does anything.
+    url = f"/tasks/{task_id}/screenshot"
+    assert (
+        administrator.client.post(f"{url}/approve", data={"platform": "yandex"}).status_code == 400
+    )
+    assert administrator.client.post(f"{url}/reject").status_code == 400
+    assert _credits(factory) == []
+    assert _texts(factory, chat) == before
+    with factory() as s:
+        assert s.get(Task, task_id).state in ("open", "taken")  # still to decide
