@@ -15,10 +15,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app import in_store_range
 from app.context import clinic_config, signed_in
 from app.extensions import db
 from app.permissions import requires
+from app.routing import in_store_range
 from app.views.document_forms import (
     AgreementForm,
     CheckForm,
