@@ -129,11 +129,14 @@ def test_make_test_runs_setup_services_and_pytest() -> None:
     result = run([make, "-n", "test", "PYTEST_ARGS=-k some_selection"])
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for needle in ("scripts/setup-system.sh", "scripts/services.sh", "pytest -k some_selection"):
+    needles = ("scripts/setup-system.sh", "scripts/services.sh", "-k some_selection")
+    for needle in needles:
         assert needle in out, f"`make -n test` does not mention {needle!r}:\n{out}"
     # System packages and services come before the tests.
     assert out.index("setup-system.sh") < out.index("services.sh") < out.index("pytest")
     assert "var/test-services.env" in out
+    # The main run goes over pytest-xdist's workers (CI's 90 minutes), a file to each.
+    assert "pytest -n 4 --dist loadfile -k some_selection" in out
 
 
 def test_make_help_lists_targets() -> None:
