@@ -26,6 +26,7 @@ from app.permissions import requires
 from app.views.tasks import STATE_LABELS
 from core.clock import utcnow
 from core.conversations import response_times, staff_links
+from core.reports.response_times import COLUMNS, figures_row
 
 bp = Blueprint("task_reports", __name__, url_prefix="/tasks")
 
@@ -111,16 +112,11 @@ def _csv(items: list[response_times.Episode], tz: tzinfo) -> str:
             ]
         )
         for f in rows:
+            _, *values = figures_row(f)
             w.writerow(
                 [
                     label(f.label),
-                    f.episodes,
-                    f.responses,
-                    _minutes(f.first_median),
-                    _minutes(f.first_p90),
-                    f.resolved,
-                    _minutes(f.resolution_median),
-                    _minutes(f.resolution_p90),
+                    *(csv_cell(v, c.kind) for v, c in zip(values, COLUMNS, strict=True)),
                 ]
             )
     return out.getvalue()

@@ -40,7 +40,9 @@ COLUMNS = (
 )
 
 
-def _row(f: Figures) -> tuple[Value, ...]:
+def figures_row(f: Figures) -> tuple[Value, ...]:
+    """One stretch's or person's figures: the label, counts, durations in minutes (the
+    report's table and the inbox's response-time CSV both write this row)."""
     return (
         f.label,
         f.episodes,
@@ -120,13 +122,13 @@ def _report(session: Session, period: Period) -> Report:
                 "by-stretch",
                 "По отрезкам периода",
                 (Column("Отрезок", "text"), *COLUMNS),
-                [_row(f) for f in stretches],
+                [figures_row(f) for f in stretches],
             ),
             Table(
                 "by-administrator",
                 "По сотрудникам",
                 (Column("Сотрудник", "text"), *COLUMNS),
-                [_row(f) for f in people],
+                [figures_row(f) for f in people],
             ),
         ],
         notes=[
